@@ -1,0 +1,33 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="spotify_assets",
+    version="0.1.0",
+    description="Spotify listening history as a Dagster medallion lakehouse (lake + PostgreSQL star schema).",
+    packages=find_packages(exclude=["spotify_assets_tests", "benchmarks"]),
+    python_requires=">=3.11,<3.13",
+    install_requires=[
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",
+        "dagster-aws==0.29.27",
+        "dagster-postgres==0.29.27",
+        "pandas==3.1.1",
+        "pyarrow==26.0.1",
+        "spotipy==2.26.0",
+        "psycopg[binary]==3.3.9",
+        "sqlalchemy>=2.0,<2.1",
+        "pgserver==0.1.4",
+        "boto3==1.44.8",
+        "matplotlib==3.11.2",
+    ],
+    extras_require={
+        "dev": [
+            "pytest==9.2.0",
+            "moto[server]==5.2.5",
+            "ruff==0.17.6",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["spotify-assets=spotify_assets.cli:main"],
+    },
+)

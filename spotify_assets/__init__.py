@@ -1,0 +1,1 @@
+"""spotify_assets: Spotify listening history as a Dagster medallion lakehouse."""

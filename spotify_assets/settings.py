@@ -1,0 +1,134 @@
+"""The one settings object: every environment variable the project reads, typed, with its default.
+
+Values come from the process environment, then from a `.env` file in the working directory (the environment
+wins). Nothing else in the package reads `os.environ` for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_API_BASE_URL = "https://api.spotify.com/v1/"
+DEFAULT_ACCOUNTS_BASE_URL = "https://accounts.spotify.com/"
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: `KEY=value` lines, `#` comments, optional quotes and `export `."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw_line in path.read_text(encoding="utf-8").splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one deployment; see the README's configuration table."""
+
+    spotify_client_id: str | None = None
+    spotify_client_secret: str | None = field(default=None, repr=False)
+    spotify_refresh_token: str | None = field(default=None, repr=False)
+    spotify_redirect_uri: str = DEFAULT_REDIRECT_URI
+    spotify_api_base_url: str = DEFAULT_API_BASE_URL
+    spotify_accounts_base_url: str = DEFAULT_ACCOUNTS_BASE_URL
+    spotify_source: str = "auto"
+    spotify_token_file: str = "./data/spotify_token.json"
+    s3_bucket_name: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    lake_dir: str = "./data/lake"
+    lake_format: str = "parquet"
+    db_host: str | None = None
+    db_port: int = 5432
+    db_name: str = "postgres"
+    db_user: str = "postgres"
+    db_password: str | None = field(default=None, repr=False)
+    db_sslmode: str | None = None
+    embedded_pg_dir: str = "./data/postgres"
+    partitions_start_date: date = date(2025, 1, 1)
+    partitions_timezone: str = "UTC"
+    listener_id: str | None = None
+    history_dir: str | None = None
+
+    @property
+    def uses_s3(self) -> bool:
+        return bool(self.s3_bucket_name)
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return not self.db_host
+
+    @property
+    def resolved_source(self) -> str:
+        """`live` or `sample`: what SPOTIFY_SOURCE=auto means for these credentials."""
+        if self.spotify_source not in ("auto", "live", "sample"):
+            raise ValueError(f"SPOTIFY_SOURCE must be auto, live or sample, not {self.spotify_source!r}")
+        if self.spotify_source != "auto":
+            return self.spotify_source
+        has_credentials = bool(self.spotify_client_id and self.spotify_client_secret)
+        return "live" if has_credentials else "sample"
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from a mapping of environment variables (empty strings count as unset)."""
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else None
+
+        def get_or(name: str, default: str) -> str:
+            return get(name) or default
+
+        if (lake_format := get_or("LAKE_FORMAT", "parquet")) not in ("parquet", "csv"):
+            raise ValueError(f"LAKE_FORMAT must be parquet or csv, not {lake_format!r}")
+        start = get("PARTITIONS_START_DATE")
+        try:
+            start_date = date.fromisoformat(start) if start else cls.partitions_start_date
+        except ValueError as error:
+            raise ValueError(f"PARTITIONS_START_DATE must be YYYY-MM-DD, not {start!r}") from error
+        return cls(
+            spotify_client_id=get("SPOTIFY_CLIENT_ID"),
+            spotify_client_secret=get("SPOTIFY_CLIENT_SECRET"),
+            spotify_refresh_token=get("SPOTIFY_REFRESH_TOKEN"),
+            spotify_redirect_uri=get_or("SPOTIFY_REDIRECT_URI", DEFAULT_REDIRECT_URI),
+            spotify_api_base_url=get_or("SPOTIFY_API_BASE_URL", DEFAULT_API_BASE_URL),
+            spotify_accounts_base_url=get_or("SPOTIFY_ACCOUNTS_BASE_URL", DEFAULT_ACCOUNTS_BASE_URL),
+            spotify_source=get_or("SPOTIFY_SOURCE", "auto"),
+            spotify_token_file=get_or("SPOTIFY_TOKEN_FILE", "./data/spotify_token.json"),
+            s3_bucket_name=get("S3_BUCKET_NAME"),
+            s3_prefix=get_or("S3_PREFIX", "").strip("/"),
+            s3_endpoint_url=get("S3_ENDPOINT_URL"),
+            lake_dir=get_or("LAKE_DIR", "./data/lake"),
+            lake_format=lake_format,
+            db_host=get("DB_HOST"),
+            db_port=int(get_or("DB_PORT", "5432")),
+            db_name=get_or("DB_NAME", "postgres"),
+            db_user=get_or("DB_USER", "postgres"),
+            db_password=get("DB_PASSWORD"),
+            db_sslmode=get("DB_SSLMODE"),
+            embedded_pg_dir=get_or("EMBEDDED_PG_DIR", "./data/postgres"),
+            partitions_start_date=start_date,
+            partitions_timezone=get_or("PARTITIONS_TIMEZONE", "UTC"),
+            listener_id=get("LISTENER_ID"),
+            history_dir=get("HISTORY_DIR"),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process: the environment over `.env` in the working directory."""
+    return Settings.from_mapping({**read_dotenv(Path(".env")), **os.environ})
