@@ -8,10 +8,15 @@ from spotify_assets.settings import Settings, get_settings
 
 
 def build_daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
-    """Daily partitions from PARTITIONS_START_DATE, with day boundaries in PARTITIONS_TIMEZONE."""
+    """Daily partitions from PARTITIONS_START_DATE, with day boundaries in PARTITIONS_TIMEZONE.
+
+    `end_offset=1` makes today a partition too, so the intraday schedule can capture today's plays before
+    the API's 50-play window forgets them.
+    """
     return dg.DailyPartitionsDefinition(
         start_date=settings.partitions_start_date.isoformat(),
         timezone=settings.partitions_timezone,
+        end_offset=1,
     )
 
 

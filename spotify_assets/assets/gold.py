@@ -1,0 +1,71 @@
+"""Gold layer: the star schema built from each day's silver plays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+
+from spotify_assets.partitions import daily_partitions
+from spotify_assets.sources.resource import SpotifyResource
+from spotify_assets.transforms import gold
+
+SILVER_PLAYS = dg.AssetKey(["silver", "plays"])
+Frames = dict[str, pd.DataFrame]
+
+
+def _gold_asset(name: str, *, reads_plays: bool = True) -> Callable:
+    return dg.asset(
+        key=["gold", name],
+        group_name="gold",
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        ins={"plays": dg.AssetIn(key=SILVER_PLAYS)} if reads_plays else None,
+        deps=None if reads_plays else [SILVER_PLAYS],
+        kinds={"pandas", "parquet", "postgres"},
+    )
+
+
+def _per_day(plays: Frames, build: Callable[[pd.DataFrame], pd.DataFrame]) -> Frames:
+    return {day: build(frame) for day, frame in plays.items()}
+
+
+@_gold_asset("dim_artist")
+def dim_artist(plays: Frames) -> Frames:
+    """Every artist a played track or its album names (upserted by artist_key)."""
+    return _per_day(plays, gold.build_dim_artist)
+
+
+@_gold_asset("dim_album")
+def dim_album(plays: Frames) -> Frames:
+    """Every album of a played track (upserted by album_key)."""
+    return _per_day(plays, gold.build_dim_album)
+
+
+@_gold_asset("dim_track")
+def dim_track(plays: Frames) -> Frames:
+    """Every played track (upserted by track_key)."""
+    return _per_day(plays, gold.build_dim_track)
+
+
+@_gold_asset("bridge_track_artist")
+def bridge_track_artist(plays: Frames) -> Frames:
+    """Which artists each track credits, in order."""
+    return _per_day(plays, gold.build_bridge_track_artist)
+
+
+@_gold_asset("dim_date", reads_plays=False)
+def dim_date(context: dg.AssetExecutionContext) -> Frames:
+    """Calendar attributes of each day."""
+    return {day: gold.build_dim_date([date.fromisoformat(day)]) for day in context.partition_keys}
+
+
+@_gold_asset("fact_recently_played")
+def fact_recently_played(plays: Frames, spotify: SpotifyResource) -> Frames:
+    """One row per play, keyed to the dimensions."""
+    return _per_day(plays, lambda frame: gold.build_fact(frame, spotify.timezone))
+
+
+GOLD_ASSETS = [dim_artist, dim_album, dim_track, bridge_track_artist, dim_date, fact_recently_played]

@@ -1,0 +1,56 @@
+"""One place that turns settings into the resources every asset uses: local or cloud, same keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from spotify_assets.settings import Settings
+from spotify_assets.sources.resource import SpotifyResource
+from spotify_assets.storage.lake import LakeResource
+from spotify_assets.storage.lake_io import LakeIOManager
+from spotify_assets.storage.lakehouse_io import LakehouseIOManager
+from spotify_assets.storage.postgres import PostgresResource
+
+
+def build_lake(settings: Settings) -> LakeResource:
+    """The lake on S3 when S3_BUCKET_NAME is set, else the local LAKE_DIR folder."""
+    return LakeResource(
+        local_dir=settings.lake_dir,
+        bucket=settings.s3_bucket_name,
+        prefix=settings.s3_prefix,
+        endpoint_url=settings.s3_endpoint_url,
+        file_format=settings.lake_format,
+    )
+
+
+def build_postgres(settings: Settings) -> PostgresResource:
+    """External PostgreSQL (e.g. RDS) when DB_HOST is set, else the embedded one under EMBEDDED_PG_DIR."""
+    if settings.uses_embedded_postgres:
+        return PostgresResource(embedded_dir=settings.embedded_pg_dir)
+    return PostgresResource(
+        host=settings.db_host,
+        port=settings.db_port,
+        dbname=settings.db_name,
+        user=settings.db_user,
+        password=dg.EnvVar("DB_PASSWORD") if settings.db_password else None,
+        sslmode=settings.db_sslmode,
+    )
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """Resource dict keyed as the assets expect; the keys are the same for every deployment."""
+    lake = build_lake(settings)
+    postgres = build_postgres(settings)
+    return {
+        "lake": lake,
+        "postgres": postgres,
+        "spotify": SpotifyResource(
+            source=settings.spotify_source,
+            listener_id=settings.listener_id,
+            timezone=settings.partitions_timezone,
+        ),
+        "lake_io_manager": LakeIOManager(lake=lake),
+        "io_manager": LakehouseIOManager(lake=lake, postgres=postgres),
+    }

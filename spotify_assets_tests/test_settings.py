@@ -1,0 +1,60 @@
+"""The one settings object: defaults, overrides and clear errors."""
+
+from datetime import date
+
+import pytest
+
+from spotify_assets.settings import Settings, read_dotenv
+
+
+def test_defaults_are_the_embedded_stack():
+    settings = Settings.from_mapping({})
+    assert settings.lake_dir == "./data/lake" and not settings.uses_s3
+    assert settings.uses_embedded_postgres and settings.embedded_pg_dir == "./data/postgres"
+    assert settings.partitions_start_date == date(2025, 1, 1)
+    assert settings.partitions_timezone == "UTC"
+    assert settings.resolved_source == "sample"
+
+
+@pytest.mark.parametrize(
+    ("env", "source"),
+    [
+        ({"SPOTIFY_CLIENT_ID": "id", "SPOTIFY_CLIENT_SECRET": "secret"}, "live"),
+        ({"SPOTIFY_CLIENT_ID": "id"}, "sample"),
+        ({"SPOTIFY_CLIENT_ID": "id", "SPOTIFY_CLIENT_SECRET": "s", "SPOTIFY_SOURCE": "sample"}, "sample"),
+        ({"SPOTIFY_SOURCE": "live"}, "live"),
+    ],
+)
+def test_auto_source(env, source):
+    assert Settings.from_mapping(env).resolved_source == source
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LAKE_FORMAT": "xlsx"}, "LAKE_FORMAT"),
+        ({"PARTITIONS_START_DATE": "01/01/2020"}, "PARTITIONS_START_DATE"),
+    ],
+)
+def test_bad_values_name_the_variable(env, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_mapping(env)
+
+
+def test_bad_source_names_the_variable():
+    with pytest.raises(ValueError, match="SPOTIFY_SOURCE"):
+        _ = Settings.from_mapping({"SPOTIFY_SOURCE": "cloud"}).resolved_source
+
+
+def test_secrets_are_not_in_repr():
+    settings = Settings.from_mapping({"SPOTIFY_CLIENT_SECRET": "s3cr3t", "DB_PASSWORD": "pw-123"})
+    assert "s3cr3t" not in repr(settings) and "pw-123" not in repr(settings)
+
+
+def test_dotenv_parsing(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text('# comment\nexport S3_BUCKET_NAME="my-bucket"\nDB_HOST=db.example\n\nBROKEN LINE\n')
+    values = read_dotenv(env_file)
+    assert values == {"S3_BUCKET_NAME": "my-bucket", "DB_HOST": "db.example"}
+    settings = Settings.from_mapping(values)
+    assert settings.uses_s3 and not settings.uses_embedded_postgres
