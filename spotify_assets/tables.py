@@ -93,7 +93,8 @@ def conform(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     for column in spec.columns:
         dtype = PANDAS_DTYPES[column.pg_type]
         if dtype == "object":
-            out[column.name] = out[column.name].astype("object")
+            values = out[column.name].astype("object")
+            out[column.name] = values.where(values.notna(), None)
         elif dtype.startswith("datetime64"):
             out[column.name] = pd.to_datetime(out[column.name], utc=True).astype(dtype)
         else:

@@ -1,12 +1,15 @@
 """Silver and gold outputs go to the lake and the warehouse; downstream assets read them from the lake."""
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 
 from spotify_assets.storage.lake import LakeResource
-from spotify_assets.storage.lake_io import read_asset_input, write_asset_output
+from spotify_assets.storage.lake_io import (
+    check_output_partitions,
+    context_partition_keys,
+    read_asset_input,
+    write_asset_output,
+)
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.warehouse_io import write_asset_partitions
 from spotify_assets.tables import TABLES
@@ -19,11 +22,13 @@ class LakehouseIOManager(dg.ConfigurableIOManager):
     write fails, the step fails and a re-run rewrites both, so the two never stay apart.
     """
 
+    # No `from __future__ import annotations` here: Dagster reads ResourceDependency annotations at runtime.
     lake: dg.ResourceDependency[LakeResource]
     postgres: dg.ResourceDependency[PostgresResource]
 
     def handle_output(self, context: dg.OutputContext, obj: dict[str, pd.DataFrame]) -> None:
         spec = TABLES[".".join(context.asset_key.path)]
+        check_output_partitions(context.asset_key, obj, context_partition_keys(context))
         metadata = write_asset_output(self.lake, context.asset_key, obj)
         metadata.update(write_asset_partitions(self.postgres, spec, obj))
         context.add_output_metadata(metadata)

@@ -1,0 +1,344 @@
+"""The lake: raw JSON and silver/gold tables as Hive-style objects in a local folder or an S3 bucket."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+from dagster_aws.s3 import S3Resource
+from pydantic import Field, PrivateAttr
+
+from spotify_assets.tables import ARROW_TYPES, TableSpec, conform, to_arrow
+
+FILE_FORMATS = ("parquet", "csv")
+PARTITION_COLUMN = "extraction_date"
+_PARTITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+_JSON_LIST = {"ensure_ascii": False, "separators": (",", ":")}
+# Pinned so that the same frame always gives the same bytes (pyarrow writes no timestamps; its created_by
+# string names the pyarrow version, so bytes are stable for one installed version).
+_PARQUET_OPTIONS: dict[str, Any] = {
+    "version": "2.6",
+    "compression": "snappy",
+    "use_dictionary": True,
+    "write_statistics": True,
+    "store_schema": True,
+    "data_page_version": "1.0",
+}
+
+
+class MissingPartitionError(FileNotFoundError):
+    """A partition object that a read needs is not in the lake."""
+
+
+def missing_partition_error(uri: str, asset_path: Sequence[str], partition_key: str) -> MissingPartitionError:
+    """The error for an absent partition object: names the uri and the partition to materialize first."""
+    asset = "/".join(asset_path)
+    return MissingPartitionError(
+        f"{uri} does not exist: materialize {asset} for partition {partition_key} first"
+    )
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Where the lake lives: a local folder (default) or an S3 bucket (when `bucket` is set).
+
+    Objects use Hive-style keys that any engine reads as one table, for example
+    `raw/recently_played/extraction_date=2026-11-27/recently_played.json` and
+    `silver/plays/extraction_date=2026-11-27/plays.parquet`. Uris are `s3://<bucket>/<prefix>/<key>` on S3 and
+    `file://<absolute path>` (percent-encoded, `=` kept) locally. Local writes go to a temporary file in the
+    same folder and are moved into place, so a crash never leaves half an object; S3 writes are single PUTs.
+    S3 credentials come from the standard AWS chain (AWS_* variables, profiles, instance roles); they are
+    never part of this resource's config. In CSV, `text[]` columns hold JSON arrays (`["a","b"]`, with null
+    elements as `null`); a null list is an empty field, an empty list is `[]`.
+
+    Example:
+        ```python
+        lake = LakeResource(bucket="my-spotify-lake", prefix="prod", region_name="eu-west-1")
+        lake.uri("silver/plays/extraction_date=2026-11-27/plays.parquet")
+        # 's3://my-spotify-lake/prod/silver/plays/extraction_date=2026-11-27/plays.parquet'
+        ```
+    """
+
+    local_dir: str = Field(
+        default="./data/lake", description="Lake folder when no bucket is set (relative to the working dir)."
+    )
+    bucket: str | None = Field(default=None, description="S3 bucket; when set, the lake is on S3.")
+    prefix: str = Field(default="", description="Key prefix inside the bucket, e.g. `prod` (S3 only).")
+    endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint for S3-compatible stores (MinIO, moto); default AWS."
+    )
+    region_name: str | None = Field(default=None, description="AWS region; default from the AWS chain.")
+    file_format: str = Field(default="parquet", description="Silver/gold object format: `parquet` or `csv`.")
+
+    _s3_client: Any = PrivateAttr(default=None)
+
+    def uri(self, key: str) -> str:
+        """Where `key` lives: `s3://bucket/prefix/key` or `file:///absolute/path/key`."""
+        _check_key(key)
+        if self.bucket:
+            return f"s3://{self.bucket}/{self._object_key(key)}"
+        return "file://" + quote(self._local_path(key).as_posix(), safe="/=")
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Store `data` at `key`, replacing any object there (atomically)."""
+        _check_key(key)
+        if self.bucket:
+            self._client().put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
+            return
+        path = self._local_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+
+    def read_bytes(self, key: str) -> bytes | None:
+        """The object at `key`, or None when there is none."""
+        _check_key(key)
+        if self.bucket:
+            try:
+                response = self._client().get_object(Bucket=self.bucket, Key=self._object_key(key))
+            except ClientError as error:
+                if _is_not_found(error):
+                    return None
+                raise
+            return response["Body"].read()
+        try:
+            return self._local_path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored at `key`."""
+        _check_key(key)
+        if self.bucket:
+            try:
+                self._client().head_object(Bucket=self.bucket, Key=self._object_key(key))
+            except ClientError as error:
+                if _is_not_found(error):
+                    return False
+                raise
+            return True
+        return self._local_path(key).is_file()
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Sorted keys (relative to the lake root) that start with `prefix`; hidden local files excluded."""
+        if self.bucket:
+            paginator = self._client().get_paginator("list_objects_v2")
+            root = self._object_key("")
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=root + prefix)
+            return sorted(o["Key"][len(root) :] for page in pages for o in page.get("Contents", []))
+        root = Path(self.local_dir).resolve()
+        start = root / prefix.rpartition("/")[0]
+        if not start.is_dir():
+            return []
+        keys = (p.relative_to(root).as_posix() for p in start.rglob("*") if p.is_file())
+        return sorted(k for k in keys if k.startswith(prefix) and not k.rpartition("/")[2].startswith("."))
+
+    def partition_path(self, asset_path: Sequence[str], partition_key: str, filename: str) -> str:
+        """`<layer>/<table>/extraction_date=<YYYY-MM-DD>/<filename>`: one daily partition's object key."""
+        if not _PARTITION_KEY.fullmatch(partition_key):
+            raise ValueError(f"partition key must be YYYY-MM-DD, not {partition_key!r}")
+        key = "/".join([*asset_path, f"{PARTITION_COLUMN}={partition_key}", filename])
+        _check_key(key)
+        return key
+
+    def table_path(self, asset_path: Sequence[str], partition_key: str) -> str:
+        """The key of a table's partition object: `<table>.parquet` or `<table>.csv`."""
+        return self.partition_path(asset_path, partition_key, f"{asset_path[-1]}.{self._format()}")
+
+    def write_table_partitions(
+        self, asset_path: Sequence[str], frames: Mapping[str, pd.DataFrame], spec: TableSpec
+    ) -> list[str]:
+        """Write one object per partition key; returns their uris, in the order of `frames`."""
+        encode = _encode_parquet if self._format() == "parquet" else _encode_csv
+        # Check and encode everything first: a frame that does not fit fails before any object changes.
+        for partition_key, frame in frames.items():
+            _check_partition_column(asset_path, partition_key, frame, spec)
+        encoded = {key: encode(frame, spec) for key, frame in frames.items()}
+        uris = []
+        for partition_key, data in encoded.items():
+            key = self.table_path(asset_path, partition_key)
+            self.write_bytes(key, data)
+            uris.append(self.uri(key))
+        return uris
+
+    def read_table_partitions(
+        self, asset_path: Sequence[str], partition_keys: Sequence[str], spec: TableSpec
+    ) -> dict[str, pd.DataFrame]:
+        """Read each partition's object as a frame conformed to `spec`; a missing one raises."""
+        decode = _decode_parquet if self._format() == "parquet" else _decode_csv
+        frames = {}
+        for partition_key in partition_keys:
+            key = self.table_path(asset_path, partition_key)
+            data = self.read_bytes(key)
+            if data is None:
+                raise missing_partition_error(self.uri(key), asset_path, partition_key)
+            try:
+                frames[partition_key] = decode(data, spec)
+            except ValueError as error:  # pyarrow's ArrowInvalid is a ValueError too
+                raise ValueError(
+                    f"{self.uri(key)} is not a valid {self.file_format} table: {error}"
+                ) from error
+        return frames
+
+    def write_json_partitions(
+        self, asset_path: Sequence[str], filename: str, payloads: Mapping[str, Any]
+    ) -> list[str]:
+        """Write each payload as compact UTF-8 JSON, keys in their original order; returns the uris."""
+        encoded = {key: _encode_json(payload) for key, payload in payloads.items()}
+        uris = []
+        for partition_key, data in encoded.items():
+            key = self.partition_path(asset_path, partition_key, filename)
+            self.write_bytes(key, data)
+            uris.append(self.uri(key))
+        return uris
+
+    def read_json_partition(self, asset_path: Sequence[str], filename: str, partition_key: str) -> Any | None:
+        """The JSON stored for one partition, or None when there is none; malformed JSON raises ValueError."""
+        key = self.partition_path(asset_path, partition_key, filename)
+        data = self.read_bytes(key)
+        if data is None:
+            return None
+        try:
+            return json.loads(data.decode("utf-8"))
+        except ValueError as error:
+            raise ValueError(f"{self.uri(key)} is not valid UTF-8 JSON: {error}") from error
+
+    def _format(self) -> str:
+        if self.file_format not in FILE_FORMATS:
+            raise ValueError(f"file_format must be parquet or csv, not {self.file_format!r}")
+        return self.file_format
+
+    def _object_key(self, key: str) -> str:
+        prefix = self.prefix.strip("/")
+        return f"{prefix}/{key}" if prefix else key
+
+    def _local_path(self, key: str) -> Path:
+        return Path(self.local_dir).resolve() / key
+
+    def _client(self) -> Any:
+        if self._s3_client is None:
+            resource = S3Resource(endpoint_url=self.endpoint_url, region_name=self.region_name)
+            self._s3_client = resource.get_client()
+        return self._s3_client
+
+
+def _check_key(key: str) -> None:
+    parts = key.split("/")
+    if key.startswith("/") or "\\" in key or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"invalid lake key {key!r}: use relative 'a/b/c' keys without '.', '..' or '//'")
+
+
+def _check_partition_column(
+    asset_path: Sequence[str], partition_key: str, frame: pd.DataFrame, spec: TableSpec
+) -> None:
+    """Rows stored under `extraction_date=D` must say D, or engines reading the Hive path would disagree."""
+    if spec.partition_column != PARTITION_COLUMN or PARTITION_COLUMN not in frame.columns:
+        return
+    expected = date.fromisoformat(partition_key)
+    found = set(pd.to_datetime(frame[PARTITION_COLUMN]).dt.date.dropna()) - {expected}
+    if found or frame[PARTITION_COLUMN].isna().any():
+        others = sorted(d.isoformat() for d in found)
+        raise ValueError(
+            f"{'/'.join(asset_path)} partition {partition_key}: rows must have {PARTITION_COLUMN} = "
+            f"{partition_key}, found {others or 'nulls'}"
+        )
+
+
+def _is_not_found(error: ClientError) -> bool:
+    return str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES
+
+
+def _encode_json(payload: Any) -> bytes:
+    text = json.dumps(
+        payload, ensure_ascii=False, indent=None, separators=(",", ":"), sort_keys=False, allow_nan=False
+    )
+    return text.encode("utf-8")
+
+
+def _list_columns(spec: TableSpec) -> list[str]:
+    return [c.name for c in spec.columns if c.pg_type == "text[]"]
+
+
+def _encode_parquet(frame: pd.DataFrame, spec: TableSpec) -> bytes:
+    # Without pandas' metadata (which names the pandas version): the spec, not pandas, defines the types.
+    table = to_arrow(frame, spec).replace_schema_metadata(None)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **_PARQUET_OPTIONS)
+    return sink.getvalue().to_pybytes()
+
+
+def _decode_parquet(data: bytes, spec: TableSpec) -> pd.DataFrame:
+    return _to_frame(pq.read_table(pa.BufferReader(data)), spec)
+
+
+def _encode_csv(frame: pd.DataFrame, spec: TableSpec) -> bytes:
+    table = to_arrow(frame, spec)
+    for name in _list_columns(spec):
+        values = [None if v is None else json.dumps(v, **_JSON_LIST) for v in table[name].to_pylist()]
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values, pa.string()))
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=True))
+    return sink.getvalue().to_pybytes()
+
+
+def _decode_csv(data: bytes, spec: TableSpec) -> pd.DataFrame:
+    lists = set(_list_columns(spec))
+    types = {c.name: pa.string() if c.name in lists else ARROW_TYPES[c.pg_type] for c in spec.columns}
+    table = pacsv.read_csv(
+        pa.BufferReader(data),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["true"],
+            false_values=["false"],
+        ),
+    )
+    for name in lists & set(table.column_names):
+        values = [None if v is None else json.loads(v) for v in table[name].to_pylist()]
+        table = table.set_column(
+            table.schema.get_field_index(name), name, pa.array(values, pa.list_(pa.string()))
+        )
+    return _to_frame(table, spec)
+
+
+_PANDAS_TYPES = {
+    pa.string(): pd.StringDtype(),
+    pa.int16(): pd.Int64Dtype(),
+    pa.int32(): pd.Int64Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def _to_frame(table: pa.Table, spec: TableSpec) -> pd.DataFrame:
+    frame = table.to_pandas(types_mapper=_PANDAS_TYPES.get)
+    for name in set(_list_columns(spec)) & set(table.column_names):
+        # Python lists, as the transforms produce them (to_pandas would give numpy arrays).
+        frame[name] = pd.Series(table[name].to_pylist(), index=frame.index, dtype="object")
+    return conform(frame, spec)

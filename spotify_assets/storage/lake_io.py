@@ -1,0 +1,151 @@
+"""The lake IO manager: partitioned outputs, as `{partition key: payload}` dicts, to and from the lake."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from spotify_assets.storage.lake import LakeResource, missing_partition_error
+from spotify_assets.tables import TABLES, TableSpec
+
+RAW_LAYER = "raw"
+
+
+def _path(asset_key: dg.AssetKey | Sequence[str]) -> list[str]:
+    return list(asset_key.path if isinstance(asset_key, dg.AssetKey) else asset_key)
+
+
+def raw_filename(asset_key: dg.AssetKey | Sequence[str]) -> str | None:
+    """`<name>.json` for a raw asset `["raw", name]`; None for table assets."""
+    path = _path(asset_key)
+    return f"{path[-1]}.json" if path[0] == RAW_LAYER else None
+
+
+def table_spec(asset_key: dg.AssetKey | Sequence[str]) -> TableSpec:
+    """The table contract of a silver/gold asset: `tables.TABLES["<layer>.<table>"]`."""
+    name = ".".join(_path(asset_key))
+    if name not in TABLES:
+        raise KeyError(f"no table spec for asset {name!r}; known tables: {sorted(TABLES)}")
+    return TABLES[name]
+
+
+def column_schema(spec: TableSpec) -> dg.TableSchema:
+    """The spec as Dagster column-schema metadata (PostgreSQL types, nullability, primary key)."""
+    columns = [
+        dg.TableColumn(
+            name=c.name,
+            type=c.pg_type,
+            description=c.description,
+            constraints=dg.TableColumnConstraints(nullable=c.nullable),
+        )
+        for c in spec.columns
+    ]
+    constraints = dg.TableConstraints(other=[f"primary key ({', '.join(spec.primary_key)})"])
+    return dg.TableSchema(columns=columns, constraints=constraints)
+
+
+def _item_count(payloads: Mapping[str, Any]) -> int | None:
+    items = [p.get("items") if isinstance(p, Mapping) else None for p in payloads.values()]
+    if not all(isinstance(i, list) for i in items):
+        return None
+    return sum(len(i) for i in items)
+
+
+def _uri_metadata(uris: Sequence[str]) -> dict[str, Any]:
+    if len(uris) == 1:
+        return {"lake_uri": uris[0], "lake_object_count": 1}
+    return {"lake_uri": f"{uris[0]} .. {uris[-1]}", "lake_object_count": len(uris)}
+
+
+def write_asset_output(
+    lake: LakeResource, asset_key: dg.AssetKey | Sequence[str], outputs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Write `{partition key: payload}` for one asset; returns the materialization metadata."""
+    path = _path(asset_key)
+    ordered = dict(sorted(outputs.items()))
+    filename = raw_filename(path)
+    if filename is not None:
+        metadata = _uri_metadata(lake.write_json_partitions(path, filename, ordered))
+        if (count := _item_count(ordered)) is not None:
+            metadata["dagster/row_count"] = count
+        return metadata
+    spec = table_spec(path)
+    for partition_key, frame in ordered.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(
+                f"{'/'.join(path)} {partition_key}: expected a DataFrame, not {type(frame).__name__}"
+            )
+    metadata = _uri_metadata(lake.write_table_partitions(path, ordered, spec))
+    metadata["dagster/row_count"] = sum(len(frame) for frame in ordered.values())
+    metadata["dagster/column_schema"] = dg.MetadataValue.table_schema(column_schema(spec))
+    return metadata
+
+
+def read_asset_input(
+    lake: LakeResource, asset_key: dg.AssetKey | Sequence[str], partition_keys: Sequence[str]
+) -> dict[str, Any]:
+    """Read `{partition key: payload}` of one asset for `partition_keys`; a missing partition raises."""
+    path = _path(asset_key)
+    filename = raw_filename(path)
+    if filename is None:
+        return lake.read_table_partitions(path, partition_keys, table_spec(path))
+    payloads = {}
+    for partition_key in partition_keys:
+        payload = lake.read_json_partition(path, filename, partition_key)
+        if payload is None:
+            uri = lake.uri(lake.partition_path(path, partition_key, filename))
+            raise missing_partition_error(uri, path, partition_key)
+        payloads[partition_key] = payload
+    return payloads
+
+
+class LakeIOManager(dg.ConfigurableIOManager):
+    """Stores daily-partitioned assets in the lake: raw assets as JSON, silver/gold assets as tables.
+
+    An asset returns a dict mapping each of its run's partition keys to that partition's payload (a frame
+    conformed to `tables.TABLES["<layer>.<table>"]`, or the JSON object of a `["raw", name]` asset), so one
+    run can write a whole range (single-run backfills). Inputs load the same way, for the downstream
+    partitions' upstream keys. Metadata (totals over the run's partitions): `dagster/row_count` (rows, or
+    raw `items`), `lake_uri` (the object, or `first .. last` for a range), `lake_object_count`, and
+    `dagster/column_schema` for tables.
+
+    Example:
+        ```python
+        defs = dg.Definitions(
+            assets=[raw_recently_played, silver_plays],
+            resources={"io_manager": LakeIOManager(lake=LakeResource(local_dir="./data/lake"))},
+        )
+        ```
+    """
+
+    # A real (not postponed) annotation: Dagster inspects it at runtime, so no `from __future__` here.
+    lake: dg.ResourceDependency[LakeResource]
+
+    def handle_output(self, context: dg.OutputContext, obj: Mapping[str, Any]) -> None:
+        """Write every partition of the output and record where it went."""
+        check_output_partitions(context.asset_key, obj, context_partition_keys(context))
+        context.add_output_metadata(write_asset_output(self.lake, context.asset_key, obj))
+
+    def load_input(self, context: dg.InputContext) -> dict[str, Any]:
+        """Read the upstream partitions this input covers, as a dict of partition key -> payload."""
+        return read_asset_input(self.lake, context.asset_key, context_partition_keys(context))
+
+
+def context_partition_keys(context: dg.OutputContext | dg.InputContext) -> list[str]:
+    """The asset partition keys an output writes or an input reads (one, or a range)."""
+    if not context.has_asset_partitions:
+        asset = context.asset_key.to_user_string()
+        raise TypeError(f"{asset}: the lake IO managers store partitioned assets only")
+    return list(context.asset_partition_keys)
+
+
+def check_output_partitions(asset_key: dg.AssetKey, obj: object, partition_keys: Sequence[str]) -> None:
+    """Raise unless `obj` is a dict holding exactly the run's partition keys."""
+    asset = asset_key.to_user_string()
+    if not isinstance(obj, Mapping):
+        raise TypeError(f"{asset}: return a dict of partition key -> payload, not {type(obj).__name__}")
+    if set(obj) != set(partition_keys):
+        raise ValueError(
+            f"{asset}: returned partitions {sorted(obj)} but the run materializes {sorted(partition_keys)}"
+        )

@@ -1,0 +1,441 @@
+"""The lake on a local folder and on S3 (moto over HTTP): paths, table and JSON round trips, IO manager."""
+
+import json
+import os
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from dagster_aws.s3 import S3Resource
+
+from spotify_assets.storage import lake as lake_module
+from spotify_assets.storage.lake import LakeResource, MissingPartitionError
+from spotify_assets.storage.lake_io import LakeIOManager, read_asset_input, write_asset_output
+from spotify_assets.tables import PLAYS, TABLES, TableSpec, arrow_schema, conform, empty_frame
+
+LakeFactory = Callable[..., LakeResource]
+FORMATS = ["parquet", "csv"]
+DAY = "2026-11-27"
+TEXT = [
+    "plain",
+    'say "hi", then\nnew line\r\nand, commas',
+    "ünïcødé 🎵 日本語 — Sigur Rós",
+    "NULL",
+    "",
+    "N/A",
+]
+VALUES: dict[str, list[Any]] = {
+    "text": TEXT,
+    "bigint": [2**53 + 1, -1, 0, 180_000, None, 7],
+    "integer": [1, -(2**31), 2**31 - 1, 0, None, 3],
+    "smallint": [1, -(2**15), 2**15 - 1, 0, None, 3],
+    "boolean": [True, False, None, True, False, None],
+    "timestamptz": [
+        "2026-11-27T00:00:00.000Z",
+        "2026-11-27T23:59:59.999Z",
+        "1999-12-31T23:59:59.001Z",
+        None,
+        "2026-11-27T12:34:56.789Z",
+        "2017-06-01T08:00:00.123Z",
+    ],
+    "date": [
+        date(2026, 11, 27),
+        date(1999, 12, 31),
+        None,
+        date(2026, 1, 1),
+        date(2000, 2, 29),
+        date(2026, 11, 28),
+    ],
+    "text[]": [["a", 'b "q", c'], [], None, ["x,y", None], ['["json"]', "ü\n\r\n"], ["NULL", "", "N/A"]],
+}
+
+
+def sample_frame(spec: TableSpec) -> pd.DataFrame:
+    """Six rows of every column type: nulls (where allowed), unicode, quotes, commas, newlines, lists."""
+    data = {}
+    for column in spec.columns:
+        values = list(VALUES[column.pg_type])
+        if column.pg_type == "text":
+            values = [f"{column.name} {v}" if i < 2 else v for i, v in enumerate(values)]
+        if not column.nullable:
+            values = [values[0] if v is None else v for v in values]
+        if column.name == spec.partition_column:
+            values = [date.fromisoformat(DAY)] * len(values)
+        data[column.name] = values
+    return conform(pd.DataFrame(data), spec)
+
+
+def plays_frame(day: str, rows: int) -> pd.DataFrame:
+    """A small silver.plays frame for one day."""
+    played_at = pd.date_range(f"{day}T08:00:00Z", periods=rows, freq="37min")
+    nulls = {name: [None] * rows for name in PLAYS.column_names}
+    frame = pd.DataFrame(
+        nulls
+        | {
+            "listener_id": "demo",
+            "played_at": played_at,
+            "extraction_date": date.fromisoformat(day),
+            "source": "recently_played",
+            "track_key": [f"t{i}" for i in range(rows)],
+            "album_key": "album",
+            "artist_names": [["Ólafur Arnalds", 'The "Band", Inc.']] * rows,
+        }
+    )
+    return conform(frame, PLAYS)
+
+
+def stored_objects(lake: LakeResource) -> set[str]:
+    """Every object in the lake's bucket (full keys) or folder (relative paths, hidden files included)."""
+    if lake.bucket:
+        client = S3Resource(endpoint_url=lake.endpoint_url, region_name=lake.region_name).get_client()
+        return {o["Key"] for o in client.list_objects_v2(Bucket=lake.bucket).get("Contents", [])}
+    root = Path(lake.local_dir)
+    return (
+        {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+    )
+
+
+def stored_key(lake: LakeResource, key: str) -> str:
+    """How `key` appears in `stored_objects`."""
+    return f"lake/{key}" if lake.bucket else key
+
+
+@pytest.fixture(params=["local", "s3"])
+def new_lake(request: pytest.FixtureRequest, tmp_path: Path) -> LakeFactory:
+    """Builds lakes (any file format) on one local folder or one fresh S3 bucket."""
+    if request.param == "local":
+        return lambda **config: LakeResource(local_dir=str(tmp_path / "lake"), **config)
+    s3_lake: LakeResource = request.getfixturevalue("s3_lake")
+    base = {
+        "bucket": s3_lake.bucket,
+        "endpoint_url": s3_lake.endpoint_url,
+        "region_name": s3_lake.region_name,
+    }
+    return lambda **config: LakeResource(prefix="lake", **base, **config)
+
+
+# ---- tables ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_table_round_trip(new_lake: LakeFactory, file_format: str, name: str) -> None:
+    spec = TABLES[name]
+    lake = new_lake(file_format=file_format)
+    frame = sample_frame(spec)
+    [uri] = lake.write_table_partitions([spec.schema, spec.name], {DAY: frame}, spec)
+    assert uri.endswith(f"/{spec.schema}/{spec.name}/extraction_date={DAY}/{spec.name}.{file_format}")
+    read = lake.read_table_partitions([spec.schema, spec.name], [DAY], spec)
+    pd.testing.assert_frame_equal(read[DAY], frame)
+    list_columns = [c.name for c in spec.columns if c.pg_type == "text[]"]
+    assert all(isinstance(v, list) for c in list_columns for v in read[DAY][c] if v is not None)
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_all_null_and_empty_partitions_keep_types(new_lake: LakeFactory, file_format: str) -> None:
+    lake = new_lake(file_format=file_format)
+    first_row = sample_frame(PLAYS).iloc[:1]
+    all_null = conform(
+        pd.DataFrame({c.name: first_row[c.name] if not c.nullable else [None] for c in PLAYS.columns}), PLAYS
+    )
+    lake.write_table_partitions(["silver", "plays"], {DAY: all_null, "2026-11-28": empty_frame(PLAYS)}, PLAYS)
+    read = lake.read_table_partitions(["silver", "plays"], [DAY, "2026-11-28"], PLAYS)
+    pd.testing.assert_frame_equal(read[DAY], all_null)
+    pd.testing.assert_frame_equal(read["2026-11-28"], empty_frame(PLAYS))
+    if file_format == "parquet":
+        data = lake.read_bytes(lake.table_path(["silver", "plays"], DAY))
+        assert data is not None
+        assert pq.read_schema(pa.BufferReader(data)).remove_metadata() == arrow_schema(PLAYS)
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_objects_at_documented_keys(new_lake: LakeFactory, file_format: str) -> None:
+    lake = new_lake(file_format=file_format)
+    spec = TABLES["gold.dim_artist"]
+    lake.write_json_partitions(["raw", "recently_played"], "recently_played.json", {DAY: {"items": []}})
+    lake.write_table_partitions(["silver", "plays"], {DAY: plays_frame(DAY, 2)}, PLAYS)
+    lake.write_table_partitions(["gold", "dim_artist"], {DAY: sample_frame(spec)}, spec)
+    expected = [
+        f"raw/recently_played/extraction_date={DAY}/recently_played.json",
+        f"silver/plays/extraction_date={DAY}/plays.{file_format}",
+        f"gold/dim_artist/extraction_date={DAY}/dim_artist.{file_format}",
+    ]
+    assert stored_objects(lake) == {stored_key(lake, key) for key in expected}
+    assert lake.list_keys() == sorted(expected)
+    assert lake.list_keys("silver/") == [expected[1]]
+    assert lake.list_keys("silver/plays/extraction_date=2026-11-2") == [expected[1]]
+    assert lake.list_keys("bronze/") == []
+    root = f"s3://{lake.bucket}/lake/" if lake.bucket else Path(lake.local_dir).resolve().as_uri() + "/"
+    assert lake.uri(expected[0]) == root + expected[0]
+    assert all(lake.exists(key) for key in expected)
+    assert not lake.exists("raw/recently_played/extraction_date=2026-11-28/recently_played.json")
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_write_three_partitions_read_two(new_lake: LakeFactory, file_format: str) -> None:
+    lake = new_lake(file_format=file_format)
+    days = ["2026-11-25", "2026-11-26", "2026-11-27"]
+    frames = {day: plays_frame(day, rows) for day, rows in zip(days, (1, 2, 3), strict=True)}
+    uris = lake.write_table_partitions(["silver", "plays"], frames, PLAYS)
+    assert [uri.rsplit("/", 2)[1] for uri in uris] == [f"extraction_date={day}" for day in days]
+    read = lake.read_table_partitions(["silver", "plays"], ["2026-11-27", "2026-11-25"], PLAYS)
+    assert list(read) == ["2026-11-27", "2026-11-25"]
+    for day in read:
+        pd.testing.assert_frame_equal(read[day], frames[day])
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_rewrite_gives_identical_bytes(new_lake: LakeFactory, file_format: str) -> None:
+    key = new_lake(file_format=file_format).table_path(["silver", "plays"], DAY)
+    frame = sample_frame(PLAYS)
+    new_lake(file_format=file_format).write_table_partitions(["silver", "plays"], {DAY: frame}, PLAYS)
+    first = new_lake(file_format=file_format).read_bytes(key)
+    # The same rows from a differently built frame: shuffled columns, another index, unconformed dtypes.
+    shuffled = frame[list(reversed(frame.columns))].set_axis(range(10, 16)).astype(object)
+    new_lake(file_format=file_format).write_table_partitions(["silver", "plays"], {DAY: shuffled}, PLAYS)
+    second = new_lake(file_format=file_format).read_bytes(key)
+    assert first is not None
+    assert first == second
+
+
+def test_parquet_partitions_read_as_one_hive_table(tmp_path: Path) -> None:
+    lake = LakeResource(local_dir=str(tmp_path))
+    frames = {"2026-11-26": plays_frame("2026-11-26", 2), DAY: plays_frame(DAY, 3)}
+    lake.write_table_partitions(["silver", "plays"], frames, PLAYS)
+    hive = ds.partitioning(pa.schema([("extraction_date", pa.date32())]), flavor="hive")
+    table = ds.dataset(tmp_path / "silver" / "plays", partitioning=hive).to_table()
+    assert table.num_rows == 5
+    assert table.schema.field("extraction_date").type == pa.date32()
+    assert sorted(table["extraction_date"].to_pylist()) == [date(2026, 11, 26)] * 2 + [date(2026, 11, 27)] * 3
+
+
+def test_rows_must_match_their_partition(tmp_path: Path) -> None:
+    lake = LakeResource(local_dir=str(tmp_path))
+    expected = r"silver/plays partition 2026-11-28: .* extraction_date = 2026-11-28, found \['2026-11-27'\]"
+    with pytest.raises(ValueError, match=expected):
+        lake.write_table_partitions(["silver", "plays"], {"2026-11-28": plays_frame(DAY, 1)}, PLAYS)
+    assert stored_objects(lake) == set()
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_missing_table_partition_names_the_uri(new_lake: LakeFactory, file_format: str) -> None:
+    lake = new_lake(file_format=file_format)
+    lake.write_table_partitions(["silver", "plays"], {DAY: plays_frame(DAY, 1)}, PLAYS)
+    missing = lake.uri(lake.table_path(["silver", "plays"], "2026-11-28"))
+    with pytest.raises(
+        MissingPartitionError, match=f"{missing}.*materialize silver/plays for partition 2026-11-28"
+    ):
+        lake.read_table_partitions(["silver", "plays"], [DAY, "2026-11-28"], PLAYS)
+
+
+def test_corrupt_table_object_names_the_uri(tmp_path: Path) -> None:
+    lake = LakeResource(local_dir=str(tmp_path))
+    key = lake.table_path(["silver", "plays"], DAY)
+    lake.write_bytes(key, b"not parquet")
+    with pytest.raises(ValueError, match=f"{lake.uri(key)} is not a valid parquet table"):
+        lake.read_table_partitions(["silver", "plays"], [DAY], PLAYS)
+
+
+# ---- atomic local writes --------------------------------------------------------------------------------
+
+
+def test_failed_conversion_leaves_previous_objects(new_lake: LakeFactory) -> None:
+    lake = new_lake()
+    good = plays_frame(DAY, 2)
+    lake.write_table_partitions(["silver", "plays"], {DAY: good}, PLAYS)
+    before = stored_objects(lake)
+    bad = plays_frame(DAY, 1).astype(object).assign(duration_ms="not a number")
+    other_day = plays_frame("2026-11-26", 1)
+    with pytest.raises((TypeError, ValueError), match="not a number"):
+        lake.write_table_partitions(["silver", "plays"], {"2026-11-26": other_day, DAY: bad}, PLAYS)
+    assert stored_objects(lake) == before
+    pd.testing.assert_frame_equal(lake.read_table_partitions(["silver", "plays"], [DAY], PLAYS)[DAY], good)
+
+
+def test_crash_during_local_write_leaves_previous_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = LakeResource(local_dir=str(tmp_path))
+    key = "raw/x/extraction_date=2026-11-27/x.json"
+    lake.write_bytes(key, b'{"items":[]}')
+
+    def crash(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lake_module.os, "fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        lake.write_bytes(key, b'{"items":[1,2,3]}')
+    assert lake.read_bytes(key) == b'{"items":[]}'
+    assert stored_objects(lake) == {key}
+
+
+def test_local_objects_are_readable_by_others(tmp_path: Path) -> None:
+    lake = LakeResource(local_dir=str(tmp_path))
+    lake.write_bytes("raw/x/extraction_date=2026-11-27/x.json", b"{}")
+    mode = (tmp_path / "raw/x/extraction_date=2026-11-27/x.json").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+
+
+# ---- raw JSON -------------------------------------------------------------------------------------------
+
+
+def test_json_round_trip_preserves_the_api_object(new_lake: LakeFactory, fixtures_dir: Path) -> None:
+    lake = new_lake()
+    path = fixtures_dir / "recently_played" / "recently_played_2017_20items.json"
+    original = json.loads(path.read_text(encoding="utf-8"))
+    unicode_payload = {"items": [{"track": {"name": 'Hoppípolla — 日本 "q"\n'}}], "next": None, "a": 1.5}
+    lake.write_json_partitions(
+        ["raw", "recently_played"], "recently_played.json", {DAY: original, "2026-11-28": unicode_payload}
+    )
+    read = lake.read_json_partition(["raw", "recently_played"], "recently_played.json", DAY)
+    assert read == original
+    assert json.dumps(read) == json.dumps(original)  # same key order too
+    key = lake.partition_path(["raw", "recently_played"], "2026-11-28", "recently_played.json")
+    expected = '{"items":[{"track":{"name":"Hoppípolla — 日本 \\"q\\"\\n"}}],"next":null,"a":1.5}'
+    assert lake.read_bytes(key) == expected.encode("utf-8")
+
+
+def test_absent_json_partition_is_none(new_lake: LakeFactory) -> None:
+    assert new_lake().read_json_partition(["raw", "recently_played"], "recently_played.json", DAY) is None
+
+
+@pytest.mark.parametrize("data", [b'{"items": [', b"\xff\xfe{}"])
+def test_malformed_json_names_the_uri(new_lake: LakeFactory, data: bytes) -> None:
+    lake = new_lake()
+    key = lake.partition_path(["raw", "recently_played"], DAY, "recently_played.json")
+    lake.write_bytes(key, data)
+    with pytest.raises(ValueError, match=f"{lake.uri(key)} is not valid UTF-8 JSON"):
+        lake.read_json_partition(["raw", "recently_played"], "recently_played.json", DAY)
+
+
+@pytest.mark.parametrize(
+    "asset_path,partition_key",
+    [(["raw", "x"], "2026-11-27T00:00"), (["raw", "x"], "20261127"), (["..", "x"], DAY), (["raw", ""], DAY)],
+)
+def test_invalid_paths_are_rejected(asset_path: list[str], partition_key: str) -> None:
+    with pytest.raises(ValueError):
+        LakeResource().partition_path(asset_path, partition_key, "x.json")
+
+
+# ---- IO manager -----------------------------------------------------------------------------------------
+
+PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-11-01")
+ITEMS_PER_DAY = {"2026-11-25": 2, "2026-11-26": 3, "2026-11-27": 4}
+
+
+@dg.asset(key=["raw", "x"], partitions_def=PARTITIONS, backfill_policy=dg.BackfillPolicy.single_run())
+def raw_x(context: dg.AssetExecutionContext) -> dict[str, dict[str, Any]]:
+    """Fake raw payloads: ITEMS_PER_DAY items per day."""
+    return {
+        day: {
+            "items": [
+                {"played_at": f"{day}T10:0{i}:00.000Z", "track": {"id": f"t{i}"}}
+                for i in range(ITEMS_PER_DAY[day])
+            ]
+        }
+        for day in context.partition_keys
+    }
+
+
+@dg.asset(
+    key=["silver", "plays"],
+    ins={"raw": dg.AssetIn(key=["raw", "x"])},
+    partitions_def=PARTITIONS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def silver_plays(raw: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """One play row per raw item."""
+    return {day: plays_frame(day, len(payload["items"])) for day, payload in raw.items()}
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dict[str, Any]]:
+    """(asset, partition) -> metadata values of the run's materializations."""
+    return {
+        (event.asset_key.to_user_string(), event.partition): {
+            k: v.value for k, v in event.materialization.metadata.items()
+        }
+        for event in result.get_asset_materialization_events()
+    }
+
+
+def test_io_manager_materializes_a_partition_and_a_range(new_lake: LakeFactory) -> None:
+    lake = new_lake()
+    resources = {"io_manager": LakeIOManager(lake=lake)}
+    single = dg.materialize([raw_x, silver_plays], partition_key="2026-11-27", resources=resources)
+    tags = {
+        "dagster/asset_partition_range_start": "2026-11-25",
+        "dagster/asset_partition_range_end": "2026-11-26",
+    }
+    ranged = dg.materialize([raw_x, silver_plays], tags=tags, resources=resources)
+    days = ["2026-11-25", "2026-11-26", "2026-11-27"]
+    expected = {f"raw/x/extraction_date={d}/x.json" for d in days} | {
+        f"silver/plays/extraction_date={d}/plays.parquet" for d in days
+    }
+    assert stored_objects(lake) == {stored_key(lake, key) for key in expected}
+
+    metadata = materialization_metadata(single)
+    assert set(metadata) == {("raw/x", "2026-11-27"), ("silver/plays", "2026-11-27")}
+    assert metadata[("raw/x", "2026-11-27")]["dagster/row_count"] == 4
+    assert metadata[("silver/plays", "2026-11-27")]["dagster/row_count"] == 4
+    assert metadata[("silver/plays", "2026-11-27")]["lake_uri"] == lake.uri(
+        "silver/plays/extraction_date=2026-11-27/plays.parquet"
+    )
+    schema = metadata[("silver/plays", "2026-11-27")]["dagster/column_schema"]
+    assert [c.name for c in schema.columns] == list(PLAYS.column_names)
+
+    metadata = materialization_metadata(ranged)
+    assert {partition for _, partition in metadata} == {"2026-11-25", "2026-11-26"}
+    for (asset, _), values in metadata.items():
+        assert values["dagster/row_count"] == 5, asset
+        assert values["lake_object_count"] == 2
+        filename = "x.json" if asset == "raw/x" else "plays.parquet"
+        first, last = (
+            lake.uri(f"{asset}/extraction_date={d}/{filename}") for d in ("2026-11-25", "2026-11-26")
+        )
+        assert values["lake_uri"] == f"{first} .. {last}"
+    plays = lake.read_table_partitions(["silver", "plays"], days, PLAYS)
+    assert {day: len(frame) for day, frame in plays.items()} == ITEMS_PER_DAY
+
+
+def test_missing_raw_partition_says_what_to_materialize(new_lake: LakeFactory) -> None:
+    lake = new_lake()
+    write_asset_output(lake, dg.AssetKey(["raw", "x"]), {"2026-11-26": {"items": []}})
+    uri = lake.uri("raw/x/extraction_date=2026-11-27/x.json")
+    with pytest.raises(MissingPartitionError, match=f"{uri}.*materialize raw/x for partition 2026-11-27"):
+        read_asset_input(lake, dg.AssetKey(["raw", "x"]), ["2026-11-26", "2026-11-27"])
+
+
+def test_downstream_run_fails_when_upstream_partition_is_missing(tmp_path: Path) -> None:
+    resources = {"io_manager": LakeIOManager(lake=LakeResource(local_dir=str(tmp_path)))}
+    result = dg.materialize(
+        [raw_x, silver_plays],
+        selection=[silver_plays],
+        partition_key=DAY,
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert f"materialize raw/x for partition {DAY} first" in str(failure.step_failure_data.error)
+
+
+def test_io_manager_rejects_output_for_other_partitions(tmp_path: Path) -> None:
+    @dg.asset(key=["raw", "x"], partitions_def=PARTITIONS)
+    def wrong_day() -> dict[str, dict[str, Any]]:
+        return {"2026-11-01": {"items": []}}
+
+    resources = {"io_manager": LakeIOManager(lake=LakeResource(local_dir=str(tmp_path)))}
+    with pytest.raises(
+        ValueError, match=r"returned partitions \['2026-11-01'\] but the run materializes \['2026-11-27'\]"
+    ):
+        dg.materialize([wrong_day], partition_key=DAY, resources=resources)
+    assert stored_objects(LakeResource(local_dir=str(tmp_path))) == set()
