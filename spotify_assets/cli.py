@@ -76,8 +76,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="materialize the last 7 days on the configured stack and print a summary")
     commands.add_parser("summary", help="print rows per table and the top artists from the warehouse")
+    auth = commands.add_parser("auth", help="authorise this app to read your recently played tracks")
+    auth.add_argument("--no-browser", action="store_true", help="print the URL and paste the redirect back")
+    auth.add_argument("--port", type=int, help="loopback port of the callback listener")
+    auth.add_argument("--print-env", action="store_true", help="print SPOTIFY_REFRESH_TOKEN=... for .env")
     args = parser.parse_args(argv)
     settings = get_settings()
+    if args.command == "auth":
+        from spotify_assets.sources.auth import run_auth
+
+        return run_auth(settings, open_browser=not args.no_browser, port=args.port, print_env=args.print_env)
     if args.command == "demo":
         return run_demo(settings)
     if args.command == "summary":

@@ -13,6 +13,7 @@ os.environ["PARTITIONS_TIMEZONE"] = "UTC"
 pytest_plugins = [
     "spotify_assets_tests.fixtures_postgres",
     "spotify_assets_tests.fixtures_s3",
+    "spotify_assets_tests.fake_spotify",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

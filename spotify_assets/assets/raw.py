@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from spotify_assets.partitions import daily_partitions
+from spotify_assets.sources.live import SpotifyAuthError
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.transforms.raw import merge_items, possible_gap, split_by_day
@@ -14,8 +15,11 @@ from spotify_assets.transforms.raw import merge_items, possible_gap, split_by_da
 RAW_RECENTLY_PLAYED = dg.AssetKey(["raw", "recently_played"])
 RAW_FILENAME = "recently_played.json"
 
-# A 429 above the source's wait cap fails the step at once; Dagster tries again later with backoff.
-SPOTIFY_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=120, backoff=dg.Backoff.EXPONENTIAL)
+# A 429 above the source's wait cap, or an outage that outlived the source's own retries, fails the step at
+# once; Dagster tries again 10, 20, 40, 80 minutes later. An authorisation failure is never retried.
+SPOTIFY_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=4, delay=600, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 @dg.asset(
@@ -34,7 +38,10 @@ def recently_played(
     days = context.partition_keys
     windows = [daily_partitions.time_window_for_partition_key(day) for day in days]
     source = spotify.get_source()
-    fetch = source.recently_played_between(windows[0].start, windows[-1].end)
+    try:
+        fetch = source.recently_played_between(windows[0].start, windows[-1].end)
+    except SpotifyAuthError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
     fetched_by_day = split_by_day(fetch.items, spotify.timezone, days)
 
     payloads: dict[str, dict[str, Any]] = {}

@@ -15,7 +15,9 @@ def played_at(item: Item) -> datetime:
     try:
         return datetime.fromisoformat(item["played_at"].replace("Z", "+00:00"))
     except (KeyError, AttributeError, ValueError) as error:
-        raise ValueError(f"recently-played item without a valid played_at: {item.get('played_at')!r}") from error
+        raise ValueError(
+            f"recently-played item without a valid played_at: {item.get('played_at')!r}"
+        ) from error
 
 
 def play_identity(item: Item) -> tuple[str, str]:

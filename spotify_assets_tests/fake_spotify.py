@@ -1,0 +1,330 @@
+"""A local Spotify over real HTTP: the accounts and Web API routes the live source and `auth` use.
+
+Routes: POST /api/token (authorization_code and refresh_token grants), GET /authorize (approves at once and
+redirects to the redirect_uri with code and state), GET /v1/me, GET /v1/me/player/recently-played (limit,
+after, before, cursors and next; newest first; only the last `retention` plays exist). Faults are scripted per
+route as a queue of responses (429 with Retry-After, 500, a hang longer than the client's timeout).
+Use the `fake_spotify` fixture and `fake_settings(fake, tmp_path)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from spotify_assets.settings import Settings
+from spotify_assets.sources.token_store import StoredToken, write_token_file
+
+TOKEN = "/api/token"
+AUTHORIZE = "/authorize"
+ME = "/v1/me"
+RECENTLY_PLAYED = "/v1/me/player/recently-played"
+
+CLIENT_ID = "fake-client-id-0123456789"
+CLIENT_SECRET = "fake-client-secret-S3CR3T-abcdef"
+REFRESH_TOKEN = "fake-refresh-token-R3FR3SH-abcdef"
+USER_ID = "fake.listener"
+
+
+@dataclass(frozen=True)
+class FakeResponse:
+    """A scripted answer: a status with a JSON body and headers, optionally after `hang` seconds."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: float = 0.0
+
+
+def rate_limited(retry_after: int) -> FakeResponse:
+    """HTTP 429 with a Retry-After header, as Spotify sends it."""
+    body = {"error": {"status": 429, "message": "API rate limit exceeded"}}
+    return FakeResponse(429, body, {"Retry-After": str(retry_after)})
+
+
+def server_error(status: int = 500) -> FakeResponse:
+    """A 5xx answer."""
+    return FakeResponse(status, {"error": {"status": status, "message": "Server error"}})
+
+
+def hang(seconds: float = 30.0) -> FakeResponse:
+    """An answer that comes only after `seconds` (or when the server stops): a client timeout."""
+    return FakeResponse(503, {"error": {"status": 503, "message": "too late"}}, hang=seconds)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    form: dict[str, str]
+
+
+def played_at_ms(item: dict[str, Any]) -> int:
+    """An item's `played_at` as Unix milliseconds."""
+    moment = datetime.fromisoformat(item["played_at"].replace("Z", "+00:00"))
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def synthetic_play(played_at: datetime, number: int) -> dict[str, Any]:
+    """A minimal play-history item in the API's shape."""
+    track_id = f"track{number:018d}"
+    artist = {"id": f"artist{number % 7:016d}", "name": f"Artist {number % 7}", "type": "artist"}
+    return {
+        "played_at": played_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "context": None,
+        "track": {
+            "id": track_id,
+            "uri": f"spotify:track:{track_id}",
+            "name": f"Track {number}",
+            "duration_ms": 180000,
+            "explicit": False,
+            "artists": [artist],
+            "album": {"id": f"album{number % 5:017d}", "name": f"Album {number % 5}", "artists": [artist]},
+            "type": "track",
+        },
+    }
+
+
+class FakeSpotify:
+    """The server's state: app credentials, issued tokens, plays, scripted faults and a request log."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.retention: int | None = 50  # Spotify keeps only the last 50 plays
+        self.after_returns = "oldest"  # which plays `after` returns when more than `limit` follow the cursor
+        self.refresh_token = REFRESH_TOKEN
+        self.invalid_grant = False
+        self.user_id = USER_ID
+        self.access_tokens: set[str] = set()  # currently valid
+        self.issued_access_tokens: list[str] = []  # ever issued
+        self.codes: dict[str, tuple[str, str]] = {}  # code -> (redirect_uri, scope asked for)
+        self.requests: list[RecordedRequest] = []
+        self._scripts: dict[str, deque[FakeResponse]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
+        self._server.fake = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:54321 (no trailing slash)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Release hanging answers and stop."""
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def script(self, route: str, *responses: FakeResponse) -> None:
+        """Answer the next requests to `route` with `responses`, in order, before serving normally again."""
+        with self._lock:
+            self._scripts[route].extend(responses)
+
+    def requests_to(self, route: str) -> list[RecordedRequest]:
+        """The requests received on `route`."""
+        with self._lock:
+            return [request for request in self.requests if request.path == route]
+
+    def revoke_access_tokens(self) -> None:
+        """Make every issued access token invalid (the API answers 401)."""
+        with self._lock:
+            self.access_tokens.clear()
+
+    def issue_access_token(self) -> str:
+        """A new valid access token."""
+        token = "fake-access-" + secrets.token_urlsafe(16)
+        with self._lock:
+            self.access_tokens.add(token)
+            self.issued_access_tokens.append(token)
+        return token
+
+    def handle(
+        self, method: str, path: str, query: dict[str, str], form: dict[str, str], headers: Any
+    ) -> Any:
+        """Route one request; returns a FakeResponse."""
+        path = path.rstrip("/") or "/"
+        with self._lock:
+            self.requests.append(RecordedRequest(method, path, query, form))
+            scripted = self._scripts[path].popleft() if self._scripts[path] else None
+        if scripted is not None:
+            if scripted.hang:
+                self._release.wait(scripted.hang)
+            return scripted
+        if (method, path) == ("POST", TOKEN):
+            return self._token(form, headers)
+        if (method, path) == ("GET", AUTHORIZE):
+            return self._authorize(query)
+        if method == "GET" and path in (ME, RECENTLY_PLAYED):
+            bearer = str(headers.get("Authorization") or "").removeprefix("Bearer ")
+            if bearer not in self.access_tokens:
+                return FakeResponse(401, {"error": {"status": 401, "message": "The access token expired"}})
+            if path == ME:
+                return FakeResponse(
+                    200, {"id": self.user_id, "type": "user", "uri": f"spotify:user:{self.user_id}"}
+                )
+            return self._recently_played(query)
+        return FakeResponse(404, {"error": {"status": 404, "message": "Service not found"}})
+
+    def _token(self, form: dict[str, str], headers: Any) -> FakeResponse:
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        authorization = str(headers.get("Authorization") or "")
+        if authorization.startswith("Basic "):
+            client_id, _, client_secret = base64.b64decode(authorization[6:]).decode().partition(":")
+        if (client_id, client_secret) != (CLIENT_ID, CLIENT_SECRET):
+            return FakeResponse(401, {"error": "invalid_client", "error_description": "Invalid client"})
+        grant = form.get("grant_type")
+        if grant == "refresh_token":
+            if self.invalid_grant or form.get("refresh_token") != self.refresh_token:
+                return FakeResponse(
+                    400, {"error": "invalid_grant", "error_description": "Refresh token revoked"}
+                )
+            body = {"access_token": self.issue_access_token(), "token_type": "Bearer", "expires_in": 3600}
+            return FakeResponse(200, {**body, "scope": "user-read-recently-played"})
+        if grant == "authorization_code":
+            with self._lock:
+                redirect_uri, scope = self.codes.pop(form.get("code", ""), (None, ""))
+            if redirect_uri is None or redirect_uri != form.get("redirect_uri"):
+                return FakeResponse(
+                    400, {"error": "invalid_grant", "error_description": "Invalid authorization code"}
+                )
+            body = {"access_token": self.issue_access_token(), "token_type": "Bearer", "expires_in": 3600}
+            return FakeResponse(200, {**body, "refresh_token": self.refresh_token, "scope": scope})
+        return FakeResponse(400, {"error": "unsupported_grant_type"})
+
+    def _authorize(self, query: dict[str, str]) -> FakeResponse:
+        redirect_uri = query.get("redirect_uri", "")
+        if query.get("client_id") != CLIENT_ID or query.get("response_type") != "code":
+            return FakeResponse(400, {"error": "invalid_client"})
+        if urlsplit(redirect_uri).hostname == "localhost":
+            return FakeResponse(
+                400, {"error": "invalid_request", "error_description": "Insecure redirect URI"}
+            )
+        code = "fake-code-" + secrets.token_urlsafe(12)
+        with self._lock:
+            self.codes[code] = (redirect_uri, query.get("scope", ""))
+        location = f"{redirect_uri}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+        return FakeResponse(302, None, {"Location": location})
+
+    def _recently_played(self, query: dict[str, str]) -> FakeResponse:
+        limit = int(query.get("limit", "20"))
+        after, before = query.get("after"), query.get("before")
+        if not 1 <= limit <= 50 or (after and before):
+            return FakeResponse(400, {"error": {"status": 400, "message": "Invalid limit or cursors"}})
+        plays = sorted(self.items, key=played_at_ms, reverse=True)[: self.retention]
+        base = f"{self.url}{RECENTLY_PLAYED}"
+        if after is not None:
+            newer = [play for play in plays if played_at_ms(play) > int(after)]
+            page = newer[:limit] if self.after_returns == "newest" else newer[-limit:]
+            more = bool(page) and played_at_ms(newer[0]) > played_at_ms(page[0])
+            next_url = f"{base}?after={played_at_ms(page[0])}&limit={limit}" if more else None
+        else:
+            older = [play for play in plays if before is None or played_at_ms(play) < int(before)]
+            page = older[:limit]
+            next_url = f"{base}?before={played_at_ms(page[-1])}&limit={limit}" if len(older) > limit else None
+        cursors = (
+            {"after": str(played_at_ms(page[0])), "before": str(played_at_ms(page[-1]))} if page else None
+        )
+        body = {
+            "items": page,
+            "next": next_url,
+            "cursors": cursors,
+            "limit": limit,
+            "href": f"{base}?{urlencode(query)}",
+        }
+        return FakeResponse(200, body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ThreadingHTTPServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._serve("GET", {})
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode() if length else ""
+        self._serve("POST", {key: values[0] for key, values in parse_qs(raw).items()})
+
+    def _serve(self, method: str, form: dict[str, str]) -> None:
+        parts = urlsplit(self.path)
+        query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+        fake: FakeSpotify = self.server.fake  # type: ignore[attr-defined]
+        response = fake.handle(method, parts.path, query, form, self.headers)
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (a scripted hang)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Silent."""
+
+
+def fake_settings(fake: FakeSpotify, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings whose API and accounts base URLs point at `fake`, with a token file under `tmp_path`."""
+    values: dict[str, Any] = {
+        "spotify_client_id": CLIENT_ID,
+        "spotify_client_secret": CLIENT_SECRET,
+        "spotify_api_base_url": f"{fake.url}/v1/",
+        "spotify_accounts_base_url": f"{fake.url}/",
+        "spotify_source": "live",
+        "spotify_token_file": str(tmp_path / "data" / "spotify_token.json"),
+    }
+    return Settings(**{**values, **overrides})
+
+
+def seed_token_file(
+    settings: Settings, *, authorized_at: datetime | None = None, **fields: Any
+) -> StoredToken:
+    """Write a token file as `spotify-assets auth` would, holding the fake's refresh token."""
+    token = StoredToken(
+        refresh_token=REFRESH_TOKEN,
+        authorized_at=authorized_at or datetime.now(UTC).replace(microsecond=0),
+        user_id=USER_ID,
+        scope="user-read-recently-played",
+        **fields,
+    )
+    write_token_file(Path(settings.spotify_token_file), token)
+    return token
+
+
+@pytest.fixture
+def fake_spotify() -> Iterator[FakeSpotify]:
+    """A running FakeSpotify on 127.0.0.1 (a free port), stopped after the test."""
+    fake = FakeSpotify()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
