@@ -1,0 +1,272 @@
+"""Silver plays -> the gold star schema: dimensions, the track-artist bridge, dim_date and the fact.
+
+Every builder takes a frame conformed to `tables.PLAYS` (any number of days, any row order) and returns a
+frame conformed to its table with unique primary keys, sorted by that key (the fact keeps the plays' order).
+Descriptive attributes come from the most recent play naming the entity; ties on played_at are broken by
+listener and track key, so the result never depends on row order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from datetime import date
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from spotify_assets.tables import (
+    BRIDGE_TRACK_ARTIST,
+    DIM_ALBUM,
+    DIM_ARTIST,
+    DIM_DATE,
+    DIM_TRACK,
+    FACT_RECENTLY_PLAYED,
+    TableSpec,
+    conform,
+    empty_frame,
+)
+from spotify_assets.transforms.keys import DERIVED_PREFIX, epoch_millis_array, play_ids
+
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+EXPORT_COLUMNS = (
+    "ms_played",
+    "is_stream",
+    "reason_start",
+    "reason_end",
+    "shuffle",
+    "skipped",
+    "platform",
+    "conn_country",
+)
+
+
+def _lists(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A list column as an object array with nulls as empty lists, and each entry's length."""
+    array = values.to_numpy(dtype=object)
+    try:
+        counts = np.fromiter(map(len, array), dtype=np.int64, count=len(array))
+    except TypeError:  # some entries are null
+        array = np.fromiter(
+            (v if isinstance(v, list | tuple | np.ndarray) else [] for v in array),
+            dtype=object,
+            count=len(array),
+        )
+        counts = np.fromiter(map(len, array), dtype=np.int64, count=len(array))
+    return array, counts
+
+
+def _first_items(values: pd.Series) -> list[str | None]:
+    array, counts = _lists(values)
+    return [v[0] if n else None for v, n in zip(array, counts.tolist(), strict=True)]
+
+
+def _strings(values: list) -> pd.api.extensions.ExtensionArray:
+    return pd.array(pa.array(values, type=pa.large_string()), dtype="string")
+
+
+def _recency_order(plays: pd.DataFrame) -> np.ndarray:
+    """Row positions of the plays oldest first; ties on played_at broken by listener, then track key."""
+    listeners = pd.factorize(plays["listener_id"], sort=True)[0]
+    tracks = pd.factorize(plays["track_key"], sort=True)[0]
+    return np.lexsort((tracks, listeners, epoch_millis_array(plays["played_at"])))
+
+
+def _latest(plays: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The most recent play of each `key`, indexed by it."""
+    order = _recency_order(plays)
+    newest = ~plays[key].take(order).duplicated(keep="last").to_numpy()
+    return plays.iloc[order[newest]].set_index(key)
+
+
+def _play_span(keys: pd.Series, played_at: pd.Series) -> pd.DataFrame:
+    grouped = pd.DataFrame({"key": keys, "played_at": played_at}).groupby("key", sort=False)["played_at"]
+    return grouped.agg(first_played_at="min", last_played_at="max")
+
+
+def _finish(frame: pd.DataFrame, key: str, spec: TableSpec) -> pd.DataFrame:
+    return conform(frame.rename_axis(key).reset_index().sort_values(key, kind="stable"), spec)
+
+
+class _Credits(NamedTuple):
+    """Artist credits of plays, flattened: one entry per credited artist."""
+
+    keys: np.ndarray
+    names: np.ndarray
+    positions: np.ndarray  # 0-based credit order within the play
+    rows: np.ndarray  # row of the play in the exploded frame
+
+
+def _explode_credits(plays: pd.DataFrame, keys_column: str, names_column: str) -> _Credits:
+    (keys, counts), (names, _) = _lists(plays[keys_column]), _lists(plays[names_column])
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(len(keys)), counts)
+    return _Credits(
+        keys=np.fromiter(itertools.chain.from_iterable(keys), dtype=object, count=total),
+        names=np.fromiter(itertools.chain.from_iterable(names), dtype=object, count=total),
+        positions=np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts),
+        rows=rows,
+    )
+
+
+def build_dim_artist(plays: pd.DataFrame) -> pd.DataFrame:
+    """Every artist a track or its album credits; the name from the most recent play naming it."""
+    if plays.empty:
+        return empty_frame(DIM_ARTIST)
+    rank = np.empty(len(plays), dtype=np.int64)
+    rank[_recency_order(plays)] = np.arange(len(plays))
+    album = _explode_credits(plays, "album_artist_keys", "album_artist_names")
+    track = _explode_credits(plays, "artist_keys", "artist_names")
+    keys, names, positions, rows = (np.concatenate(parts) for parts in zip(album, track, strict=True))
+    codes, unique_keys = pd.factorize(keys)
+    if not len(unique_keys):
+        return empty_frame(DIM_ARTIST)
+    # Recency of a credit: its play's rank, then album before track credits, then credit position.
+    part = np.repeat([0, 1], [len(album.keys), len(track.keys)])
+    recency = (rank[rows] * 2 + part) * (int(positions.max()) + 1) + positions
+    credits = pd.DataFrame({"recency": recency, "played_at": plays["played_at"].array.take(rows)})
+    credits = credits[codes >= 0].groupby(codes[codes >= 0])
+    span = credits["played_at"].agg(["min", "max"])
+    newest = credits["recency"].idxmax().to_numpy()
+    artist_keys = pd.Index(_strings(list(unique_keys)))
+    out = pd.DataFrame(
+        {
+            "artist_id": artist_keys.to_series().mask(artist_keys.str.startswith(DERIVED_PREFIX)).to_numpy(),
+            "name": _strings(names[newest].tolist()),
+            "first_played_at": span["min"].to_numpy(),
+            "last_played_at": span["max"].to_numpy(),
+        },
+        index=artist_keys,
+    )
+    return _finish(out, "artist_key", DIM_ARTIST)
+
+
+def build_dim_album(plays: pd.DataFrame) -> pd.DataFrame:
+    """Every album of a played track; attributes from its most recent play."""
+    if plays.empty:
+        return empty_frame(DIM_ALBUM)
+    latest = _latest(plays, "album_key")
+    album_artists = _first_items(latest["album_artist_keys"])
+    # An album crediting no artist (local files) is keyed by its track's first artist: point at that one.
+    track_artists = _first_items(latest["artist_keys"])
+    release_date = latest["album_release_date"].astype("string")
+    out = pd.DataFrame(
+        {
+            "album_id": latest["album_id"],
+            "name": latest["album_name"],
+            "album_type": latest["album_type"],
+            "release_date": release_date,
+            "release_year": pd.to_numeric(release_date.str[:4], errors="coerce"),
+            "total_tracks": latest["album_total_tracks"],
+            "image_url": latest["album_image_url"],
+            "primary_artist_key": [
+                album or track for album, track in zip(album_artists, track_artists, strict=True)
+            ],
+        },
+        index=latest.index,
+    )
+    out = out.join(_play_span(plays["album_key"], plays["played_at"]))
+    return _finish(out, "album_key", DIM_ALBUM)
+
+
+def build_dim_track(plays: pd.DataFrame) -> pd.DataFrame:
+    """Every played track; attributes from its most recent play."""
+    if plays.empty:
+        return empty_frame(DIM_TRACK)
+    latest = _latest(plays, "track_key")
+    out = pd.DataFrame(
+        {
+            "track_id": latest["track_id"],
+            "name": latest["track_name"],
+            "duration_ms": latest["duration_ms"],
+            "explicit": latest["explicit"],
+            "isrc": latest["isrc"],
+            "is_local": latest["is_local"],
+            "album_key": latest["album_key"],
+            "primary_artist_key": _first_items(latest["artist_keys"]),
+        },
+        index=latest.index,
+    )
+    out = out.join(_play_span(plays["track_key"], plays["played_at"]))
+    return _finish(out, "track_key", DIM_TRACK)
+
+
+def build_bridge_track_artist(plays: pd.DataFrame) -> pd.DataFrame:
+    """(track, artist, 0-based credit position) from each track's most recent play; first credit wins."""
+    if plays.empty:
+        return empty_frame(BRIDGE_TRACK_ARTIST)
+    latest = _latest(plays, "track_key")
+    credits = _explode_credits(latest, "artist_keys", "artist_names")
+    out = pd.DataFrame(
+        {
+            "track_key": latest.index.to_numpy()[credits.rows],
+            "artist_key": credits.keys,
+            "position": credits.positions,
+        }
+    )
+    out = out.dropna().drop_duplicates(subset=["track_key", "artist_key"], keep="first")
+    return conform(out.sort_values(["track_key", "position"], kind="stable"), BRIDGE_TRACK_ARTIST)
+
+
+def build_dim_date(days: Iterable[date]) -> pd.DataFrame:
+    """Calendar attributes of each distinct day."""
+    unique = sorted({date(day.year, day.month, day.day) for day in days})
+    if not unique:
+        return empty_frame(DIM_DATE)
+    iso = [day.isocalendar() for day in unique]
+    out = pd.DataFrame(
+        {
+            "date_key": [day.year * 10000 + day.month * 100 + day.day for day in unique],
+            "date": unique,
+            "year": [day.year for day in unique],
+            "quarter": [(day.month - 1) // 3 + 1 for day in unique],
+            "month": [day.month for day in unique],
+            "month_name": [MONTH_NAMES[day.month - 1] for day in unique],
+            "iso_week": [week.week for week in iso],
+            "day_of_week": [week.weekday for week in iso],
+            "is_weekend": [week.weekday >= 6 for week in iso],
+        }
+    )
+    return conform(out, DIM_DATE)
+
+
+def build_fact(plays: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    """One row per play, keyed to the dimensions; date_key and hour_of_day in `timezone`."""
+    if plays.empty:
+        return empty_frame(FACT_RECENTLY_PLAYED)
+    local = plays["played_at"].dt.tz_convert(timezone)
+    out = pd.DataFrame(
+        {
+            "play_id": play_ids(plays["listener_id"], plays["played_at"], plays["track_key"]),
+            "listener_id": plays["listener_id"],
+            "played_at": plays["played_at"],
+            "extraction_date": plays["extraction_date"],
+            "date_key": local.dt.year * 10000 + local.dt.month * 100 + local.dt.day,
+            "hour_of_day": local.dt.hour,
+            "track_key": plays["track_key"],
+            "album_key": plays["album_key"],
+            "primary_artist_key": pd.array(_first_items(plays["artist_keys"]), dtype="string"),
+            "context_type": plays["context_type"],
+            "context_uri": plays["context_uri"],
+            "duration_ms": plays["duration_ms"],
+            **{column: plays[column] for column in EXPORT_COLUMNS},
+            "source": plays["source"],
+        },
+        index=plays.index,
+    )
+    return conform(out.drop_duplicates(subset="play_id", keep="first"), FACT_RECENTLY_PLAYED)
