@@ -1,7 +1,5 @@
 """Gold layer: the star schema built from each day's silver plays."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from datetime import date
 

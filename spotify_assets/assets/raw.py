@@ -1,7 +1,5 @@
 """Raw layer: what Spotify returned, untouched, one JSON object per day in the lake."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import dagster as dg

@@ -1,7 +1,5 @@
 """Silver layer: one typed row per play."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import dagster as dg

@@ -1,0 +1,89 @@
+"""The three ways users drive the pipeline: the CLI, the UI's Materialize button, and the demo command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from spotify_assets.cli import demo_partition_range
+from spotify_assets.settings import Settings
+from spotify_assets.storage.warehouse import count_rows
+from spotify_assets.tables import FACT_RECENTLY_PLAYED, PLAYS
+from spotify_assets_tests.dagster_ui import DagsterDev
+
+DAY = "2025-06-01"
+
+
+@pytest.fixture()
+def pipeline_env(tmp_path, clean_warehouse) -> dict[str, str]:
+    """Environment of a user's shell: a DAGSTER_HOME, the embedded stack, the sample source."""
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SPOTIFY_", "DB_", "S3_"))}
+    env.update(
+        DAGSTER_HOME=str(dagster_home),
+        LAKE_DIR=str(tmp_path / "lake"),
+        EMBEDDED_PG_DIR=clean_warehouse.embedded_dir,
+        SPOTIFY_SOURCE="sample",
+    )
+    return env
+
+
+def test_cli_materialize_is_recorded_in_the_instance(tmp_path, pipeline_env, clean_warehouse):
+    command = [sys.executable, "-m", "dagster", "asset", "materialize",
+               "-m", "spotify_assets.definitions", "--select", "*", "--partition", DAY]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with dg.DagsterInstance.from_config(pipeline_env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1
+        assert runs[0].status == dg.DagsterRunStatus.SUCCESS
+        assert runs[0].tags["dagster/partition"] == DAY
+        fact_key = dg.AssetKey(["gold", "fact_recently_played"])
+        assert instance.get_latest_materialization_event(fact_key) is not None
+    with clean_warehouse.connect() as conn:
+        assert count_rows(conn, FACT_RECENTLY_PLAYED, [DAY]) == count_rows(conn, PLAYS, [DAY]) > 0
+        fact_rows = count_rows(conn, FACT_RECENTLY_PLAYED)
+    assert (tmp_path / "lake" / "silver" / "plays" / f"extraction_date={DAY}" / "plays.parquet").is_file()
+
+    summary = subprocess.run(
+        [sys.executable, "-m", "spotify_assets.cli", "summary"],
+        cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert summary.returncode == 0, summary.stderr
+    fact_line = next(line for line in summary.stdout.splitlines() if "gold.fact_recently_played" in line)
+    assert fact_line.split()[-1].replace(",", "") == str(fact_rows)
+    assert "Top 5 artists:" in summary.stdout
+
+
+def test_ui_materialize_button_through_dagster_dev(tmp_path, pipeline_env, clean_warehouse):
+    server = DagsterDev(cwd=tmp_path, env=pipeline_env, log_path=tmp_path / "dagster_dev.log")
+    try:
+        server.wait_until_ready()
+        run_id = server.launch_materialization(
+            [["raw", "recently_played"], ["silver", "plays"], ["gold", "fact_recently_played"]], DAY
+        )
+        status = server.wait_for_run(run_id)
+        assert status == "SUCCESS", (tmp_path / "dagster_dev.log").read_text()[-3000:]
+    finally:
+        server.stop()
+    assert server.process.returncode is not None
+    with clean_warehouse.connect() as conn:
+        assert count_rows(conn, FACT_RECENTLY_PLAYED, [DAY]) == count_rows(conn, PLAYS, [DAY]) > 0
+
+
+@pytest.mark.parametrize(
+    ("today", "start", "expected"),
+    [
+        (date(2026, 11, 28), date(2025, 1, 1), ("2026-11-21", "2026-11-27")),
+        (date(2025, 1, 4), date(2025, 1, 1), ("2025-01-01", "2025-01-03")),
+    ],
+)
+def test_demo_range_is_the_last_complete_days(today, start, expected):
+    settings = Settings(partitions_start_date=start)
+    assert demo_partition_range(settings, today=today) == expected

@@ -1,0 +1,202 @@
+"""The whole graph end to end on real storage: embedded PostgreSQL, a local or S3 (moto over HTTP) lake."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from spotify_assets.definitions import build_definitions
+from spotify_assets.settings import Settings
+from spotify_assets.sources.sample import generate_recently_played
+from spotify_assets.storage.warehouse import read_table
+from spotify_assets.tables import GOLD_TABLES, PLAYS, TABLES
+
+DAY = date(2025, 3, 14)
+ASSET_KEYS = [
+    ["raw", "recently_played"],
+    ["silver", "plays"],
+    *[[spec.schema, spec.name] for spec in GOLD_TABLES],
+]
+
+
+def make_settings(tmp_path: Path, postgres_resource, **overrides) -> Settings:
+    base = Settings(
+        lake_dir=str(tmp_path / "lake"),
+        embedded_pg_dir=postgres_resource.embedded_dir,
+        spotify_source="sample",
+        partitions_start_date=date(2015, 1, 1),
+    )
+    return replace(base, **overrides)
+
+
+def materialize(settings: Settings, first: date, last: date | None = None, instance=None) -> dg.ExecuteInProcessResult:
+    """One run of the whole graph for a day, or for a range of days as one single run."""
+    defs = build_definitions(settings)
+    tags = (
+        {"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()}
+        if last
+        else {}
+    )
+    result = dg.materialize(
+        defs.assets,
+        resources=defs.resources,
+        partition_key=None if last else first.isoformat(),
+        tags=tags,
+        instance=instance or dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    return result
+
+
+def warehouse_tables(postgres_resource) -> dict[str, pd.DataFrame]:
+    with postgres_resource.connect() as conn:
+        return {name: read_table(conn, spec) for name, spec in TABLES.items()}
+
+
+def lake_digest(lake_dir: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(lake_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(lake_dir.rglob("*"))
+        if path.is_file()
+    }
+
+
+def independent_counts(days: list[date]) -> dict[str, int]:
+    """Entities counted straight from the sample items, without the project's transforms."""
+    items = [item for day in days for item in generate_recently_played(day, "UTC")]
+    tracks, albums, artists, pairs = set(), set(), set(), set()
+    for item in items:
+        track = item["track"]
+        track_id = track["id"] or track["uri"]
+        tracks.add(track_id)
+        albums.add(track["album"]["id"] or ("local", track["album"]["name"].casefold()))
+        for position, artist in enumerate(track["artists"]):
+            artists.add(artist["id"] or ("local", artist["name"].casefold()))
+            pairs.add((track_id, artist["id"] or artist["name"].casefold()))
+        for artist in track["album"]["artists"]:
+            artists.add(artist["id"] or ("local", artist["name"].casefold()))
+    return {
+        "silver.plays": len({(i["played_at"], i["track"]["uri"]) for i in items}),
+        "gold.fact_recently_played": len(items),
+        "gold.dim_track": len(tracks),
+        "gold.dim_album": len(albums),
+        "gold.dim_artist": len(artists),
+        "gold.bridge_track_artist": len(pairs),
+        "gold.dim_date": len(days),
+    }
+
+
+def test_definitions_load_and_follow_the_conventions():
+    from spotify_assets.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {tuple(key.path) for key in graph.get_all_asset_keys()}
+    assert {tuple(key) for key in ASSET_KEYS} <= keys
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), key
+        assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
+        assert node.group_name == key.path[0], key
+        assert node.description, key
+    schedules = {schedule.name for schedule in defs.schedules}
+    assert schedules == {"medallion_daily_schedule", "raw_capture_intraday_schedule"}
+
+
+def test_two_days_end_to_end_match_the_source(tmp_path, clean_warehouse):
+    settings = make_settings(tmp_path, clean_warehouse)
+    days = [DAY, DAY + timedelta(days=1)]
+    for day in days:
+        materialize(settings, day)
+    tables = warehouse_tables(clean_warehouse)
+    expected = independent_counts(days)
+    assert {name: len(tables[name]) for name in expected} == expected
+    fact = tables["gold.fact_recently_played"]
+    assert set(fact["track_key"]) <= set(tables["gold.dim_track"]["track_key"])
+    assert set(fact["primary_artist_key"]) <= set(tables["gold.dim_artist"]["artist_key"])
+    assert set(fact["album_key"]) <= set(tables["gold.dim_album"]["album_key"])
+    assert sorted(set(fact["extraction_date"])) == days
+    lake_files = set(lake_digest(Path(settings.lake_dir)))
+    for day in days:
+        assert f"raw/recently_played/extraction_date={day}/recently_played.json" in lake_files
+        assert f"silver/plays/extraction_date={day}/plays.parquet" in lake_files
+        for spec in GOLD_TABLES:
+            assert f"gold/{spec.name}/extraction_date={day}/{spec.name}.parquet" in lake_files
+
+
+def test_rematerializing_a_day_changes_nothing(tmp_path, clean_warehouse):
+    settings = make_settings(tmp_path, clean_warehouse)
+    neighbour = DAY - timedelta(days=1)
+    materialize(settings, neighbour)
+    materialize(settings, DAY)
+    first_tables = warehouse_tables(clean_warehouse)
+    first_lake = lake_digest(Path(settings.lake_dir))
+    for _ in range(3):
+        materialize(settings, DAY)
+    again = warehouse_tables(clean_warehouse)
+    for name, frame in first_tables.items():
+        pd.testing.assert_frame_equal(again[name], frame, obj=name)
+    assert lake_digest(Path(settings.lake_dir)) == first_lake
+    plays = again["silver.plays"]
+    assert len(plays[plays["extraction_date"] == neighbour]) == len(generate_recently_played(neighbour, "UTC"))
+
+
+def test_a_range_in_one_run_equals_the_days_one_by_one(tmp_path, clean_warehouse, postgres_resource):
+    first, last = DAY, DAY + timedelta(days=2)
+    by_day_settings = make_settings(tmp_path / "by_day", clean_warehouse)
+    for offset in range(3):
+        materialize(by_day_settings, first + timedelta(days=offset))
+    by_day = warehouse_tables(clean_warehouse)
+    by_day_lake = lake_digest(Path(by_day_settings.lake_dir))
+
+    with clean_warehouse.connect() as conn:
+        conn.execute("DROP SCHEMA IF EXISTS silver CASCADE; DROP SCHEMA IF EXISTS gold CASCADE")
+        conn.commit()
+    range_settings = make_settings(tmp_path / "range", clean_warehouse)
+    result = materialize(range_settings, first, last)
+    assert len(result.get_asset_materialization_events()) >= len(ASSET_KEYS)
+    in_one_run = warehouse_tables(clean_warehouse)
+    for name, frame in by_day.items():
+        pd.testing.assert_frame_equal(in_one_run[name], frame, obj=name)
+    assert lake_digest(Path(range_settings.lake_dir)) == by_day_lake
+
+
+def test_row_count_metadata_equals_the_warehouse(tmp_path, clean_warehouse):
+    settings = make_settings(tmp_path, clean_warehouse)
+    result = materialize(settings, DAY)
+    tables = warehouse_tables(clean_warehouse)
+    for event in result.get_asset_materialization_events():
+        key = ".".join(event.asset_key.path)
+        if key in tables:
+            metadata = event.materialization.metadata
+            assert metadata["dagster/row_count"].value == len(tables[key]), key
+            assert "lake_uri" in metadata, key
+
+
+def test_s3_lake_end_to_end(tmp_path, clean_warehouse, s3_lake):
+    settings = make_settings(
+        tmp_path,
+        clean_warehouse,
+        s3_bucket_name=s3_lake.bucket,
+        s3_endpoint_url=s3_lake.endpoint_url,
+        s3_prefix=s3_lake.prefix,
+    )
+    materialize(settings, DAY)
+    materialize(settings, DAY)
+    keys = set(s3_lake.list_keys(""))
+    expected = {
+        f"raw/recently_played/extraction_date={DAY}/recently_played.json",
+        f"silver/plays/extraction_date={DAY}/plays.parquet",
+        *(f"gold/{spec.name}/extraction_date={DAY}/{spec.name}.parquet" for spec in GOLD_TABLES),
+    }
+    assert {key.removeprefix(f"{s3_lake.prefix}/") for key in keys} == expected
+    assert not (tmp_path / "lake").exists()
+    tables = warehouse_tables(clean_warehouse)
+    assert len(tables["silver.plays"]) == independent_counts([DAY])["silver.plays"]
+    assert len(tables[PLAYS.qualified_name]) == len(tables["gold.fact_recently_played"])
