@@ -16,7 +16,9 @@ from spotify_assets.settings import Settings, get_settings, read_dotenv
 DEMO_DAYS = 7
 
 
-def demo_partition_range(settings: Settings, days: int = DEMO_DAYS, today: date | None = None) -> tuple[str, str]:
+def demo_partition_range(
+    settings: Settings, days: int = DEMO_DAYS, today: date | None = None
+) -> tuple[str, str]:
     """The last `days` complete days in the partitions' time zone, as (first, last) partition keys."""
     today = today or datetime.now(ZoneInfo(settings.partitions_timezone)).date()
     last = today - timedelta(days=1)
@@ -45,7 +47,9 @@ def summary_lines(settings: Settings) -> list[str]:
             """
         ).fetchall()
     lines.append("Top 5 artists:")
-    lines += [f"  {i}. {name} ({plays} plays, {minutes:.0f} min)" for i, (name, plays, minutes) in enumerate(top, 1)]
+    lines += [
+        f"  {i}. {name} ({plays} plays, {minutes:.0f} min)" for i, (name, plays, minutes) in enumerate(top, 1)
+    ]
     return lines
 
 
@@ -74,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault(key, value)
     parser = argparse.ArgumentParser(prog="spotify-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="materialize the last 7 days on the configured stack and print a summary")
+    commands.add_parser(
+        "demo", help="materialize the last 7 days on the configured stack and print a summary"
+    )
     commands.add_parser("summary", help="print rows per table and the top artists from the warehouse")
     auth = commands.add_parser("auth", help="authorise this app to read your recently played tracks")
     auth.add_argument("--no-browser", action="store_true", help="print the URL and paste the redirect back")

@@ -57,8 +57,6 @@ def build_schedules(timezone: str) -> list[dg.ScheduleDefinition]:
     def raw_capture_intraday_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """Merge the plays of today so far into today's raw partition."""
         moment = context.scheduled_execution_time
-        return dg.RunRequest(
-            run_key=moment.isoformat(), partition_key=_day_key(moment, days_back=0)
-        )
+        return dg.RunRequest(run_key=moment.isoformat(), partition_key=_day_key(moment, days_back=0))
 
     return [medallion_daily_schedule, raw_capture_intraday_schedule]

@@ -104,9 +104,7 @@ def conform(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
 
 def arrow_schema(spec: TableSpec) -> pa.Schema:
     """The Arrow (and so Parquet) schema of a table: typed even when a column is all null."""
-    return pa.schema(
-        [pa.field(c.name, ARROW_TYPES[c.pg_type], nullable=c.nullable) for c in spec.columns]
-    )
+    return pa.schema([pa.field(c.name, ARROW_TYPES[c.pg_type], nullable=c.nullable) for c in spec.columns])
 
 
 def to_arrow(frame: pd.DataFrame, spec: TableSpec) -> pa.Table:
@@ -135,7 +133,12 @@ PLAYS = TableSpec(
     columns=(
         _col("listener_id", "text", "Whose play this is (Spotify user id, or LISTENER_ID)", False),
         _col("played_at", "timestamptz", "When the play ended (UTC, millisecond precision)", False),
-        _col("extraction_date", "date", "The daily partition: played_at's day in the partitions' time zone", False),
+        _col(
+            "extraction_date",
+            "date",
+            "The daily partition: played_at's day in the partitions' time zone",
+            False,
+        ),
         _col("source", "text", "recently_played | extended_history | account_data", False),
         _col("track_key", "text", "Track id, or a key derived from names for tracks without one", False),
         _col("track_id", "text", "Spotify track id (null for local files and account-data rows)"),

@@ -1,4 +1,4 @@
-"""Drive a real `dagster dev` (webserver + daemon) over its GraphQL API, as the UI's Materialize button does."""
+"""Drive a real `dagster dev` (webserver + daemon) through GraphQL, as the UI's Materialize button does."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def free_port() -> int:
 
 
 class DagsterDev:
-    """`dagster dev` in its own process group, so that stopping it stops the webserver, daemon and code server."""
+    """`dagster dev` in its own process group: stopping the group stops webserver, daemon and code server."""
 
     def __init__(self, cwd: Path, env: Mapping[str, str], log_path: Path) -> None:
         self.port = free_port()

@@ -37,7 +37,9 @@ def pipeline_env(tmp_path, clean_warehouse) -> dict[str, str]:
 def test_cli_materialize_is_recorded_in_the_instance(tmp_path, pipeline_env, clean_warehouse):
     command = [sys.executable, "-m", "dagster", "asset", "materialize",
                "-m", "spotify_assets.definitions", "--select", "*", "--partition", DAY]  # fmt: skip
-    result = subprocess.run(command, cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        command, cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     with dg.DagsterInstance.from_config(pipeline_env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 
-from spotify_assets.definitions import build_definitions
-from spotify_assets.settings import Settings
 from spotify_assets.sources.sample import generate_recently_played
-from spotify_assets.storage.warehouse import read_table
-from spotify_assets.tables import GOLD_TABLES, PLAYS, TABLES
+from spotify_assets.tables import GOLD_TABLES, PLAYS
+from spotify_assets_tests.helpers import lake_digest, make_settings, materialize, warehouse_tables
 
 DAY = date(2025, 3, 14)
 ASSET_KEYS = [
@@ -23,48 +18,6 @@ ASSET_KEYS = [
     ["silver", "plays"],
     *[[spec.schema, spec.name] for spec in GOLD_TABLES],
 ]
-
-
-def make_settings(tmp_path: Path, postgres_resource, **overrides) -> Settings:
-    base = Settings(
-        lake_dir=str(tmp_path / "lake"),
-        embedded_pg_dir=postgres_resource.embedded_dir,
-        spotify_source="sample",
-        partitions_start_date=date(2015, 1, 1),
-    )
-    return replace(base, **overrides)
-
-
-def materialize(settings: Settings, first: date, last: date | None = None, instance=None) -> dg.ExecuteInProcessResult:
-    """One run of the whole graph for a day, or for a range of days as one single run."""
-    defs = build_definitions(settings)
-    tags = (
-        {"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()}
-        if last
-        else {}
-    )
-    result = dg.materialize(
-        defs.assets,
-        resources=defs.resources,
-        partition_key=None if last else first.isoformat(),
-        tags=tags,
-        instance=instance or dg.DagsterInstance.ephemeral(),
-    )
-    assert result.success
-    return result
-
-
-def warehouse_tables(postgres_resource) -> dict[str, pd.DataFrame]:
-    with postgres_resource.connect() as conn:
-        return {name: read_table(conn, spec) for name, spec in TABLES.items()}
-
-
-def lake_digest(lake_dir: Path) -> dict[str, str]:
-    return {
-        str(path.relative_to(lake_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(lake_dir.rglob("*"))
-        if path.is_file()
-    }
 
 
 def independent_counts(days: list[date]) -> dict[str, int]:
@@ -76,7 +29,7 @@ def independent_counts(days: list[date]) -> dict[str, int]:
         track_id = track["id"] or track["uri"]
         tracks.add(track_id)
         albums.add(track["album"]["id"] or ("local", track["album"]["name"].casefold()))
-        for position, artist in enumerate(track["artists"]):
+        for artist in track["artists"]:
             artists.add(artist["id"] or ("local", artist["name"].casefold()))
             pairs.add((track_id, artist["id"] or artist["name"].casefold()))
         for artist in track["album"]["artists"]:
@@ -144,7 +97,9 @@ def test_rematerializing_a_day_changes_nothing(tmp_path, clean_warehouse):
         pd.testing.assert_frame_equal(again[name], frame, obj=name)
     assert lake_digest(Path(settings.lake_dir)) == first_lake
     plays = again["silver.plays"]
-    assert len(plays[plays["extraction_date"] == neighbour]) == len(generate_recently_played(neighbour, "UTC"))
+    assert len(plays[plays["extraction_date"] == neighbour]) == len(
+        generate_recently_played(neighbour, "UTC")
+    )
 
 
 def test_a_range_in_one_run_equals_the_days_one_by_one(tmp_path, clean_warehouse, postgres_resource):

@@ -5,7 +5,13 @@ import json
 
 import pytest
 
-from spotify_assets.transforms.raw import local_day, merge_items, possible_gap, sort_newest_first, split_by_day
+from spotify_assets.transforms.raw import (
+    local_day,
+    merge_items,
+    possible_gap,
+    sort_newest_first,
+    split_by_day,
+)
 
 
 @pytest.fixture()

@@ -46,7 +46,9 @@ def recently_played(
     new_items = 0
     gap_days: list[str] = []
     for day in days:
-        stored = (lake.read_json_partition(RAW_RECENTLY_PLAYED.path, RAW_FILENAME, day) or {}).get("items", [])
+        stored = (lake.read_json_partition(RAW_RECENTLY_PLAYED.path, RAW_FILENAME, day) or {}).get(
+            "items", []
+        )
         merged, added = merge_items(stored, fetched_by_day[day])
         payloads[day] = {"items": merged}
         new_items += added

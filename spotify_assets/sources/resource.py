@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import dagster as dg
 from pydantic import Field
 
@@ -23,11 +21,11 @@ class SpotifyResource(dg.ConfigurableResource):
     """
 
     source: str = Field(default="auto", description="auto | live | sample")
-    listener_id: Optional[str] = Field(
+    listener_id: str | None = Field(
         default=None, description="Owner of the plays; default: the Spotify user id (live) or `demo` (sample)"
     )
     timezone: str = Field(default="UTC", description="Time zone of the daily partitions' day boundaries")
-    sample_plays_per_day: Optional[int] = Field(
+    sample_plays_per_day: int | None = Field(
         default=None, description="Sample source only: force this many plays a day (benchmarks)"
     )
 
