@@ -72,6 +72,39 @@ def run_demo(settings: Settings) -> int:
     return 0
 
 
+def history_range_lines(folder: str, timezone: str) -> list[str]:
+    """What an export folder holds: files and rows per kind with their days, and the settings to import it."""
+    from spotify_assets.sources.history import STORED_KINDS, VIDEO, read_export_folder
+    from spotify_assets.transforms.history import day_range
+
+    export = read_export_folder(folder)
+    lines = [f"Spotify export files in {export.folder} (subfolders included):"]
+    for kind in (*STORED_KINDS, VIDEO):
+        files = export.of_kind(kind)
+        label = "video (skipped)" if kind == VIDEO else kind
+        days = day_range(files, timezone)
+        span = f"  {days[0]} .. {days[1]}" if days and kind != VIDEO else ""
+        rows = sum(f.rows for f in files)
+        lines.append(f"  {label:<24} {len(files):>3} file(s) {rows:>10,} rows{span}")
+    if export.ignored:
+        lines.append(f"  ignored (not listening history): {len(export.ignored)} file(s)")
+    days = day_range(export.stored_files(), timezone)
+    if days is None:
+        lines.append("No listening history found: nothing to import.")
+        return lines
+    first, last = days
+    lines += [
+        f"First day {first}, last day {last} (days in {timezone}, PARTITIONS_TIMEZONE).",
+        "Set in .env (or the environment):",
+        f"  HISTORY_DIR={export.folder}",
+        f"  PARTITIONS_START_DATE={first}",
+        "and import it in one run:",
+        "  dagster asset materialize -m spotify_assets.definitions --select '*' "
+        f"--partition-range {first}...{last}",
+    ]
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `spotify-assets` console script."""
     for key, value in read_dotenv(Path(".env")).items():
@@ -86,8 +119,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     auth.add_argument("--no-browser", action="store_true", help="print the URL and paste the redirect back")
     auth.add_argument("--port", type=int, help="loopback port of the callback listener")
     auth.add_argument("--print-env", action="store_true", help="print SPOTIFY_REFRESH_TOKEN=... for .env")
+    history_range = commands.add_parser(
+        "history-range", help="print the days a Spotify data export covers and the settings to import it"
+    )
+    history_range.add_argument("folder", nargs="?", help="export folder (default: HISTORY_DIR)")
     args = parser.parse_args(argv)
     settings = get_settings()
+    if args.command == "history-range":
+        from spotify_assets.sources.history import HistoryFileError
+
+        folder = args.folder or settings.history_dir
+        if not folder:
+            parser.error("history-range needs a folder: give one, or set HISTORY_DIR")
+        try:
+            print("\n".join(history_range_lines(folder, settings.partitions_timezone)))
+        except HistoryFileError as error:
+            print(f"Cannot import this export: {error}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "auth":
         from spotify_assets.sources.auth import run_auth
 

@@ -1,12 +1,16 @@
-"""The one Definitions object: assets, resources, jobs and schedules, assembled from settings."""
+"""The one Definitions object: assets, checks, resources, jobs and schedules, assembled from settings."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from spotify_assets.assets.gold import GOLD_ASSETS
+from spotify_assets.assets.history import streaming_history
 from spotify_assets.assets.raw import recently_played
+from spotify_assets.assets.report import listening
 from spotify_assets.assets.silver import plays
+from spotify_assets.catalog import with_catalog_metadata
+from spotify_assets.checks import ASSET_CHECKS
 from spotify_assets.schedules import build_schedules, medallion_job, raw_capture_job
 from spotify_assets.settings import Settings, get_settings
 from spotify_assets.storage.resources import build_resources
@@ -15,7 +19,10 @@ from spotify_assets.storage.resources import build_resources
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything Dagster loads, wired to the storage and source these settings choose."""
     return dg.Definitions(
-        assets=[recently_played, plays, *GOLD_ASSETS],
+        assets=with_catalog_metadata(
+            [recently_played, streaming_history, plays, *GOLD_ASSETS, listening], settings
+        ),
+        asset_checks=ASSET_CHECKS,
         resources=build_resources(settings),
         jobs=[medallion_job, raw_capture_job],
         schedules=build_schedules(settings.partitions_timezone),

@@ -16,9 +16,10 @@ DAILY_CRON = "30 0 * * *"
 
 medallion_job = dg.define_asset_job(
     "medallion_daily",
-    selection=dg.AssetSelection.groups("raw", "silver", "gold"),
+    selection=dg.AssetSelection.groups("raw", "silver", "gold", "report"),
     partitions_def=daily_partitions,
-    description="Raw, silver and gold for one day (or a range, as one run).",
+    description="Raw, silver, gold and the listening report for one day (or a range, as one run), with "
+    "their checks.",
 )
 raw_capture_job = dg.define_asset_job(
     "raw_capture",

@@ -69,10 +69,14 @@ class TableSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
-        unknown = set(self.primary_key) | set(self.least_columns) | set(self.greatest_columns)
-        unknown -= set(self.column_names)
+        named = {*self.primary_key, *self.least_columns, *self.greatest_columns}
+        named |= {name for name in (self.recency_column, self.partition_column) if name}
+        unknown = named - set(self.column_names)
         if unknown:
             raise ValueError(f"{self.qualified_name}: unknown columns {sorted(unknown)}")
+        # pg types go into DDL as SQL text, so only the known ones are allowed.
+        if bad_types := {c.pg_type for c in self.columns} - set(ARROW_TYPES):
+            raise ValueError(f"{self.qualified_name}: unsupported column types {sorted(bad_types)}")
         if self.write_mode == "replace_partition" and self.partition_column not in self.column_names:
             raise ValueError(f"{self.qualified_name}: replace_partition needs a partition column")
 
@@ -89,14 +93,18 @@ def conform(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     missing = [name for name in spec.column_names if name not in frame.columns]
     if missing:
         frame = frame.assign(**{name: pd.NA for name in missing})
-    out = frame.loc[:, list(spec.column_names)].copy()
+    # No .copy(): pandas' copy-on-write keeps `frame` unchanged, and a column already of its dtype is not cast
+    # again (a million-row frame would otherwise be copied whole on every call).
+    out = frame.loc[:, list(spec.column_names)]
     for column in spec.columns:
         dtype = PANDAS_DTYPES[column.pg_type]
+        if dtype != "object" and out[column.name].dtype == pd.api.types.pandas_dtype(dtype):
+            continue
         if dtype == "object":
             values = out[column.name].astype("object")
             out[column.name] = values.where(values.notna(), None)
         elif dtype.startswith("datetime64"):
-            out[column.name] = pd.to_datetime(out[column.name], utc=True).astype(dtype)
+            out[column.name] = pd.to_datetime(out[column.name], utc=True, format="ISO8601").astype(dtype)
         else:
             out[column.name] = out[column.name].astype(dtype)
     return out.reset_index(drop=True)
@@ -306,6 +314,25 @@ FACT_RECENTLY_PLAYED = TableSpec(
     partition_column="extraction_date",
 )
 
+KEY_MAP = TableSpec(
+    schema="gold",
+    name="key_map",
+    description="Keys derived from names (history rows without ids) and the Spotify id that plays with ids "
+    "gave the same normalized names: join on derived_key to converge name-keyed rows to Spotify entities.",
+    columns=(
+        _col("derived_key", "text", "A key derived from normalized names (starts with ~)", False),
+        _col("entity", "text", "artist | album | track", False),
+        _col("spotify_id", "text", "The Spotify id last seen with these names", False),
+        _col("first_seen_at", "timestamptz", "Earliest play with an id that gave these names", False),
+        _col("last_seen_at", "timestamptz", "Latest such play (its id wins)", False),
+    ),
+    primary_key=("derived_key",),
+    write_mode="upsert",
+    least_columns=("first_seen_at",),
+    greatest_columns=("last_seen_at",),
+    recency_column="last_seen_at",
+)
+
 GOLD_TABLES: tuple[TableSpec, ...] = (
     DIM_ARTIST,
     DIM_ALBUM,
@@ -313,5 +340,6 @@ GOLD_TABLES: tuple[TableSpec, ...] = (
     BRIDGE_TRACK_ARTIST,
     DIM_DATE,
     FACT_RECENTLY_PLAYED,
+    KEY_MAP,
 )
 TABLES: dict[str, TableSpec] = {spec.qualified_name: spec for spec in (PLAYS, *GOLD_TABLES)}

@@ -27,7 +27,7 @@ def make_settings(tmp_path: Path, postgres_resource, **overrides) -> Settings:
 def materialize(
     settings: Settings, first: date, last: date | None = None, instance=None, raise_on_error: bool = True
 ) -> dg.ExecuteInProcessResult:
-    """One run of the whole graph for a day, or for a range of days as one single run."""
+    """One run of the whole graph and its asset checks for a day, or for a range of days as one single run."""
     defs = build_definitions(settings)
     tags = (
         {
@@ -38,7 +38,7 @@ def materialize(
         else {}
     )
     result = dg.materialize(
-        defs.assets,
+        [*defs.assets, *defs.asset_checks],
         resources=defs.resources,
         partition_key=None if last else first.isoformat(),
         tags=tags,

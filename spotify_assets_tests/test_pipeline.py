@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.charts import CHARTS
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.tables import GOLD_TABLES, PLAYS
 from spotify_assets_tests.helpers import lake_digest, make_settings, materialize, warehouse_tables
@@ -147,8 +148,10 @@ def test_s3_lake_end_to_end(tmp_path, clean_warehouse, s3_lake):
     keys = set(s3_lake.list_keys(""))
     expected = {
         f"raw/recently_played/extraction_date={DAY}/recently_played.json",
+        f"raw/streaming_history/extraction_date={DAY}/streaming_history.json",
         f"silver/plays/extraction_date={DAY}/plays.parquet",
         *(f"gold/{spec.name}/extraction_date={DAY}/{spec.name}.parquet" for spec in GOLD_TABLES),
+        *(f"report/listening/extraction_date={DAY}/{chart}.png" for chart in CHARTS),
     }
     assert {key.removeprefix(f"{s3_lake.prefix}/") for key in keys} == expected
     assert not (tmp_path / "lake").exists()

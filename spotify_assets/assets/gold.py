@@ -9,6 +9,7 @@ import pandas as pd
 from spotify_assets.partitions import daily_partitions
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.transforms import gold
+from spotify_assets.transforms.plays import build_key_map
 
 SILVER_PLAYS = dg.AssetKey(["silver", "plays"])
 Frames = dict[str, pd.DataFrame]
@@ -66,4 +67,10 @@ def fact_recently_played(plays: Frames, spotify: SpotifyResource) -> Frames:
     return _per_day(plays, lambda frame: gold.build_fact(frame, spotify.timezone))
 
 
-GOLD_ASSETS = [dim_artist, dim_album, dim_track, bridge_track_artist, dim_date, fact_recently_played]
+@_gold_asset("key_map")
+def key_map(plays: Frames) -> Frames:
+    """Keys derived from names, mapped to the Spotify id that plays with ids gave the same names."""
+    return _per_day(plays, build_key_map)
+
+
+GOLD_ASSETS = [dim_artist, dim_album, dim_track, bridge_track_artist, dim_date, fact_recently_played, key_map]

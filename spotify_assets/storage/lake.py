@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import dagster as dg
@@ -39,6 +39,16 @@ _PARQUET_OPTIONS: dict[str, Any] = {
     "store_schema": True,
     "data_page_version": "1.0",
 }
+
+
+@runtime_checkable
+class JsonDocument(Protocol):
+    """A raw payload that encodes itself: a large partition held compactly rather than as Python objects.
+
+    `to_json_bytes` returns the compact UTF-8 JSON to store (what `json.loads` reads back).
+    """
+
+    def to_json_bytes(self) -> bytes: ...
 
 
 class MissingPartitionError(FileNotFoundError):
@@ -207,11 +217,16 @@ class LakeResource(dg.ConfigurableResource):
         self, asset_path: Sequence[str], filename: str, payloads: Mapping[str, Any]
     ) -> list[str]:
         """Write each payload as compact UTF-8 JSON, keys in their original order; returns the uris."""
-        encoded = {key: _encode_json(payload) for key, payload in payloads.items()}
+        # Plain payloads are all encoded before the first write, so one that cannot be encoded changes
+        # nothing; a JsonDocument (valid by construction) is encoded just before its write, to bound memory.
+        encoded = {
+            key: payload if isinstance(payload, JsonDocument) else _encode_json(payload)
+            for key, payload in payloads.items()
+        }
         uris = []
         for partition_key, data in encoded.items():
             key = self.partition_path(asset_path, partition_key, filename)
-            self.write_bytes(key, data)
+            self.write_bytes(key, data.to_json_bytes() if isinstance(data, JsonDocument) else data)
             uris.append(self.uri(key))
         return uris
 

@@ -1,15 +1,22 @@
 """The lake IO manager: partitioned outputs, as `{partition key: payload}` dicts, to and from the lake."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.storage.asset_metadata import (
+    raw_partition_metadata,
+    record_output_metadata,
+    table_partition_metadata,
+)
 from spotify_assets.storage.lake import LakeResource, missing_partition_error
 from spotify_assets.tables import TABLES, TableSpec
 
 RAW_LAYER = "raw"
+# AssetIn metadata making a raw input lazy and optional: `AssetIn(key, metadata={OPTIONAL_LAZY_INPUT: True})`.
+OPTIONAL_LAZY_INPUT = "lake/optional_lazy_partitions"
 
 
 def _path(asset_key: dg.AssetKey | Sequence[str]) -> list[str]:
@@ -82,6 +89,14 @@ def write_asset_output(
     return metadata
 
 
+def partition_metadata(asset_key: dg.AssetKey | Sequence[str], outputs: Mapping[str, Any]) -> dict[str, dict]:
+    """Each partition's own metadata: `dagster/partition_row_count`, and a Markdown `preview` for tables."""
+    path = _path(asset_key)
+    if raw_filename(path) is not None:
+        return raw_partition_metadata(outputs)
+    return table_partition_metadata(outputs, table_spec(path))
+
+
 def read_asset_input(
     lake: LakeResource, asset_key: dg.AssetKey | Sequence[str], partition_keys: Sequence[str]
 ) -> dict[str, Any]:
@@ -100,6 +115,32 @@ def read_asset_input(
     return payloads
 
 
+class JsonPartitions(Mapping[str, Any]):
+    """A raw input's partitions, each read and parsed when looked up (and not kept); an absent one is None.
+
+    For inputs that may be large (years of exported history) or may not exist (no export imported): a run
+    over a long range then holds one day's JSON at a time.
+    """
+
+    def __init__(self, lake: LakeResource, asset_path: Sequence[str], partition_keys: Sequence[str]) -> None:
+        filename = raw_filename(asset_path)
+        if filename is None:
+            raise TypeError(f"{'/'.join(asset_path)}: only raw (JSON) assets load as JsonPartitions")
+        self._lake, self._path, self._filename = lake, list(asset_path), filename
+        self._keys = list(partition_keys)
+
+    def __getitem__(self, partition_key: str) -> Any | None:
+        if partition_key not in self._keys:
+            raise KeyError(partition_key)
+        return self._lake.read_json_partition(self._path, self._filename, partition_key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     """Stores daily-partitioned assets in the lake: raw assets as JSON, silver/gold assets as tables.
 
@@ -108,7 +149,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
     run can write a whole range (single-run backfills). Inputs load the same way, for the downstream
     partitions' upstream keys. Metadata (totals over the run's partitions): `dagster/row_count` (rows, or
     raw `items`), `lake_uri` (the object, or `first .. last` for a range), `lake_object_count`, and
-    `dagster/column_schema` for tables.
+    `dagster/column_schema` for tables; on each partition's event, `dagster/partition_row_count` and, for
+    tables, a Markdown `preview` of its first rows.
 
     Example:
         ```python
@@ -125,11 +167,18 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Mapping[str, Any]) -> None:
         """Write every partition of the output and record where it went."""
         check_output_partitions(context.asset_key, obj, context_partition_keys(context))
-        context.add_output_metadata(write_asset_output(self.lake, context.asset_key, obj))
+        metadata = write_asset_output(self.lake, context.asset_key, obj)
+        record_output_metadata(context, metadata, partition_metadata(context.asset_key, obj))
 
-    def load_input(self, context: dg.InputContext) -> dict[str, Any]:
-        """Read the upstream partitions this input covers, as a dict of partition key -> payload."""
-        return read_asset_input(self.lake, context.asset_key, context_partition_keys(context))
+    def load_input(self, context: dg.InputContext) -> Mapping[str, Any]:
+        """Read the upstream partitions this input covers, as a dict of partition key -> payload.
+
+        An input whose AssetIn metadata sets `OPTIONAL_LAZY_INPUT` gets `JsonPartitions` instead.
+        """
+        partition_keys = context_partition_keys(context)
+        if (context.definition_metadata or {}).get(OPTIONAL_LAZY_INPUT):
+            return JsonPartitions(self.lake, _path(context.asset_key), partition_keys)
+        return read_asset_input(self.lake, context.asset_key, partition_keys)
 
 
 def context_partition_keys(context: dg.OutputContext | dg.InputContext) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from spotify_assets.settings import Settings
+from spotify_assets.sources.history import HistoryResource
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.lake_io import LakeIOManager
@@ -51,6 +52,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             listener_id=settings.listener_id,
             timezone=settings.partitions_timezone,
         ),
+        "history": HistoryResource(folder=settings.history_dir, timezone=settings.partitions_timezone),
         "lake_io_manager": LakeIOManager(lake=lake),
         "io_manager": LakehouseIOManager(lake=lake, postgres=postgres),
     }

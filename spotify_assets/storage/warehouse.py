@@ -270,7 +270,10 @@ def _partition_tables(spec: TableSpec, frames: Mapping[str, pd.DataFrame]) -> tu
         day = date.fromisoformat(key)
         part = to_arrow(frame, spec)
         column = part.column(spec.partition_column)
-        if column.null_count or not pc.all(pc.equal(column, pa.scalar(day, pa.date32()))).as_py():
+        # An empty partition (a day without plays) is valid: pc.all of no values is null, not true.
+        if column.null_count or (
+            len(column) and not pc.all(pc.equal(column, pa.scalar(day, pa.date32()))).as_py()
+        ):
             raise ValueError(f"rows of partition {key} hold other {spec.partition_column} values")
         days.append(day)
         parts.append(part)
@@ -379,17 +382,6 @@ def count_rows(conn: psycopg.Connection, spec: TableSpec, partitions: Sequence[s
     query = sql.SQL("SELECT count(*) FROM {}{}").format(table_identifier(spec), where)
     row = conn.execute(query, params).fetchone()
     return int(row[0]) if row else 0
-
-
-def count_rows_by_partition(
-    conn: psycopg.Connection, spec: TableSpec, partitions: Sequence[str]
-) -> dict[str, int]:
-    """count(*) of each of some partitions of a `replace_partition` table (0 for a partition without rows)."""
-    where, params = _where_partitions(spec, partitions)
-    column = sql.Identifier(spec.partition_column or "")
-    query = sql.SQL("SELECT {}, count(*) FROM {}{} GROUP BY 1").format(column, table_identifier(spec), where)
-    counts = {day.isoformat(): int(n) for day, n in conn.execute(query, params).fetchall()}
-    return {key: counts.get(key, 0) for key in partitions}
 
 
 def table_exists(conn: psycopg.Connection, spec: TableSpec) -> bool:

@@ -1,0 +1,141 @@
+"""Backfill: one year through the whole graph as one single run, against one run per partition.
+
+Every asset has `BackfillPolicy.single_run()`, so a backfill of a year is one run that hands each asset the
+whole range. The alternative, Dagster's default, is one run per day. Both are timed here on the same sample
+days (about 100 plays a day), through the whole graph with its checks, in process, each on a fresh stack with
+a persistent Dagster instance:
+
+- the year as one run;
+- `--sample-runs` one-day runs (the first days of the same year), whose mean is extrapolated to the year;
+- as a reference, `--process-runs` one-day runs each in a new Python process (import, definitions, run), as
+  a backfill daemon launches per-partition runs; also extrapolated.
+
+Run: `.venv/bin/python benchmarks/bench_3_backfill.py [--days 365] [--sample-runs 10] [--process-runs 3]`.
+"""
+
+# ruff: noqa: E402 - PARTITIONS_START_DATE must be set before spotify_assets is imported.
+
+import os
+
+os.environ["PARTITIONS_START_DATE"] = "2022-01-01"
+
+import argparse
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import _common as bench
+
+FIRST_DAY = date(2022, 1, 1)
+TARGET = 20.0
+REPORT_STEP = "report__listening"
+
+
+def single_run(days: int) -> tuple[float, dict[str, float], bench.EventStorageTimer]:
+    with bench.temporary_stack("backfill_single") as stack:
+        instance = bench.instance(stack)
+        events = bench.EventStorageTimer(instance)
+        print(f"  {days} days as one run ...", flush=True)
+        last = FIRST_DAY + timedelta(days=days - 1)
+        seconds, result = bench.run_graph(stack, FIRST_DAY, last, run_instance=instance)
+        return seconds, bench.step_seconds(result), events
+
+
+def per_partition_in_process(runs: int) -> list[float]:
+    with bench.temporary_stack("backfill_per_day") as stack:
+        instance = bench.instance(stack)
+        times = []
+        for day in bench.days(FIRST_DAY, runs):
+            times.append(bench.materialize(stack, day, run_instance=instance))
+            print(f"    in process, {day}: {times[-1]:.2f} s", flush=True)
+        return times
+
+
+def per_partition_in_processes(runs: int) -> list[float]:
+    with bench.temporary_stack("backfill_processes") as stack:
+        bench.instance(stack)
+        times = []
+        for day in bench.days(FIRST_DAY, runs):
+            command = [sys.executable, __file__, "--child-run", day.isoformat(), "--root", str(stack.root)]
+            started = time.perf_counter()
+            subprocess.run(command, check=True)
+            times.append(time.perf_counter() - started)
+            print(f"    own process, {day}: {times[-1]:.2f} s", flush=True)
+        return times
+
+
+def child_run(day: date, root: Path) -> None:
+    """One day's run in this process, on the stack under `root` (left running for the parent to stop)."""
+    stack = bench.stack_at(root)
+    bench.materialize(stack, day, run_instance=bench.instance(stack))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365, help="days of the backfill (default 365)")
+    parser.add_argument("--sample-runs", type=int, default=10, help="one-day runs timed in process")
+    parser.add_argument(
+        "--process-runs", type=int, default=3, help="one-day runs timed as processes (0: none)"
+    )
+    parser.add_argument("--child-run", type=date.fromisoformat, help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_run:
+        child_run(args.child_run, args.root)
+        return
+
+    single, steps, events = single_run(args.days)
+    in_process = per_partition_in_process(args.sample_runs)
+    processes = per_partition_in_processes(args.process_runs) if args.process_runs else []
+
+    per_day = bench.median(in_process)
+    print()
+    print(
+        f"{args.days} days x {bench.PLAYS_PER_DAY} sample plays through the whole graph (raw, silver, gold, "
+        "report) with its checks; persistent Dagster instance;"
+    )
+    print(bench.machine_note())
+    print()
+    rows = [("one single run (BackfillPolicy.single_run)", "1", "", bench.seconds(single), "1.0x")]
+    for label, times in (
+        ("one run per day, in process", in_process),
+        ("one run per day, each its own process", processes),
+    ):
+        if not times:
+            continue
+        typical = bench.median(times)
+        rows.append(
+            (
+                label,
+                str(len(times)),
+                bench.seconds(typical),
+                f"{bench.seconds(typical * args.days)} (extrapolated)",
+                f"{typical * args.days / single:.1f}x",
+            )
+        )
+    bench.print_table(["way", "runs timed", "median run", f"{args.days} days", "vs single run"], rows)
+    print()
+    print(
+        f"Per-day runs: {len(in_process)} (and {len(processes)}) were timed and their median multiplied by "
+        f"{args.days}; they are not all run."
+    )
+    report = steps.get(REPORT_STEP, 0.0)
+    other_steps = sum(steps.values()) - report
+    print(
+        f"Inside the single run, per day: the report step {report / args.days:.3f} s (4 PNG charts a day), "
+        f"the other steps {other_steps / args.days:.3f} s, outside steps "
+        f"{(single - sum(steps.values())) / args.days:.3f} s. Dagster stored {events.events / args.days:.0f} "
+        f"events a day (each asset's planned and done materialization of the day), in "
+        f"{events.seconds / args.days:.3f} s a day, within those figures."
+    )
+    print(
+        bench.result_line(
+            "backfill_single_run_vs_per_day_runs", per_day * args.days / single, f">= {TARGET}x"
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""Asset checks: read the checked partitions' rows and apply the rules of `spotify_assets.quality`.
+
+Every check runs in the same run as its asset, right after it. Blocking checks (keys, values, reconciliation,
+referential integrity) stop the downstream assets of the run when they fail; the raw-capture gap and the
+Spotify authorisation expiry are warnings.
+
+Partitions: the checks are not partitioned themselves (a partitioned check, a preview feature in Dagster
+1.13, records no partition when its run covers a range). Each evaluation covers the run's partitions, one day
+or a single-run range, and names them in its metadata (`partitions`). A check launched on its own without a
+partition (the UI's "Execute" button) checks the partition of the asset's latest materialization.
+
+Where the rows come from: an asset's own rows are read from the lake objects the run wrote (what downstream
+assets load, with no constraint to protect them); cross-table rules read the warehouse (what BI reads):
+the fact's and the bridge's keys against the dimensions, and silver's plays against the fact's.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the resource annotations at runtime.
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+
+from spotify_assets import quality
+from spotify_assets.assets.raw import RAW_FILENAME, RAW_RECENTLY_PLAYED
+from spotify_assets.partitions import daily_partitions
+from spotify_assets.settings import get_settings
+from spotify_assets.sources.resource import SpotifyResource
+from spotify_assets.sources.token_store import load_token, reauthorization_due
+from spotify_assets.storage.lake import LakeResource
+from spotify_assets.storage.postgres import PostgresResource
+from spotify_assets.storage.warehouse import existing_keys, read_table
+from spotify_assets.tables import (
+    BRIDGE_TRACK_ARTIST,
+    DIM_ALBUM,
+    DIM_ARTIST,
+    DIM_DATE,
+    DIM_TRACK,
+    FACT_RECENTLY_PLAYED,
+    GOLD_TABLES,
+    PLAYS,
+    TableSpec,
+)
+
+UNIQUE_KEY = "unique_key"
+VALID_VALUES = "valid_values"
+MATCHES_RAW = "matches_raw"
+MATCHES_SILVER = "matches_silver"
+KEYS_IN_DIMENSIONS = "keys_in_dimensions"
+
+REFERENCES: dict[str, dict[str, tuple[TableSpec, str]]] = {
+    FACT_RECENTLY_PLAYED.name: {
+        "track_key": (DIM_TRACK, "track_key"),
+        "album_key": (DIM_ALBUM, "album_key"),
+        "primary_artist_key": (DIM_ARTIST, "artist_key"),
+        "date_key": (DIM_DATE, "date_key"),
+    },
+    BRIDGE_TRACK_ARTIST.name: {
+        "track_key": (DIM_TRACK, "track_key"),
+        "artist_key": (DIM_ARTIST, "artist_key"),
+    },
+}
+"""Foreign keys checked by `keys_in_dimensions`: table -> column -> (dimension, its key column)."""
+
+
+def asset_key(spec: TableSpec) -> dg.AssetKey:
+    return dg.AssetKey([spec.schema, spec.name])
+
+
+def checked_partitions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
+    """The run's partition keys (one day or a range), else the partition last materialized, else none."""
+    if context.has_partition_key or context.has_partition_key_range:
+        return list(context.partition_keys)
+    event = context.instance.get_latest_materialization_event(key)
+    partition = event.asset_materialization.partition if event and event.asset_materialization else None
+    return [partition] if partition else []
+
+
+def to_result(
+    key: dg.AssetKey, name: str, outcome: quality.Outcome, partitions: Sequence[str]
+) -> dg.AssetCheckResult:
+    """An `AssetCheckResult` from a rule's outcome, naming the partitions it covered."""
+    severity = dg.AssetCheckSeverity.WARN if outcome.severity == "WARN" else dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=name,
+        passed=outcome.passed,
+        severity=severity,
+        description=outcome.description,
+        metadata={
+            "partitions": quality.partitions_text(partitions),
+            **{k: _metadata_value(v) for k, v in outcome.metadata.items()},
+        },
+    )
+
+
+def _metadata_value(value: object) -> object:
+    if isinstance(value, dict):
+        return dg.MetadataValue.json(value)
+    if isinstance(value, quality.Markdown):
+        return dg.MetadataValue.md(value)
+    return value
+
+
+def _nothing_to_check(key: dg.AssetKey, names: Iterable[str]) -> Iterable[dg.AssetCheckResult]:
+    for name in names:
+        yield to_result(key, name, quality.Outcome(True, "no materialized partition to check"), [])
+
+
+def _lake_rows(lake: LakeResource, spec: TableSpec, partitions: Sequence[str]) -> dict[str, pd.DataFrame]:
+    return lake.read_table_partitions([spec.schema, spec.name], partitions, spec)
+
+
+# -- raw ----------------------------------------------------------------------------------------------------
+
+
+def recorded_gap_days(instance: dg.DagsterInstance, key: dg.AssetKey, partitions: Sequence[str]) -> list[str]:
+    """The days among `partitions` that any extraction recorded as a possible gap (`possible_gap_days`).
+
+    A gap stays: plays the API forgot do not come back with a later capture (a data-export import can fill
+    them in silver, but raw recently-played still misses them).
+    """
+    gap_days: set[str] = set()
+    records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=list(partitions))
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
+        for record in page.records:
+            materialization = record.asset_materialization
+            entry = materialization.metadata.get("possible_gap_days") if materialization else None
+            if entry is not None and entry.value:
+                gap_days.update(day.strip() for day in str(entry.value).split(","))
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return sorted(gap_days & set(partitions))
+
+
+@dg.asset_check(asset=RAW_RECENTLY_PLAYED, name="no_possible_gap", blocking=False)
+def no_possible_gap(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """Warns when an extraction of the day found a full page of 50 plays that does not reach back to anything
+    stored: plays in between may be lost (the raw materializations' `possible_gap_days`)."""
+    partitions = checked_partitions(context, RAW_RECENTLY_PLAYED)
+    gap_days = recorded_gap_days(context.instance, RAW_RECENTLY_PLAYED, partitions)
+    return to_result(RAW_RECENTLY_PLAYED, "no_possible_gap", quality.no_possible_gap(gap_days), partitions)
+
+
+@dg.asset_check(asset=RAW_RECENTLY_PLAYED, name="spotify_authorization_fresh", blocking=False)
+def spotify_authorization_fresh(spotify: SpotifyResource) -> dg.AssetCheckResult:
+    """Warns two weeks before the Spotify refresh token's six-month expiry (or when its consent date is
+    unknown), so that `spotify-assets auth` runs before captures fail. Passes on the sample source."""
+    source = spotify.resolved_source()
+    token = load_token(get_settings()) if source == "live" else None
+    authorized_at = token.authorized_at if token else None
+    due = reauthorization_due(authorized_at) if authorized_at else None
+    outcome = quality.authorization_fresh(source, authorized_at, due, datetime.now(UTC))
+    return to_result(RAW_RECENTLY_PLAYED, "spotify_authorization_fresh", outcome, [])
+
+
+# -- silver -------------------------------------------------------------------------------------------------
+
+SILVER_PLAYS = asset_key(PLAYS)
+SILVER_CHECKS = (UNIQUE_KEY, VALID_VALUES, MATCHES_RAW)
+
+
+@dg.multi_asset_check(
+    name="silver_plays_checks",
+    specs=[
+        dg.AssetCheckSpec(
+            UNIQUE_KEY,
+            asset=SILVER_PLAYS,
+            blocking=True,
+            description="One row per (listener_id, played_at, track_key) in the checked partitions.",
+        ),
+        dg.AssetCheckSpec(
+            VALID_VALUES,
+            asset=SILVER_PLAYS,
+            blocking=True,
+            description="No null keys; played_at inside the partition's day; ms_played >= 0; "
+            "duration_ms > 0.",
+        ),
+        dg.AssetCheckSpec(
+            MATCHES_RAW,
+            asset=SILVER_PLAYS,
+            blocking=True,
+            description="Every raw recently-played music play of the day is a silver play, and every "
+            "recently-played silver row is in raw (exclusions: see spotify_assets/quality.py).",
+        ),
+    ],
+)
+def silver_plays_checks(
+    context: dg.AssetCheckExecutionContext, lake: LakeResource
+) -> Iterable[dg.AssetCheckResult]:
+    """Keys, values and reconciliation with raw of the silver plays of the run's partitions."""
+    partitions = checked_partitions(context, SILVER_PLAYS)
+    if not partitions:
+        yield from _nothing_to_check(SILVER_PLAYS, SILVER_CHECKS)
+        return
+    plays = _lake_rows(lake, PLAYS, partitions)
+    raw = {day: lake.read_json_partition(RAW_RECENTLY_PLAYED.path, RAW_FILENAME, day) for day in partitions}
+    raw_items = {day: (payload or {}).get("items") for day, payload in raw.items()}
+    timezone = daily_partitions.timezone
+    yield to_result(SILVER_PLAYS, UNIQUE_KEY, quality.unique_key(plays, PLAYS), partitions)
+    yield to_result(SILVER_PLAYS, VALID_VALUES, quality.valid_values(plays, PLAYS, timezone), partitions)
+    yield to_result(SILVER_PLAYS, MATCHES_RAW, quality.silver_matches_raw(raw_items, plays), partitions)
+
+
+# -- gold ---------------------------------------------------------------------------------------------------
+
+
+def _references(
+    postgres: PostgresResource, rows: pd.DataFrame, references: Mapping[str, tuple[TableSpec, str]]
+) -> quality.Outcome:
+    missing = {}
+    with postgres.connect() as conn:
+        for column, (dimension, key) in references.items():
+            values = rows[column].dropna().unique().tolist()
+            present = existing_keys(conn, dimension, key, values)
+            name = f"{column} -> {dimension.qualified_name}"
+            missing[name] = quality.missing_references(rows[column], present)
+    return quality.references_exist(missing)
+
+
+def _matches_silver(postgres: PostgresResource, partitions: Sequence[str]) -> quality.Outcome:
+    with postgres.connect() as conn:
+        silver = read_table(conn, PLAYS, partitions)
+        fact = read_table(conn, FACT_RECENTLY_PLAYED, partitions)
+    return quality.fact_matches_silver(silver, fact)
+
+
+def build_gold_checks(spec: TableSpec) -> dg.AssetChecksDefinition:
+    """The checks of one gold table: unique key and valid values, plus referential integrity for the fact
+    and the bridge (after the dimensions of the same run), plus reconciliation with silver for the fact."""
+    key = asset_key(spec)
+    references = REFERENCES.get(spec.name, {})
+    specs = [
+        dg.AssetCheckSpec(
+            UNIQUE_KEY,
+            asset=key,
+            blocking=True,
+            description=f"({', '.join(spec.primary_key)}) is unique in each checked partition's rows.",
+        ),
+        dg.AssetCheckSpec(
+            VALID_VALUES,
+            asset=key,
+            blocking=True,
+            description="No nulls in NOT NULL columns; sane values (see spotify_assets/quality.py).",
+        ),
+    ]
+    if references:
+        dimensions = sorted({asset_key(dimension) for dimension, _ in references.values()}, key=str)
+        specs.append(
+            dg.AssetCheckSpec(
+                KEYS_IN_DIMENSIONS,
+                asset=key,
+                blocking=True,
+                additional_deps=dimensions,
+                description="Every key is in its dimension: "
+                + ", ".join(f"{c} -> {d.qualified_name}" for c, (d, _) in references.items()),
+            )
+        )
+    if spec is FACT_RECENTLY_PLAYED:
+        specs.append(
+            dg.AssetCheckSpec(
+                MATCHES_SILVER,
+                asset=key,
+                blocking=True,
+                description="The fact holds exactly the silver plays of each checked day (warehouse).",
+            )
+        )
+    names = [s.name for s in specs]
+
+    @dg.multi_asset_check(name=f"{spec.name}_checks", specs=specs)
+    def gold_checks(
+        context: dg.AssetCheckExecutionContext, lake: LakeResource, postgres: PostgresResource
+    ) -> Iterable[dg.AssetCheckResult]:
+        partitions = checked_partitions(context, key)
+        if not partitions:
+            yield from _nothing_to_check(key, names)
+            return
+        rows = _lake_rows(lake, spec, partitions)
+        yield to_result(key, UNIQUE_KEY, quality.unique_key(rows, spec), partitions)
+        timezone = daily_partitions.timezone
+        yield to_result(key, VALID_VALUES, quality.valid_values(rows, spec, timezone), partitions)
+        if references:
+            all_rows = pd.concat(list(rows.values()), ignore_index=True)
+            yield to_result(key, KEYS_IN_DIMENSIONS, _references(postgres, all_rows, references), partitions)
+        if MATCHES_SILVER in names:
+            yield to_result(key, MATCHES_SILVER, _matches_silver(postgres, partitions), partitions)
+
+    return gold_checks
+
+
+GOLD_CHECKS = [build_gold_checks(spec) for spec in GOLD_TABLES]
+ASSET_CHECKS = [no_possible_gap, spotify_authorization_fresh, silver_plays_checks, *GOLD_CHECKS]
+"""Every asset check of the project."""

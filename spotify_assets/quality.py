@@ -1,0 +1,408 @@
+"""Data-quality rules as pure functions on frames: what the asset checks evaluate, tested without Dagster.
+
+Every rule takes the rows of the checked partitions (`{partition key: frame}`, frames conformed to their
+`TableSpec`) and returns an `Outcome`: passed or not, a one-line description, and metadata for the UI. The
+checks in `spotify_assets.checks` only read the rows and turn outcomes into `AssetCheckResult`s.
+
+Reconciliation (`raw -> silver -> fact`) and its documented exclusions:
+
+- raw -> silver: every *music* play of a raw recently-played partition is a silver row of the same day with
+  the same track uri and played_at (to the millisecond). Not music plays, and so excluded: items without a
+  track object and items whose track `type` is not `track` (podcast episodes). When silver keeps a data-export
+  row instead of the recently-played row for the same play (deduplication across sources), an export row of
+  the same track uri whose played_at is within `EXPORT_MATCH_TOLERANCE` counts as the play. Conversely every
+  silver row whose source is `recently_played` must be in raw: silver invents no plays. Silver rows from
+  other sources (data exports) are not compared with raw recently-played.
+- silver -> fact: exactly the same plays (`play_id` of each silver row = the fact's play ids), no exclusions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from spotify_assets.tables import TableSpec
+from spotify_assets.transforms.keys import epoch_millis_array, play_ids
+
+Severity = Literal["ERROR", "WARN"]
+Frames = Mapping[str, pd.DataFrame]
+
+SOURCE_RECENTLY_PLAYED = "recently_played"
+EXPORT_MATCH_TOLERANCE = timedelta(seconds=10)
+"""How far an export row's played_at may be from the recently-played item it stands for (exports give the
+second the stream stopped; the API's played_at is close to, not exactly, that moment)."""
+TOKEN_WARNING_LEAD = timedelta(days=14)
+"""Warn this long before Spotify's six-month refresh-token expiry."""
+SAMPLE_ROWS = 5
+
+
+class Markdown(str):
+    """Metadata text to show as Markdown (a table of offending rows)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one rule: `passed`, what was found, and metadata for the Dagster UI."""
+
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    severity: Severity = "ERROR"
+
+
+def partitions_text(keys: Iterable[str]) -> str:
+    keys = sorted(keys)
+    if not keys:
+        return "none"
+    return keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]} ({len(keys)} days)"
+
+
+def _markdown(frame: pd.DataFrame, rows: int = SAMPLE_ROWS) -> Markdown:
+    """A few rows as a Markdown table (for check metadata)."""
+    head = frame.head(rows)
+    cells = [[str(value).replace("|", "\\|") for value in row] for row in head.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + "---|" * len(head.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return Markdown("\n".join(lines))
+
+
+def _concat(frames: Frames) -> pd.DataFrame:
+    parts = [frame for frame in frames.values() if len(frame)]
+    if not parts:
+        return next(iter(frames.values()), pd.DataFrame()).head(0)
+    return pd.concat(parts, ignore_index=True)
+
+
+# -- keys -------------------------------------------------------------------------------------------------
+
+
+def duplicate_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Key values held by more than one row, with their row count (`rows`), sorted by key."""
+    if frame.empty:
+        return pd.DataFrame(columns=[*columns, "rows"])
+    counts = frame.groupby(list(columns), dropna=False, sort=True).size()
+    return counts[counts > 1].rename("rows").reset_index()
+
+
+def unique_key(frames: Frames, spec: TableSpec) -> Outcome:
+    """The primary key is unique: across all checked partitions for tables that hold one partition per row
+    (silver, fact), within each partition's rows for upserted tables (a day lists the entities it saw, and
+    the same artist is rightly in many days)."""
+    key = list(spec.primary_key)
+    if spec.write_mode == "replace_partition":
+        groups = {"all": _concat(frames)} if frames else {}
+    else:
+        groups = dict(frames)
+    found = {name: duplicate_keys(frame, key) for name, frame in groups.items()}
+    found = {name: dups for name, dups in found.items() if len(dups)}
+    rows = sum(len(frame) for frame in frames.values())
+    metadata: dict[str, Any] = {"rows_checked": rows, "duplicate_keys": sum(len(d) for d in found.values())}
+    if not found:
+        return Outcome(True, f"({', '.join(key)}) is unique in {rows} rows", metadata)
+    sample = pd.concat(found.values(), ignore_index=True)
+    metadata["duplicates"] = _markdown(sample)
+    days = sorted(name for name in found if name != "all")
+    where = f" (partitions {', '.join(days)})" if days else ""
+    return Outcome(
+        False, f"{metadata['duplicate_keys']} duplicated ({', '.join(key)}) values{where}", metadata
+    )
+
+
+# -- values -----------------------------------------------------------------------------------------------
+
+
+def _day(partition_key: str) -> date:
+    return date.fromisoformat(partition_key)
+
+
+def _local_dates(values: pd.Series, timezone: str) -> pd.Series:
+    return pd.to_datetime(values, utc=True).dt.tz_convert(timezone).dt.date
+
+
+Rule = Callable[[pd.DataFrame, str, str], pd.Series]
+"""(rows, partition key, time zone) -> a boolean Series, True where a row breaks the rule."""
+
+VALUE_RULES: tuple[tuple[str, tuple[str, ...], Rule], ...] = (
+    (
+        "extraction_date is not the partition",
+        ("extraction_date",),
+        lambda f, day, tz: f["extraction_date"].notna() & (f["extraction_date"] != _day(day)),
+    ),
+    (
+        "played_at outside the partition's day",
+        ("played_at", "extraction_date"),
+        lambda f, day, tz: f["played_at"].notna() & (_local_dates(f["played_at"], tz) != _day(day)),
+    ),
+    (
+        "date_key is not the partition's day",
+        ("date_key", "played_at"),
+        lambda f, day, tz: f["date_key"] != int(day.replace("-", "")),
+    ),
+    (
+        "dim_date row of another day",
+        ("date_key", "date"),
+        lambda f, day, tz: (f["date"] != _day(day)) | (f["date_key"] != int(day.replace("-", ""))),
+    ),
+    ("hour_of_day outside 0-23", ("hour_of_day",), lambda f, day, tz: ~f["hour_of_day"].between(0, 23)),
+    ("ms_played < 0", ("ms_played",), lambda f, day, tz: f["ms_played"] < 0),
+    ("duration_ms <= 0", ("duration_ms",), lambda f, day, tz: f["duration_ms"] <= 0),
+    ("position < 0", ("position",), lambda f, day, tz: f["position"] < 0),
+    (
+        "first_played_at after last_played_at",
+        ("first_played_at", "last_played_at"),
+        lambda f, day, tz: f["first_played_at"] > f["last_played_at"],
+    ),
+)
+"""Sane-value rules: (name, columns the table must have for the rule to apply, the rule)."""
+
+
+def null_counts(frame: pd.DataFrame, spec: TableSpec) -> dict[str, int]:
+    """Nulls in the columns the spec declares NOT NULL (keys among them), by column; only those with some."""
+    counts = {c.name: int(frame[c.name].isna().sum()) for c in spec.columns if not c.nullable}
+    return {name: count for name, count in counts.items() if count}
+
+
+def value_violations(frame: pd.DataFrame, partition_key: str, timezone: str) -> dict[str, int]:
+    """Rows breaking each applicable rule of `VALUE_RULES`, by rule name; only rules with some."""
+    found = {}
+    for name, columns, rule in VALUE_RULES:
+        if frame.empty or not set(columns) <= set(frame.columns):
+            continue
+        broken = int(rule(frame, partition_key, timezone).fillna(False).astype(bool).sum())
+        if broken:
+            found[name] = broken
+    return found
+
+
+def valid_values(frames: Frames, spec: TableSpec, timezone: str) -> Outcome:
+    """No nulls in NOT NULL columns (keys included) and every sane-value rule holds, in each partition."""
+    problems: dict[str, int] = {}
+    days_with_problems = set()
+    for partition_key, frame in frames.items():
+        found = {f"null {name}": n for name, n in null_counts(frame, spec).items()}
+        found.update(value_violations(frame, partition_key, timezone))
+        for name, count in found.items():
+            problems[name] = problems.get(name, 0) + count
+        if found:
+            days_with_problems.add(partition_key)
+    rows = sum(len(frame) for frame in frames.values())
+    metadata: dict[str, Any] = {"rows_checked": rows, "violations": dict(sorted(problems.items()))}
+    if not problems:
+        return Outcome(True, f"no null keys and sane values in {rows} rows", metadata)
+    summary = ", ".join(f"{name}: {count}" for name, count in sorted(problems.items()))
+    return Outcome(False, f"{summary} (partitions {partitions_text(days_with_problems)})", metadata)
+
+
+# -- referential integrity --------------------------------------------------------------------------------
+
+
+def missing_references(values: pd.Series, present: Iterable[Any]) -> pd.DataFrame:
+    """Distinct non-null `values` not in `present`, with how many rows hold each (`rows`), sorted by key."""
+    values = values.dropna()
+    missing = values[~values.isin(set(present))]
+    counts = missing.value_counts(sort=False).sort_index()
+    return pd.DataFrame({"key": counts.index.astype(str), "rows": counts.to_numpy()})
+
+
+def references_exist(missing: Mapping[str, pd.DataFrame]) -> Outcome:
+    """Every foreign key is in its dimension; `missing` maps `column -> table` to `missing_references`."""
+    counts = {name: int(frame["rows"].sum()) for name, frame in missing.items()}
+    metadata: dict[str, Any] = {"orphan_rows_total": sum(counts.values()), "orphan_rows": counts}
+    broken = {name: frame for name, frame in missing.items() if len(frame)}
+    if not broken:
+        return Outcome(True, f"every key is in its dimension ({', '.join(missing)})", metadata)
+    for name, frame in broken.items():
+        metadata[f"missing {name}"] = _markdown(frame)
+    summary = ", ".join(f"{counts[name]} rows with {name} missing" for name in broken)
+    return Outcome(False, summary, metadata)
+
+
+# -- reconciliation ---------------------------------------------------------------------------------------
+
+
+def _is_music_play(item: Mapping[str, Any]) -> bool:
+    track = item.get("track")
+    return isinstance(track, Mapping) and track.get("type", "track") == "track"
+
+
+def _identity(track_uri: Any, track_id: Any, track_name: Any) -> str:
+    for value in (track_uri, track_id, track_name):
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def raw_play_keys(items: Iterable[Mapping[str, Any]]) -> set[tuple[int, str]]:
+    """(played_at in epoch ms, track uri) of the music plays among raw recently-played items."""
+    music = [item for item in items if _is_music_play(item)]
+    if not music:
+        return set()
+    parsed = pd.to_datetime(
+        pd.Series([item.get("played_at") for item in music], dtype="string"),
+        utc=True,
+        format="ISO8601",
+    ).astype("datetime64[ms, UTC]")
+    millis = epoch_millis_array(parsed).tolist()
+    tracks = [item["track"] for item in music]
+    uris = [_identity(t.get("uri"), t.get("id"), t.get("name")) for t in tracks]
+    return set(zip(millis, uris, strict=True))
+
+
+def silver_play_keys(plays: pd.DataFrame) -> pd.DataFrame:
+    """Silver rows as (millis, uri, source): the same identity as `raw_play_keys`."""
+    if plays.empty:
+        return pd.DataFrame({"millis": [], "uri": [], "source": []})
+    uris = [
+        _identity(*values)
+        for values in zip(plays["track_uri"], plays["track_id"], plays["track_name"], strict=True)
+    ]
+    return pd.DataFrame(
+        {"millis": epoch_millis_array(plays["played_at"]), "uri": uris, "source": plays["source"].to_numpy()}
+    )
+
+
+def _matched_by_exports(
+    unmatched: set[tuple[int, str]], exports: pd.DataFrame, tolerance: timedelta
+) -> set[tuple[int, str]]:
+    if not unmatched or exports.empty:
+        return set()
+    window = tolerance // timedelta(milliseconds=1)
+    by_uri = {uri: np.sort(group["millis"].to_numpy()) for uri, group in exports.groupby("uri")}
+    matched = set()
+    for millis, uri in unmatched:
+        times = by_uri.get(uri)
+        if times is not None:
+            position = np.searchsorted(times, millis - window)
+            if position < len(times) and times[position] <= millis + window:
+                matched.add((millis, uri))
+    return matched
+
+
+def silver_matches_raw(
+    raw: Mapping[str, Iterable[Mapping[str, Any]] | None],
+    silver: Frames,
+    tolerance: timedelta = EXPORT_MATCH_TOLERANCE,
+) -> Outcome:
+    """Raw recently-played music plays of each day = that day's silver plays (see the module's exclusions).
+
+    `raw` maps a partition key to its raw items (None when the raw partition does not exist).
+    """
+    missing_total, extra_total, matched_by_export = 0, 0, 0
+    examples = []
+    per_day = {}
+    for partition_key in sorted(set(raw) | set(silver)):
+        raw_keys = raw_play_keys(raw.get(partition_key) or [])
+        rows = silver_play_keys(silver.get(partition_key, pd.DataFrame()))
+        from_api = rows[rows["source"] == SOURCE_RECENTLY_PLAYED]
+        api_keys = set(zip(from_api["millis"].tolist(), from_api["uri"].tolist(), strict=True))
+        unmatched = raw_keys - api_keys
+        by_export = _matched_by_exports(unmatched, rows[rows["source"] != SOURCE_RECENTLY_PLAYED], tolerance)
+        missing, extra = unmatched - by_export, api_keys - raw_keys
+        missing_total += len(missing)
+        extra_total += len(extra)
+        matched_by_export += len(by_export)
+        per_day[partition_key] = {"raw_music_plays": len(raw_keys), "silver_rows": len(rows)}
+        examples += [(partition_key, "in raw, not in silver", *key) for key in sorted(missing)[:SAMPLE_ROWS]]
+        examples += [(partition_key, "in silver, not in raw", *key) for key in sorted(extra)[:SAMPLE_ROWS]]
+    raw_plays = sum(day["raw_music_plays"] for day in per_day.values())
+    silver_rows = sum(day["silver_rows"] for day in per_day.values())
+    metadata: dict[str, Any] = {
+        "raw_music_plays": raw_plays,
+        "silver_rows": silver_rows,
+        "missing_from_silver": missing_total,
+        "not_in_raw": extra_total,
+        "matched_by_export_rows": matched_by_export,
+    }
+    if not missing_total and not extra_total:
+        return Outcome(True, f"{raw_plays} raw plays are all in silver ({silver_rows} rows)", metadata)
+    frame = pd.DataFrame(examples, columns=["partition", "problem", "played_at_ms", "track_uri"])
+    metadata["examples"] = _markdown(frame, rows=2 * SAMPLE_ROWS)
+    return Outcome(
+        False,
+        f"{missing_total} raw plays missing from silver, "
+        f"{extra_total} recently-played silver rows not in raw",
+        metadata,
+    )
+
+
+def fact_matches_silver(silver: pd.DataFrame, fact: pd.DataFrame) -> Outcome:
+    """The fact holds exactly the silver plays: the play ids of the silver rows = the fact's play ids."""
+    expected = (
+        set(play_ids(silver["listener_id"], silver["played_at"], silver["track_key"]).tolist())
+        if len(silver)
+        else set()
+    )
+    found = set(fact["play_id"].dropna().tolist())
+    missing, extra = expected - found, found - expected
+    metadata: dict[str, Any] = {
+        "silver_rows": len(silver),
+        "fact_rows": len(fact),
+        "missing_from_fact": len(missing),
+        "not_in_silver": len(extra),
+    }
+    if not missing and not extra and len(fact) == len(silver):
+        return Outcome(True, f"silver and fact hold the same {len(fact)} plays", metadata)
+    return Outcome(
+        False,
+        f"silver has {len(silver)} rows and the fact {len(fact)}: "
+        f"{len(missing)} plays missing from the fact, {len(extra)} fact rows not in silver",
+        metadata,
+    )
+
+
+# -- raw capture and authorisation ------------------------------------------------------------------------
+
+
+def no_possible_gap(gap_days: Sequence[str]) -> Outcome:
+    """A warning when the raw extraction found a possible gap (a full API page not reaching stored plays)."""
+    metadata = {"possible_gap_days": ", ".join(gap_days)}
+    if not gap_days:
+        return Outcome(True, "the API's window reached back to plays already stored", metadata, "WARN")
+    return Outcome(
+        False,
+        f"plays may be missing on {', '.join(gap_days)}: the API returned a full page of 50 that did not "
+        "reach back to anything stored; run the intraday capture more often, or import a data export",
+        metadata,
+        "WARN",
+    )
+
+
+def authorization_fresh(
+    source: str, authorized_at: datetime | None, due: datetime | None, now: datetime
+) -> Outcome:
+    """Warn two weeks before the refresh token's six-month expiry, or when a live source's consent date is
+    unknown; the sample source needs no authorisation."""
+    if source != "live":
+        return Outcome(
+            True, f"the {source} source needs no Spotify authorisation", {"source": source}, "WARN"
+        )
+    if authorized_at is None or due is None:
+        return Outcome(
+            False,
+            "the consent date of the refresh token is unknown, so its six-month expiry cannot be watched: "
+            "run `spotify-assets auth` to record it",
+            {"source": source},
+            "WARN",
+        )
+    metadata = {
+        "source": source,
+        "authorized_at": authorized_at.isoformat(),
+        "reauthorization_due": due.isoformat(),
+        "days_left": (due - now) // timedelta(days=1),
+    }
+    if now >= due - TOKEN_WARNING_LEAD:
+        state = "expired" if now >= due else "expires"
+        return Outcome(
+            False,
+            f"the Spotify refresh token {state} on {due.date().isoformat()}: run `spotify-assets auth` again",
+            metadata,
+            "WARN",
+        )
+    return Outcome(
+        True, f"the Spotify refresh token is valid until {due.date().isoformat()}", metadata, "WARN"
+    )

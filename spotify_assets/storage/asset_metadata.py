@@ -1,0 +1,113 @@
+"""Materialization metadata that differs by partition: row counts and a Markdown preview of the rows.
+
+In a single-run backfill one output covers several partitions, and Dagster records one materialization per
+partition. Metadata added with `OutputContext.add_output_metadata` lands on all of them; what is specific to
+one partition (its row count, its first rows) goes on that partition's event only.
+"""
+
+# No `from __future__ import annotations`: kept consistent with the IO managers that import this module.
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from spotify_assets.tables import TableSpec
+
+PREVIEW_ROWS = 5
+MAX_CELL_CHARS = 40
+MAX_PREVIEW_COLUMNS = 9
+PREVIEW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "silver.plays": ("played_at", "track_name", "artist_names", "album_name", "context_type", "source"),
+    "gold.fact_recently_played": (
+        "played_at",
+        "track_key",
+        "primary_artist_key",
+        "hour_of_day",
+        "duration_ms",
+        "ms_played",
+        "source",
+    ),
+    "gold.dim_album": (
+        "album_key",
+        "name",
+        "album_type",
+        "release_year",
+        "total_tracks",
+        "primary_artist_key",
+    ),
+    "gold.dim_track": ("track_key", "name", "duration_ms", "explicit", "album_key", "primary_artist_key"),
+}
+"""Columns shown in the preview of wide tables; other tables show their first columns."""
+
+
+def _cell(value: Any) -> str:
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
+        text = ""
+    elif isinstance(value, pd.Timestamp) and value.tzinfo is not None:
+        text = value.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    elif isinstance(value, list | tuple):
+        text = ", ".join("" if v is None else str(v) for v in value)
+    else:
+        text = str(value)
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
+
+
+def markdown_table(frame: pd.DataFrame, columns: Sequence[str], rows: int = PREVIEW_ROWS) -> str:
+    """The first `rows` rows of `columns` as a Markdown table (long cells cut, pipes escaped)."""
+    head = frame.loc[:, list(columns)].head(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in head.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(value) for value in row) + " |")
+    return "\n".join(lines)
+
+
+def preview(frame: pd.DataFrame, spec: TableSpec) -> dg.MarkdownMetadataValue:
+    """A Markdown preview of a partition's first rows, with the row count."""
+    columns = PREVIEW_COLUMNS.get(spec.qualified_name, spec.column_names[:MAX_PREVIEW_COLUMNS])
+    shown = min(len(frame), PREVIEW_ROWS)
+    caption = f"First {shown} of {len(frame)} rows of `{spec.qualified_name}` in this partition."
+    if frame.empty:
+        return dg.MetadataValue.md(f"No rows of `{spec.qualified_name}` in this partition.")
+    return dg.MetadataValue.md(f"{caption}\n\n{markdown_table(frame, columns)}")
+
+
+def table_partition_metadata(
+    frames: Mapping[str, pd.DataFrame], spec: TableSpec
+) -> dict[str, dict[str, Any]]:
+    """Per partition: `dagster/partition_row_count` (rows of the partition's object) and `preview`."""
+    return {
+        key: {"dagster/partition_row_count": len(frame), "preview": preview(frame, spec)}
+        for key, frame in frames.items()
+    }
+
+
+def raw_partition_metadata(payloads: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per partition of a raw JSON asset: `dagster/partition_row_count` (its `items`), when it has a list."""
+    out = {}
+    for key, payload in payloads.items():
+        items = payload.get("items") if isinstance(payload, Mapping) else None
+        if isinstance(items, list):
+            out[key] = {"dagster/partition_row_count": len(items)}
+    return out
+
+
+def record_output_metadata(
+    context: dg.OutputContext,
+    metadata: Mapping[str, Any],
+    per_partition: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Record an output's metadata, and each partition's own metadata on that partition's event.
+
+    A single-partition output takes both as output metadata. For a range, the per-partition entries go to the
+    step's partition-scoped asset metadata, which Dagster merges into each partition's materialization.
+    """
+    if len(per_partition) <= 1:
+        context.add_output_metadata({**metadata, **next(iter(per_partition.values()), {})})
+        return
+    context.add_output_metadata(dict(metadata))
+    step = context.step_context
+    for partition_key, values in per_partition.items():
+        step.add_asset_metadata(dict(values), asset_key=context.asset_key, partition_key=partition_key)

@@ -1,0 +1,285 @@
+"""The data-quality rules on frames built from the real 2017 API response: each passes on good data and fails
+on data built to break it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from spotify_assets import quality
+from spotify_assets.tables import (
+    BRIDGE_TRACK_ARTIST,
+    DIM_ARTIST,
+    DIM_DATE,
+    DIM_TRACK,
+    FACT_RECENTLY_PLAYED,
+    PLAYS,
+    TableSpec,
+)
+from spotify_assets.transforms import gold
+from spotify_assets.transforms.raw import split_by_day
+from spotify_assets.transforms.silver import flatten_recently_played
+
+DAY, NEXT = "2017-05-26", "2017-05-27"
+TZ = "UTC"
+
+
+@pytest.fixture(scope="module")
+def raw_by_day(fixtures_dir) -> dict[str, list[dict[str, Any]]]:
+    path = fixtures_dir / "recently_played" / "recently_played_2017_20items.json"
+    items = json.loads(path.read_text(encoding="utf-8"))["items"]
+    return split_by_day(items, TZ, [DAY, NEXT])
+
+
+@pytest.fixture(scope="module")
+def silver(raw_by_day) -> dict[str, pd.DataFrame]:
+    return {day: flatten_recently_played(items, "listener", TZ) for day, items in raw_by_day.items()}
+
+
+@pytest.fixture(scope="module")
+def tables(silver) -> dict[str, dict[str, pd.DataFrame]]:
+    """Every table's frames by partition, as the assets build them."""
+    builders: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+        DIM_ARTIST.name: gold.build_dim_artist,
+        DIM_TRACK.name: gold.build_dim_track,
+        BRIDGE_TRACK_ARTIST.name: gold.build_bridge_track_artist,
+        FACT_RECENTLY_PLAYED.name: lambda plays: gold.build_fact(plays, TZ),
+    }
+    out = {name: {day: build(plays) for day, plays in silver.items()} for name, build in builders.items()}
+    out[DIM_DATE.name] = {day: gold.build_dim_date([pd.Timestamp(day).date()]) for day in silver}
+    out[PLAYS.name] = dict(silver)
+    return out
+
+
+SPECS = {spec.name: spec for spec in (PLAYS, DIM_ARTIST, DIM_TRACK, BRIDGE_TRACK_ARTIST, DIM_DATE)}
+SPECS[FACT_RECENTLY_PLAYED.name] = FACT_RECENTLY_PLAYED
+
+
+def copy_frames(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    return {day: frame.copy() for day, frame in frames.items()}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_good_tables_pass_unique_key_and_valid_values(tables, name):
+    spec = SPECS[name]
+    assert quality.unique_key(tables[name], spec).passed
+    outcome = quality.valid_values(tables[name], spec, TZ)
+    assert outcome.passed, outcome.description
+    assert outcome.metadata["rows_checked"] == sum(len(f) for f in tables[name].values()) > 0
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_a_duplicated_row_breaks_unique_key(tables, name):
+    frames = copy_frames(tables[name])
+    frames[DAY] = pd.concat([frames[DAY], frames[DAY].tail(1)], ignore_index=True)
+    outcome = quality.unique_key(frames, SPECS[name])
+    assert not outcome.passed
+    assert outcome.metadata["duplicate_keys"] == 1
+    assert outcome.metadata["duplicates"].splitlines()[0].endswith("| rows |")
+
+
+def test_the_same_play_in_two_partitions_is_a_duplicate_but_the_same_artist_is_not(tables):
+    plays = copy_frames(tables[PLAYS.name])
+    plays[NEXT] = pd.concat([plays[NEXT], plays[DAY].head(1)], ignore_index=True)
+    assert not quality.unique_key(plays, PLAYS).passed
+    artists = copy_frames(tables[DIM_ARTIST.name])
+    artists[NEXT] = pd.concat([artists[NEXT], artists[DAY].head(1)], ignore_index=True)
+    artists[NEXT] = artists[NEXT].drop_duplicates("artist_key")
+    assert quality.unique_key(artists, DIM_ARTIST).passed
+
+
+def _set(column: str, value: Any) -> Callable[[pd.DataFrame], None]:
+    def breaks(frame: pd.DataFrame) -> None:
+        frame.loc[frame.index[0], column] = value
+
+    return breaks
+
+
+BREAKAGES = [
+    (PLAYS.name, "null track_key", _set("track_key", None)),
+    (PLAYS.name, "null listener_id", _set("listener_id", None)),
+    (
+        PLAYS.name,
+        "played_at outside the partition's day",
+        _set("played_at", pd.Timestamp("2017-05-25T12:00Z")),
+    ),
+    (PLAYS.name, "extraction_date is not the partition", _set("extraction_date", pd.Timestamp(NEXT).date())),
+    (PLAYS.name, "ms_played < 0", _set("ms_played", -1)),
+    (PLAYS.name, "duration_ms <= 0", _set("duration_ms", 0)),
+    (FACT_RECENTLY_PLAYED.name, "null play_id", _set("play_id", None)),
+    (FACT_RECENTLY_PLAYED.name, "hour_of_day outside 0-23", _set("hour_of_day", 24)),
+    (FACT_RECENTLY_PLAYED.name, "date_key is not the partition's day", _set("date_key", 20170527)),
+    (FACT_RECENTLY_PLAYED.name, "ms_played < 0", _set("ms_played", -5)),
+    (DIM_TRACK.name, "duration_ms <= 0", _set("duration_ms", -1)),
+    (DIM_TRACK.name, "null track_key", _set("track_key", None)),
+    (
+        DIM_ARTIST.name,
+        "first_played_at after last_played_at",
+        _set("first_played_at", pd.Timestamp("2017-06-01T00:00Z")),
+    ),
+    (BRIDGE_TRACK_ARTIST.name, "position < 0", _set("position", -1)),
+    (DIM_DATE.name, "dim_date row of another day", _set("date_key", 20170101)),
+]
+
+
+@pytest.mark.parametrize(("name", "rule", "breaks"), BREAKAGES, ids=[f"{n}: {r}" for n, r, _ in BREAKAGES])
+def test_broken_values_fail_valid_values(tables, name, rule, breaks):
+    frames = copy_frames(tables[name])
+    breaks(frames[DAY])
+    outcome = quality.valid_values(frames, SPECS[name], TZ)
+    assert not outcome.passed
+    assert outcome.metadata["violations"] == {rule: 1}
+    assert DAY in outcome.description
+
+
+def test_played_at_is_judged_in_the_partitions_time_zone(tables):
+    # 23:58 UTC on May 26 is already May 27 in Berlin: the same rows break the rule there.
+    assert quality.valid_values(tables[PLAYS.name], PLAYS, "UTC").passed
+    outcome = quality.valid_values(tables[PLAYS.name], PLAYS, "Europe/Berlin")
+    assert outcome.metadata["violations"]["played_at outside the partition's day"] > 0
+
+
+@pytest.mark.parametrize(
+    ("values", "present", "missing"),
+    [
+        (["a", "b", "a"], {"a", "b"}, []),
+        (["a", "b", "a", "c"], {"b"}, [("a", 2), ("c", 1)]),
+        (["a", None], {"a"}, []),
+        ([20170526, 20170527], {20170526}, [("20170527", 1)]),
+    ],
+)
+def test_missing_references(values, present, missing):
+    found = quality.missing_references(pd.Series(values), present)
+    assert list(zip(found["key"], found["rows"], strict=True)) == missing
+
+
+def test_references_exist_names_the_orphans():
+    ok = quality.references_exist(
+        {"track_key -> gold.dim_track": quality.missing_references(pd.Series(["a"]), {"a"})}
+    )
+    assert ok.passed
+    broken = quality.references_exist(
+        {"track_key -> gold.dim_track": quality.missing_references(pd.Series(["a", "x", "x"]), {"a"})}
+    )
+    assert not broken.passed
+    assert broken.description == "2 rows with track_key -> gold.dim_track missing"
+    assert "| x | 2 |" in broken.metadata["missing track_key -> gold.dim_track"]
+
+
+# -- reconciliation -----------------------------------------------------------------------------------------
+
+
+def test_silver_built_from_raw_matches_it(raw_by_day, silver):
+    outcome = quality.silver_matches_raw(raw_by_day, silver)
+    assert outcome.passed, outcome.description
+    assert outcome.metadata["raw_music_plays"] == outcome.metadata["silver_rows"] == 20
+
+
+def test_a_play_missing_from_silver_fails(raw_by_day, silver):
+    broken = copy_frames(silver)
+    broken[DAY] = broken[DAY].iloc[1:]
+    outcome = quality.silver_matches_raw(raw_by_day, broken)
+    assert not outcome.passed
+    assert outcome.metadata["missing_from_silver"] == 1
+    assert "in raw, not in silver" in outcome.metadata["examples"]
+
+
+def test_a_silver_play_that_raw_does_not_hold_fails(raw_by_day, silver):
+    raw = {day: list(items) for day, items in raw_by_day.items()}
+    raw[NEXT] = raw[NEXT][1:]
+    outcome = quality.silver_matches_raw(raw, silver)
+    assert not outcome.passed
+    assert outcome.metadata["not_in_raw"] == 1
+
+
+def test_an_absent_raw_partition_counts_as_no_plays(silver):
+    outcome = quality.silver_matches_raw({DAY: None}, {DAY: silver[DAY]})
+    assert not outcome.passed
+    assert outcome.metadata["not_in_raw"] == len(silver[DAY])
+
+
+def test_podcast_episodes_and_items_without_a_track_are_excluded(raw_by_day, silver):
+    raw = copy.deepcopy(raw_by_day)
+    episode = copy.deepcopy(raw[DAY][0])
+    episode["track"]["type"] = "episode"
+    episode["played_at"] = "2017-05-26T10:00:00.000Z"
+    raw[DAY] += [episode, {"played_at": "2017-05-26T11:00:00.000Z", "track": None}]
+    assert quality.silver_matches_raw(raw, silver).passed
+
+
+@pytest.mark.parametrize(("shift", "passes"), [(timedelta(seconds=3), True), (timedelta(seconds=30), False)])
+def test_an_export_row_stands_for_a_recently_played_item_within_the_tolerance(
+    raw_by_day, silver, shift, passes
+):
+    # Silver deduplicated across sources and kept the export's row (second precision) instead of the API's.
+    replaced = silver[DAY].copy()
+    replaced.loc[replaced.index[0], "source"] = "extended_history"
+    replaced.loc[replaced.index[0], "played_at"] = replaced["played_at"].iloc[0].floor("s") + shift
+    outcome = quality.silver_matches_raw(raw_by_day, {**silver, DAY: replaced})
+    assert outcome.passed is passes
+    assert outcome.metadata["matched_by_export_rows"] == (1 if passes else 0)
+
+
+def test_fact_matches_silver(silver, tables):
+    plays = pd.concat(silver.values(), ignore_index=True)
+    fact = pd.concat(tables[FACT_RECENTLY_PLAYED.name].values(), ignore_index=True)
+    assert quality.fact_matches_silver(plays, fact).passed
+    missing = quality.fact_matches_silver(plays, fact.iloc[1:])
+    assert not missing.passed
+    assert missing.metadata["missing_from_fact"] == 1
+    extra = quality.fact_matches_silver(plays.iloc[1:], fact)
+    assert not extra.passed
+    assert extra.metadata["not_in_silver"] == 1
+    assert quality.fact_matches_silver(plays.head(0), fact.head(0)).passed
+
+
+# -- raw capture and authorisation --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("gap_days", "passed"), [([], True), (["2017-05-27"], False)])
+def test_possible_gap_is_a_warning(gap_days, passed):
+    outcome = quality.no_possible_gap(gap_days)
+    assert (outcome.passed, outcome.severity) == (passed, "WARN")
+
+
+NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("source", "authorized_days_ago", "passed", "text"),
+    [
+        ("sample", None, True, "sample source needs no"),
+        ("live", None, False, "consent date of the refresh token is unknown"),
+        ("live", 30, True, "valid until 2027-04-29"),
+        ("live", 167, True, "valid until"),
+        ("live", 168, False, "expires on 2026-12-12"),
+        ("live", 200, False, "expired on"),
+    ],
+)
+def test_authorization_warns_two_weeks_before_expiry(source, authorized_days_ago, passed, text):
+    authorized_at = NOW - timedelta(days=authorized_days_ago) if authorized_days_ago is not None else None
+    due = authorized_at + timedelta(days=182) if authorized_at else None
+    outcome = quality.authorization_fresh(source, authorized_at, due, NOW)
+    assert outcome.passed is passed
+    assert outcome.severity == "WARN"
+    assert text in outcome.description
+
+
+def check_spec_names(spec: TableSpec) -> list[str]:
+    return [c.name for c in spec.columns if not c.nullable]
+
+
+def test_every_not_null_column_is_checked(tables):
+    for name, spec in SPECS.items():
+        frames = copy_frames(tables[name])
+        for column in check_spec_names(spec):
+            broken = frames[DAY].copy()
+            broken[column] = broken[column].astype(object)
+            broken.loc[broken.index[0], column] = None
+            assert quality.null_counts(broken, spec) == {column: 1}, (name, column)

@@ -1,0 +1,228 @@
+"""The listening report: valid PNG charts in the lake and in the Markdown metadata, numbers equal to SQL on
+the warehouse, and the BI views."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from PIL import Image
+
+from spotify_assets.assets.report import REPORT_LISTENING
+from spotify_assets.charts import CHARTS, render_charts
+from spotify_assets.definitions import build_definitions
+from spotify_assets.transforms.report import listening_report
+from spotify_assets_tests.helpers import make_settings, materialize
+
+FIRST, LAST = date(2025, 3, 12), date(2025, 3, 14)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_CHART_BYTES = 60_000
+LISTENED = "coalesce(f.ms_played, f.duration_ms, 0)"
+
+
+def assert_png(data: bytes) -> tuple[int, int]:
+    assert data.startswith(PNG_MAGIC)
+    assert len(data) < MAX_CHART_BYTES
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert image.format == "PNG"
+        return image.size
+
+
+def sql_numbers(conn, first: date, last: date) -> dict[str, object]:
+    """The report's numbers for the days [first, last], computed by SQL on the warehouse."""
+    window = "f.extraction_date BETWEEN %(first)s AND %(last)s"
+    params = {"first": first, "last": last}
+    plays, minutes = conn.execute(
+        f"SELECT count(*), round(coalesce(sum({LISTENED}), 0) / 60000.0, 1) "
+        f"FROM gold.fact_recently_played f WHERE {window}",
+        params,
+    ).fetchone()
+    artists = conn.execute(
+        f"""
+        SELECT coalesce(a.name, f.primary_artist_key), count(*), round(sum({LISTENED}) / 60000.0, 1)
+        FROM gold.fact_recently_played f LEFT JOIN gold.dim_artist a ON a.artist_key = f.primary_artist_key
+        WHERE {window}
+        GROUP BY f.primary_artist_key, a.name
+        ORDER BY count(*) DESC, sum({LISTENED}) DESC, coalesce(a.name, f.primary_artist_key),
+                 f.primary_artist_key
+        LIMIT 10
+        """,
+        params,
+    ).fetchall()
+    tracks = conn.execute(
+        f"""
+        SELECT f.track_key, coalesce(t.name, f.track_key), count(*), round(sum({LISTENED}) / 60000.0, 1)
+        FROM gold.fact_recently_played f LEFT JOIN gold.dim_track t ON t.track_key = f.track_key
+        WHERE {window}
+        GROUP BY f.track_key, t.name
+        ORDER BY count(*) DESC, sum({LISTENED}) DESC, coalesce(t.name, f.track_key), f.track_key
+        LIMIT 10
+        """,
+        params,
+    ).fetchall()
+    hours = dict(
+        conn.execute(
+            f"SELECT hour_of_day, count(*) FROM gold.fact_recently_played f WHERE {window} GROUP BY 1",
+            params,
+        ).fetchall()
+    )
+    days = (last - first).days + 1
+    return {
+        "plays": plays,
+        "minutes": float(minutes),
+        "top_artists": [(name, n, float(m)) for name, n, m in artists],
+        "top_tracks": [(name, n, float(m)) for _, name, n, m in tracks],
+        "plays_by_hour": [round(hours.get(hour, 0) / days, 2) for hour in range(24)],
+    }
+
+
+def report_numbers(metadata, prefix: str) -> dict[str, object]:
+    value = {key: entry.value for key, entry in metadata.items()}
+    return {
+        "plays": value[f"{prefix}_plays"],
+        "minutes": value[f"{prefix}_minutes"],
+        "top_artists": [
+            (r.data["artist"], r.data["plays"], r.data["minutes"])
+            for r in value[f"{prefix}_top_artists"].records
+        ],
+        "top_tracks": [
+            (r.data["track"], r.data["plays"], r.data["minutes"])
+            for r in value[f"{prefix}_top_tracks"].records
+        ],
+        "plays_by_hour": value[f"{prefix}_plays_by_hour"],
+    }
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, clean_warehouse):
+    return make_settings(tmp_path, clean_warehouse)
+
+
+def test_report_charts_and_numbers_equal_sql_on_the_warehouse(settings, clean_warehouse):
+    materialize(settings, FIRST - timedelta(days=1))  # a day before the range, inside the rolling window
+    result = materialize(settings, FIRST, LAST)
+    events = {
+        event.partition: event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == REPORT_LISTENING
+    }
+    assert sorted(events) == [d.isoformat() for d in (FIRST, FIRST + timedelta(days=1), LAST)]
+    lake = Path(settings.lake_dir)
+    with clean_warehouse.connect() as conn:
+        for key, metadata in events.items():
+            day = date.fromisoformat(key)
+            assert report_numbers(metadata, "day") == sql_numbers(conn, day, day)
+            assert report_numbers(metadata, "window") == sql_numbers(conn, day - timedelta(days=29), day)
+            assert metadata["window_plays"].value > metadata["day_plays"].value > 0
+
+            markdown = metadata["report"].value
+            images = dict(re.findall(r"!\[(\w+)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown))
+            assert list(images) == list(CHARTS)
+            for name in CHARTS:
+                stored = (lake / f"report/listening/extraction_date={key}/{name}.png").read_bytes()
+                width, height = assert_png(stored)
+                assert width > 300 and height > 200
+                assert base64.b64decode(images[name]) == stored
+            assert metadata["charts"].value["top_artists"].endswith(f"extraction_date={key}/top_artists.png")
+
+            daily = conn.execute(
+                "SELECT plays, minutes FROM bi.daily_listening WHERE date = %s", (day,)
+            ).fetchone()
+            assert (daily[0], float(daily[1])) == (metadata["day_plays"].value, metadata["day_minutes"].value)
+
+
+def test_bi_views_answer_the_monthly_questions(settings, clean_warehouse):
+    materialize(settings, FIRST, LAST)
+    month = FIRST.replace(day=1)
+    with clean_warehouse.connect() as conn:
+        views = conn.execute(
+            "SELECT table_name FROM information_schema.views WHERE table_schema = 'bi' ORDER BY 1"
+        ).fetchall()
+        assert [v for (v,) in views] == ["daily_listening", "top_artists_by_month", "top_tracks_by_month"]
+        top = conn.execute(
+            "SELECT artist, plays, minutes FROM bi.top_artists_by_month WHERE month = %s AND rank <= 10 "
+            "ORDER BY rank",
+            (month,),
+        ).fetchall()
+        expected = sql_numbers(conn, FIRST, LAST)  # the data holds only these days of the month
+        assert [(a, n, float(m)) for a, n, m in top] == expected["top_artists"]
+        tracks = conn.execute(
+            "SELECT track, plays, minutes FROM bi.top_tracks_by_month WHERE month = %s AND rank <= 10 "
+            "ORDER BY rank",
+            (month,),
+        ).fetchall()
+        assert [(t, n, float(m)) for t, n, m in tracks] == expected["top_tracks"]
+        (total,) = conn.execute("SELECT sum(plays) FROM bi.daily_listening").fetchone()
+        assert total == expected["plays"]
+
+
+def test_rerunning_the_report_gives_the_same_charts(settings):
+    materialize(settings, LAST)
+    chart = Path(settings.lake_dir) / f"report/listening/extraction_date={LAST}/top_tracks.png"
+    before = chart.read_bytes()
+    defs = build_definitions(settings)
+    rerun = dg.materialize(
+        defs.assets,
+        selection=[REPORT_LISTENING],
+        resources=defs.resources,
+        partition_key=LAST.isoformat(),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert rerun.success
+    assert chart.read_bytes() == before
+
+
+def listening_frame(rows: list[tuple]) -> pd.DataFrame:
+    columns = ["play_id", "extraction_date", "hour_of_day", "track_key", "track_name"]
+    columns += ["primary_artist_key", "artist_name", "duration_ms", "ms_played"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("hour_of_day", "duration_ms", "ms_played"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def test_report_numbers_on_a_small_example():
+    day = date(2025, 3, 14)
+    earlier = day - timedelta(days=3)
+    frame = listening_frame(
+        [
+            ("p1", day, 8, "t1", "One", "a1", "Alpha", 180_000, None),
+            ("p2", day, 8, "t2", "Two", "a2", "Beta", 240_000, 60_000),  # ms_played wins over duration
+            ("p3", day, 23, "t1", "One", "a1", "Alpha", 180_000, None),
+            ("p4", earlier, 8, "t2", "Two", "a2", "Beta", 360_000, None),
+            ("p5", earlier, 9, "t3", None, "a3", None, 120_000, None),  # names missing: keys shown
+            ("p6", day - timedelta(days=30), 8, "t3", "Three", "a3", "Gamma", 120_000, None),  # outside
+        ]
+    )
+    report = listening_report(frame, day)
+    assert (report.day.plays, report.day.minutes) == (3, 7.0)
+    assert report.day.top_artists[["artist", "plays", "minutes"]].values.tolist() == [
+        ["Alpha", 2, 6.0],
+        ["Beta", 1, 1.0],
+    ]
+    assert (report.window.plays, report.window.minutes) == (5, 15.0)
+    # Alpha and Beta have two plays each: Beta's 7 minutes rank it before Alpha's 6.
+    assert report.window.top_artists["artist"].tolist() == ["Beta", "Alpha", "a3"]
+    assert report.window.top_tracks[["track", "artist"]].values.tolist()[-1] == ["t3", "a3"]
+    assert report.day.plays_by_hour[8] == 2 and report.day.plays_by_hour[23] == 1
+    assert report.window.plays_by_hour[8] == round(3 / 30, 2)
+    assert len(report.daily) == 30 and report.daily["plays"].sum() == 5
+    assert report.daily.iloc[-1].tolist() == [day, 3, 7.0]
+
+
+def test_a_day_without_plays_still_gets_valid_charts():
+    report = listening_report(listening_frame([]), date(2025, 3, 14))
+    assert (report.day.plays, report.window.plays, report.window.minutes) == (0, 0, 0.0)
+    charts = render_charts(report)
+    assert list(charts) == list(CHARTS)
+    for data in charts.values():
+        assert_png(data)
