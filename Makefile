@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: demo test dev bench lint install install-dev clean
+.PHONY: demo test dev bench lint install install-dev stop-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +38,8 @@ bench: install-dev
 lint: install-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-clean:
+stop-postgres: install
+	$(BIN)/spotify-assets stop-postgres
+
+clean: stop-postgres
 	rm -rf data

@@ -115,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo", help="materialize the last 7 days on the configured stack and print a summary"
     )
     commands.add_parser("summary", help="print rows per table and the top artists from the warehouse")
+    commands.add_parser("stop-postgres", help="stop the embedded PostgreSQL (it keeps running between runs)")
     auth = commands.add_parser("auth", help="authorise this app to read your recently played tracks")
     auth.add_argument("--no-browser", action="store_true", help="print the URL and paste the redirect back")
     auth.add_argument("--port", type=int, help="loopback port of the callback listener")
@@ -141,6 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from spotify_assets.sources.auth import run_auth
 
         return run_auth(settings, open_browser=not args.no_browser, port=args.port, print_env=args.print_env)
+    if args.command == "stop-postgres":
+        from spotify_assets.storage.postgres import stop_embedded_server
+
+        if not settings.uses_embedded_postgres:
+            parser.error("DB_HOST is set: the warehouse is an external PostgreSQL, not the embedded one")
+        stop_embedded_server(settings.embedded_pg_dir)
+        print(f"Stopped the embedded PostgreSQL of {settings.embedded_pg_dir} (if it was running).")
+        return 0
     if args.command == "demo":
         return run_demo(settings)
     if args.command == "summary":

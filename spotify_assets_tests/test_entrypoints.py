@@ -89,3 +89,20 @@ def test_ui_materialize_button_through_dagster_dev(tmp_path, pipeline_env, clean
 def test_demo_range_is_the_last_complete_days(today, start, expected):
     settings = Settings(partitions_start_date=start)
     assert demo_partition_range(settings, today=today) == expected
+
+
+def test_stop_postgres_stops_the_embedded_server(tmp_path):
+    from spotify_assets.storage.postgres import PostgresResource
+
+    data_dir = tmp_path / "pg"
+    with PostgresResource(embedded_dir=str(data_dir)).connect() as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert (data_dir / "postmaster.pid").exists()  # the server outlives the connection, by design
+    env = {**os.environ, "EMBEDDED_PG_DIR": str(data_dir)}
+    env.pop("DB_HOST", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "spotify_assets.cli", "stop-postgres"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert not (data_dir / "postmaster.pid").exists()
