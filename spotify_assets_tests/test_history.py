@@ -517,3 +517,20 @@ def test_key_map_converges_name_keys_to_ids_seen_on_another_day(recorded_items):
     assert key_map.loc[history["artist_keys"].iloc[0][0], "spotify_id"] == track["artists"][0]["id"]
     assert set(key_map["entity"]) == {"artist", "album", "track"}
     assert build_key_map(history).empty  # names alone explain nothing
+
+
+def test_history_range_prints_the_days_and_the_settings_to_use(fixtures_dir, capsys, monkeypatch, tmp_path):
+    from spotify_assets.cli import history_range_lines, main
+
+    monkeypatch.chdir(tmp_path)  # main() reads ./.env: not a developer's
+
+    lines = history_range_lines(str(fixtures_dir), "UTC")
+    text = "\n".join(lines)
+    assert "extended_history" in text and "10,000 rows  2023-10-02 .. 2024-05-21" in text
+    assert "video (skipped)            2 file(s)         17 rows" in text
+    assert "  PARTITIONS_START_DATE=2022-05-22" in lines
+    assert lines[-1].endswith("--partition-range 2022-05-22...2024-10-03")
+    assert main(["history-range", str(fixtures_dir / "extended_history")]) == 0
+    assert "PARTITIONS_START_DATE=2022-05-22" in capsys.readouterr().out
+    assert main(["history-range", str(fixtures_dir / "missing")]) == 1
+    assert "is not a folder" in capsys.readouterr().err

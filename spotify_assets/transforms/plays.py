@@ -336,7 +336,10 @@ def combine_days(
     parts = [
         frame for day, frame in recent.items() if pd.Timestamp(day).date() in history_days and len(frame)
     ]
-    combined, merged = one_row_per_play(pd.concat([*parts, history], ignore_index=True), tolerance_ms)
+    if not parts and history["source"].nunique() == 1 and history["played_at"].is_monotonic_increasing:
+        combined, merged = history.reset_index(drop=True), 0  # one source: already one row per play
+    else:
+        combined, merged = one_row_per_play(pd.concat([*parts, history], ignore_index=True), tolerance_ms)
     # Sorted by played_at, so each day's rows are contiguous: a day is a slice (no copy, no re-conform).
     codes, days = pd.factorize(combined["extraction_date"].to_numpy(dtype=object))
     if (np.diff(codes) < 0).any():
