@@ -7,6 +7,7 @@ stops that server in a `finally`, prints a table and ends with `<name>: <ratio> 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -150,6 +151,64 @@ def run_graph(
 def materialize(stack: Stack, first: date, last: date | None = None, **options: Any) -> float:
     """`run_graph`'s seconds."""
     return run_graph(stack, first, last, **options)[0]
+
+
+JOB_ENV = "SPOTIFY_BENCH_JOB"
+"""JSON telling `benchmark_job` (in a child process) which stack, selection and sample size to build."""
+
+
+def benchmark_job() -> dg.JobDefinition:
+    """The project's graph as a job on the stack that SPOTIFY_BENCH_JOB names (see `execute_job`)."""
+    config = json.loads(os.environ[JOB_ENV])
+    stack = stack_at(Path(config["root"]), **config["settings"])
+    definitions, resources = graph(stack, config["plays_per_day"])
+    groups = config["groups"]
+    job = dg.define_asset_job(
+        "benchmark", selection=dg.AssetSelection.groups(*groups) if groups else dg.AssetSelection.all()
+    )
+    defs = dg.Definitions(
+        assets=[d for d in definitions if not isinstance(d, dg.AssetChecksDefinition)],
+        asset_checks=[d for d in definitions if isinstance(d, dg.AssetChecksDefinition)],
+        resources=resources,
+        jobs=[job],
+        executor=dg.in_process_executor,
+    )
+    return defs.resolve_job_def("benchmark")
+
+
+def execute_job(
+    stack: Stack,
+    first: date,
+    last: date,
+    *,
+    groups: Sequence[str] = (),
+    plays_per_day: int | None = PLAYS_PER_DAY,
+    **settings: Any,
+) -> float:
+    """One run of a range as a deployment runs it (`dagster asset materialize`, a launched run); seconds.
+
+    Unlike `dg.materialize`, which keeps every step's output in memory for its result, a launched run
+    hands outputs to the IO managers only: this is the run whose memory is worth measuring.
+    """
+    os.environ[JOB_ENV] = json.dumps(
+        {
+            "root": str(stack.root),
+            "settings": settings,
+            "plays_per_day": plays_per_day,
+            "groups": list(groups),
+        }
+    )
+    tags = {RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}
+    started = time.perf_counter()
+    with dg.execute_job(
+        dg.reconstructable(benchmark_job), instance(stack), run_config=QUIET, tags=tags, raise_on_error=True
+    ) as result:
+        if not result.success:
+            raise RuntimeError(f"run {first}..{last} failed")
+        failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        if failed:
+            raise RuntimeError(f"run {first}..{last}: {len(failed)} checks failed")
+    return time.perf_counter() - started
 
 
 def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:

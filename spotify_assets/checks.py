@@ -224,8 +224,9 @@ def _references(
 
 def _matches_silver(postgres: PostgresResource, partitions: Sequence[str]) -> quality.Outcome:
     with postgres.connect() as conn:
-        silver = read_table(conn, PLAYS, partitions)
-        fact = read_table(conn, FACT_RECENTLY_PLAYED, partitions)
+        # Only the columns compared: a range of a million plays would not fit in memory as whole rows.
+        silver = read_table(conn, PLAYS, partitions, columns=("listener_id", "played_at", "track_key"))
+        fact = read_table(conn, FACT_RECENTLY_PLAYED, partitions, columns=("play_id",))
     return quality.fact_matches_silver(silver, fact)
 
 

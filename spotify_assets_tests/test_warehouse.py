@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -523,96 +522,6 @@ def test_a_deep_data_folder_gets_a_socket_and_a_stopped_server_restarts(tmp_path
     finally:
         stop_embedded_server(deep)
     assert not (deep / "postmaster.pid").exists()
-
-
-def synthetic_plays(rows: int, day: str = DAY, seed: int = 0) -> pd.DataFrame:
-    """`rows` silver-shaped plays of one day with realistic widths (for the load benchmark)."""
-    rng = np.random.default_rng(seed)
-    played_at = pd.Timestamp(day, tz="UTC") + pd.to_timedelta(
-        np.sort(rng.choice(86_400_000, rows, replace=False)), unit="ms"
-    )
-    track = pd.Series(rng.integers(0, 50_000, rows))
-    track_id, album_id = track.map("{:022d}".format), (track // 10).map("{:022d}".format)
-    artist_id = (track // 40).map("{:022d}".format)
-    artist_ids = [[value] for value in artist_id]
-    artist_names = [[f"Artist {value}, the band"] for value in artist_id]
-    frame = pd.DataFrame(
-        {
-            "listener_id": "demo",
-            "played_at": played_at,
-            "extraction_date": date.fromisoformat(day),
-            "source": "recently_played",
-            "track_key": track_id,
-            "track_id": track_id,
-            "track_uri": "spotify:track:" + track_id,
-            "track_name": "Track " + track_id,
-            "duration_ms": rng.integers(60_000, 400_000, rows),
-            "explicit": rng.random(rows) < 0.2,
-            "track_number": rng.integers(1, 15, rows),
-            "disc_number": 1,
-            "isrc": "USRC1" + track_id.str[-7:],
-            "is_local": False,
-            "album_key": album_id,
-            "album_id": album_id,
-            "album_name": 'Album "' + album_id + '"',
-            "album_type": "album",
-            "album_release_date": "2020-05-01",
-            "album_release_date_precision": "day",
-            "album_total_tracks": 12,
-            "album_image_url": "https://i.scdn.co/image/" + album_id,
-            "artist_keys": artist_ids,
-            "artist_ids": artist_ids,
-            "artist_names": artist_names,
-            "album_artist_keys": artist_ids,
-            "album_artist_names": artist_names,
-            "context_type": "playlist",
-            "context_uri": "spotify:playlist:37i9dQZF1DXcBWIGoYBM5M",
-        }
-    )
-    return conform(frame, PLAYS)
-
-
-@pytest.mark.skipif(not os.environ.get("WAREHOUSE_BENCHMARK"), reason="set WAREHOUSE_BENCHMARK=1 to run")
-def test_benchmark_write_partitions_against_psql_copy(clean_warehouse, tmp_path):
-    rows = int(os.environ.get("WAREHOUSE_BENCHMARK_ROWS", "1000000"))
-    frame = synthetic_plays(rows)
-    csv_path = tmp_path / "plays.csv"
-    with clean_warehouse.connect() as conn:
-        write_partitions(conn, PLAYS, {DAY: frame})
-        with (
-            csv_path.open("wb") as sink,
-            conn.cursor().copy("COPY silver.plays TO STDOUT (FORMAT csv)") as copy,
-        ):
-            for block in copy:
-                sink.write(block)
-    info = embedded_server(clean_warehouse.embedded_dir).get_postmaster_info()
-    psql = Path(pgserver.__file__).parent / "pginstall" / "bin" / "psql"
-    columns = ", ".join(f'"{name}"' for name in PLAYS.column_names)
-    script = (
-        f"BEGIN;\nDELETE FROM silver.plays WHERE extraction_date = '{DAY}';\n"
-        f"\\copy silver.plays ({columns}) FROM '{csv_path}' WITH (FORMAT csv)\nCOMMIT;\n"
-    )
-    command = [str(psql), "-h", str(info.socket_dir), "-p", str(info.port), "-U", "postgres", "-q"]
-
-    def load_with_write_partitions() -> None:
-        with clean_warehouse.connect() as conn:
-            write_partitions(conn, PLAYS, {DAY: frame})
-
-    def load_with_psql() -> None:
-        subprocess.run([*command, "-v", "ON_ERROR_STOP=1"], input=script.encode(), check=True)
-
-    timings: dict[str, list[float]] = {"write_partitions": [], "psql_copy": []}
-    for _ in range(3):
-        for name, load in (("write_partitions", load_with_write_partitions), ("psql_copy", load_with_psql)):
-            started = time.perf_counter()
-            load()
-            timings[name].append(round(time.perf_counter() - started, 2))
-    best = {name: min(values) for name, values in timings.items()}
-    print(f"\n{rows:,} rows, {csv_path.stat().st_size / 1e6:.0f} MB of CSV: {timings}")
-    print(f"best: {best}; ratio {best['write_partitions'] / best['psql_copy']:.2f}")
-    with clean_warehouse.connect() as conn:
-        assert count_rows(conn, PLAYS) == rows
-    assert best["write_partitions"] <= 1.5 * best["psql_copy"]
 
 
 def test_a_table_that_drifted_from_its_spec_is_refused(clean_warehouse):

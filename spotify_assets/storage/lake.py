@@ -14,15 +14,17 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
-from spotify_assets.tables import ARROW_TYPES, TableSpec, conform, to_arrow
+from spotify_assets.tables import ARROW_TYPES, BATCH_ROWS, TableSpec, conform, to_arrow_partitions
 
 FILE_FORMATS = ("parquet", "csv")
 PARTITION_COLUMN = "extraction_date"
@@ -186,7 +188,7 @@ class LakeResource(dg.ConfigurableResource):
         # Check and encode everything first: a frame that does not fit fails before any object changes.
         for partition_key, frame in frames.items():
             _check_partition_column(asset_path, partition_key, frame, spec)
-        encoded = {key: encode(frame, spec) for key, frame in frames.items()}
+        encoded = {key: encode(table, spec) for key, table in to_arrow_partitions(frames, spec)}
         uris = []
         for partition_key, data in encoded.items():
             key = self.table_path(asset_path, partition_key)
@@ -197,20 +199,29 @@ class LakeResource(dg.ConfigurableResource):
     def read_table_partitions(
         self, asset_path: Sequence[str], partition_keys: Sequence[str], spec: TableSpec
     ) -> dict[str, pd.DataFrame]:
-        """Read each partition's object as a frame conformed to `spec`; a missing one raises."""
+        """Read each partition's object as a frame conformed to `spec`; a missing one raises.
+
+        Objects are decoded one by one and turned into frames in `tables.batches` (one conversion for many
+        small daily partitions).
+        """
         decode = _decode_parquet if self._format() == "parquet" else _decode_csv
-        frames = {}
+        frames: dict[str, pd.DataFrame] = {}
+        pending: dict[str, pa.Table] = {}
         for partition_key in partition_keys:
             key = self.table_path(asset_path, partition_key)
             data = self.read_bytes(key)
             if data is None:
                 raise missing_partition_error(self.uri(key), asset_path, partition_key)
             try:
-                frames[partition_key] = decode(data, spec)
+                pending[partition_key] = decode(data, spec)
             except ValueError as error:  # pyarrow's ArrowInvalid is a ValueError too
                 raise ValueError(
                     f"{self.uri(key)} is not a valid {self.file_format} table: {error}"
                 ) from error
+            if sum(table.num_rows for table in pending.values()) >= BATCH_ROWS:
+                frames.update(_to_frames(pending, spec))
+                pending = {}
+        frames.update(_to_frames(pending, spec))
         return frames
 
     def write_json_partitions(
@@ -297,20 +308,19 @@ def _list_columns(spec: TableSpec) -> list[str]:
     return [c.name for c in spec.columns if c.pg_type == "text[]"]
 
 
-def _encode_parquet(frame: pd.DataFrame, spec: TableSpec) -> bytes:
+def _encode_parquet(table: pa.Table, spec: TableSpec) -> bytes:
     # Without pandas' metadata (which names the pandas version): the spec, not pandas, defines the types.
-    table = to_arrow(frame, spec).replace_schema_metadata(None)
+    table = table.replace_schema_metadata(None)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **_PARQUET_OPTIONS)
     return sink.getvalue().to_pybytes()
 
 
-def _decode_parquet(data: bytes, spec: TableSpec) -> pd.DataFrame:
-    return _to_frame(pq.read_table(pa.BufferReader(data)), spec)
+def _decode_parquet(data: bytes, spec: TableSpec) -> pa.Table:
+    return pq.read_table(pa.BufferReader(data))
 
 
-def _encode_csv(frame: pd.DataFrame, spec: TableSpec) -> bytes:
-    table = to_arrow(frame, spec)
+def _encode_csv(table: pa.Table, spec: TableSpec) -> bytes:
     for name in _list_columns(spec):
         values = [None if v is None else json.dumps(v, **_JSON_LIST) for v in table[name].to_pylist()]
         table = table.set_column(table.schema.get_field_index(name), name, pa.array(values, pa.string()))
@@ -319,7 +329,7 @@ def _encode_csv(frame: pd.DataFrame, spec: TableSpec) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _decode_csv(data: bytes, spec: TableSpec) -> pd.DataFrame:
+def _decode_csv(data: bytes, spec: TableSpec) -> pa.Table:
     lists = set(_list_columns(spec))
     types = {c.name: pa.string() if c.name in lists else ARROW_TYPES[c.pg_type] for c in spec.columns}
     table = pacsv.read_csv(
@@ -339,7 +349,7 @@ def _decode_csv(data: bytes, spec: TableSpec) -> pd.DataFrame:
         table = table.set_column(
             table.schema.get_field_index(name), name, pa.array(values, pa.list_(pa.string()))
         )
-    return _to_frame(table, spec)
+    return table
 
 
 _PANDAS_TYPES = {
@@ -352,8 +362,50 @@ _PANDAS_TYPES = {
 
 
 def _to_frame(table: pa.Table, spec: TableSpec) -> pd.DataFrame:
-    frame = table.to_pandas(types_mapper=_PANDAS_TYPES.get)
-    for name in set(_list_columns(spec)) & set(table.column_names):
+    lists = [name for name in _list_columns(spec) if name in table.column_names]
+    frame = table.drop_columns(lists).to_pandas(types_mapper=_PANDAS_TYPES.get)
+    for name in lists:
         # Python lists, as the transforms produce them (to_pandas would give numpy arrays).
-        frame[name] = pd.Series(table[name].to_pylist(), index=frame.index, dtype="object")
+        frame[name] = pd.Series(_shared_lists(table[name]), index=frame.index, dtype="object")
     return conform(frame, spec)
+
+
+def _shared_lists(column: pa.ChunkedArray) -> np.ndarray:
+    """A list<string> column as Python lists (None where null), one list object per distinct value.
+
+    Rows repeat a few lists (a track's artists), so a million rows get thousands of list objects, not
+    millions. Rows share them: treat them as read-only, as the transforms do.
+    """
+    array = column.combine_chunks()
+    out = np.full(len(array), None, dtype=object)
+    if not len(array) or array.null_count == len(array):
+        return out
+    # Each list's identity: its elements' dictionary codes (-1 for a null element) joined with ",".
+    offsets = array.offsets.to_numpy()
+    values = array.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    codes = pc.cast(pc.dictionary_encode(values).indices.fill_null(-1), pa.string())
+    keyed = pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), codes, mask=array.is_null())
+    keys = pc.dictionary_encode(pc.binary_join(keyed, ",")).indices
+    valid = keys.is_valid().to_numpy(zero_copy_only=False)
+    index = keys.fill_null(0).to_numpy()
+    distinct, first = np.unique(index[valid], return_index=True)
+    shared = np.empty(len(distinct), dtype=object)
+    shared[:] = array.filter(pa.array(valid)).take(pa.array(first)).to_pylist()
+    out[valid] = shared[np.searchsorted(distinct, index[valid])]
+    return out
+
+
+def _to_frames(tables: Mapping[str, pa.Table], spec: TableSpec) -> dict[str, pd.DataFrame]:
+    """Each table as a conformed frame: converted together when their schemas agree, then split."""
+    if len(tables) < 2:
+        return {key: _to_frame(table, spec) for key, table in tables.items()}
+    try:
+        combined = pa.concat_tables(list(tables.values()))
+    except pa.ArrowInvalid:  # objects written under different schemas (an older spec): one by one
+        return {key: _to_frame(table, spec) for key, table in tables.items()}
+    frame = _to_frame(combined, spec)
+    bounds = np.cumsum([0, *(table.num_rows for table in tables.values())]).tolist()
+    return {
+        key: frame.iloc[start:end].reset_index(drop=True)
+        for key, start, end in zip(tables, bounds[:-1], bounds[1:], strict=True)
+    }

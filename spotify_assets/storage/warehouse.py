@@ -10,7 +10,8 @@ less for Python to render, and no text for the server to parse.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 
 import numpy as np
@@ -21,7 +22,15 @@ import pyarrow.compute as pc
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from spotify_assets.tables import ARROW_TYPES, TableSpec, arrow_schema, conform, empty_frame, to_arrow
+from spotify_assets.tables import (
+    ARROW_TYPES,
+    BATCH_ROWS,
+    TableSpec,
+    conform,
+    empty_frame,
+    to_arrow,
+    to_arrow_partitions,
+)
 
 CHUNK_ROWS = 65_536
 """Rows per COPY chunk: large enough for vectorized encoding, small enough to stay in the CPU caches."""
@@ -216,23 +225,33 @@ def encode_binary_rows(data: pa.Table, spec: TableSpec) -> pa.Buffer:
 def copy_arrow(
     cursor: psycopg.Cursor,
     table: sql.Composable,
-    data: pa.Table,
+    data: pa.Table | Iterable[pa.Table],
     spec: TableSpec,
     chunk_rows: int | None = None,
 ) -> int:
-    """COPY an Arrow table (the spec's schema) into `table` as streamed binary chunks; return its rows."""
-    if not data.num_rows:
+    """COPY an Arrow table, or a stream of them (the spec's schema, the same columns), into `table` as one
+    COPY of streamed binary chunks; return the rows copied. A stream is consumed as it is sent, so a range
+    of big partitions is never held whole."""
+    parts = iter([data] if isinstance(data, pa.Table) else data)
+    first = next((part for part in parts if part.num_rows), None)
+    if first is None:
         return 0
     chunk_rows = chunk_rows or CHUNK_ROWS
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(table, _columns(data.column_names))
+    columns = first.column_names
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(table, _columns(columns))
+    rows = 0
     # The queued writer sends from a worker thread while this one encodes the next chunk (Arrow and numpy
     # release the GIL), so the server stores one chunk while Python encodes the next.
     with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
         copy.write(_SIGNATURE)
-        for start in range(0, data.num_rows, chunk_rows):
-            copy.write(encode_binary_rows(data.slice(start, chunk_rows), spec))
+        for part in itertools.chain([first], parts):
+            if part.column_names != columns:
+                raise ValueError(f"COPY into {spec.qualified_name}: tables with different columns")
+            for start in range(0, part.num_rows, chunk_rows):
+                copy.write(encode_binary_rows(part.slice(start, chunk_rows), spec))
+            rows += part.num_rows
         copy.write(_TRAILER)
-    return data.num_rows
+    return rows
 
 
 def copy_frame(
@@ -262,38 +281,35 @@ def collapse_for_upsert(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     return conform(frame.drop_duplicates(keys, keep="last"), spec)
 
 
-def _partition_tables(spec: TableSpec, frames: Mapping[str, pd.DataFrame]) -> tuple[list[date], pa.Table]:
-    """The frames' partition keys as dates, and their rows as one Arrow table (each row in its partition)."""
+def _partition_tables(spec: TableSpec, frames: Mapping[str, pd.DataFrame]) -> Iterator[pa.Table]:
+    """The frames as Arrow tables, converted as they are consumed; a row outside its partition raises."""
     assert spec.partition_column is not None
-    days, parts = [], []
-    for key, frame in frames.items():
+    for key, part in to_arrow_partitions(frames, spec):
         day = date.fromisoformat(key)
-        part = to_arrow(frame, spec)
         column = part.column(spec.partition_column)
         # An empty partition (a day without plays) is valid: pc.all of no values is null, not true.
         if column.null_count or (
             len(column) and not pc.all(pc.equal(column, pa.scalar(day, pa.date32()))).as_py()
         ):
             raise ValueError(f"rows of partition {key} hold other {spec.partition_column} values")
-        days.append(day)
-        parts.append(part)
-    return days, pa.concat_tables(parts) if parts else arrow_schema(spec).empty_table()
+        yield part
 
 
 def _concat(frames: Mapping[str, pd.DataFrame], spec: TableSpec) -> pd.DataFrame:
-    parts = [conform(frame, spec) for frame in frames.values() if len(frame)]
-    return pd.concat(parts, ignore_index=True) if parts else empty_frame(spec)
+    parts = [frame for frame in frames.values() if len(frame)]
+    return conform(pd.concat(parts, ignore_index=True), spec) if parts else empty_frame(spec)
 
 
 def _replace_partitions(conn: psycopg.Connection, spec: TableSpec, frames: Mapping[str, pd.DataFrame]) -> int:
     table = table_identifier(spec)
-    days, data = _partition_tables(spec, frames)
+    days = [date.fromisoformat(key) for key in frames]
     conn.execute(
         sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(table, sql.Identifier(spec.partition_column)),
         (days,),
     )
+    # Converted, checked and sent batch by batch; a bad row raises inside the transaction, which rolls back.
     with conn.cursor() as cursor:
-        return copy_arrow(cursor, table, data, spec)
+        return copy_arrow(cursor, table, _partition_tables(spec, frames), spec)
 
 
 def upsert_statement(spec: TableSpec, source: sql.Composable) -> sql.Composed:
@@ -364,16 +380,38 @@ def _where_partitions(spec: TableSpec, partitions: Sequence[str] | None) -> tupl
 
 
 def read_table(
-    conn: psycopg.Connection, spec: TableSpec, partitions: Sequence[str] | None = None
+    conn: psycopg.Connection,
+    spec: TableSpec,
+    partitions: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The table's rows (optionally only some partitions), conformed to the spec, sorted by primary key."""
+    """The table's rows (optionally only some partitions), conformed to the spec, sorted by primary key.
+
+    With `columns`, only those columns are read and returned (typed as the spec says): rows come back as
+    Python objects, so a check over a million rows reads the few columns it compares, not all of them.
+    """
+    names = spec.column_names if columns is None else tuple(columns)
+    if unknown := sorted(set(names) - set(spec.column_names)):
+        raise ValueError(f"{spec.qualified_name} has no columns {unknown}")
     where, params = _where_partitions(spec, partitions)
     query = sql.SQL("SELECT {} FROM {}{} ORDER BY {}").format(
-        _columns(spec.column_names), table_identifier(spec), where, _columns(spec.primary_key)
+        _columns(names), table_identifier(spec), where, _columns(spec.primary_key)
     )
-    with conn.cursor(binary=True) as cursor:
-        rows = cursor.execute(query, params).fetchall()
-    return conform(pd.DataFrame(rows, columns=list(spec.column_names)), spec)
+    if columns is not None:
+        # The chosen columns as a table of their own, so that conform adds none of the others.
+        spec = TableSpec(
+            spec.schema, spec.name, spec.description, tuple(spec.column(n) for n in names), (), "upsert"
+        )
+    # A server-side cursor: rows arrive and become typed columns a batch at a time, so a million rows are
+    # never all Python objects at once.
+    parts = []
+    with conn.cursor(name="read_table", binary=True) as cursor:
+        cursor.execute(query, params)
+        while rows := cursor.fetchmany(BATCH_ROWS):
+            parts.append(conform(pd.DataFrame(rows, columns=list(names)), spec))
+    if len(parts) == 1:
+        return parts[0]
+    return conform(pd.concat(parts, ignore_index=True), spec) if parts else empty_frame(spec)
 
 
 def count_rows(conn: psycopg.Connection, spec: TableSpec, partitions: Sequence[str] | None = None) -> int:
