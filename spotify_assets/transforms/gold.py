@@ -44,6 +44,7 @@ MONTH_NAMES = (
     "November",
     "December",
 )
+# Play attributes only the data exports carry; null for recently-played rows.
 EXPORT_COLUMNS = (
     "ms_played",
     "is_stream",

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from spotify_assets.tables import KEY_MAP, PLAYS, conform, empty_frame
+from spotify_assets.transforms.gold import EXPORT_COLUMNS
 from spotify_assets.transforms.history_plays import SOURCE_ACCOUNT_DATA, SOURCE_EXTENDED_HISTORY
 from spotify_assets.transforms.keys import derived_keys, epoch_millis_array, is_derived
 from spotify_assets.transforms.silver import SOURCE_RECENTLY_PLAYED
@@ -60,16 +61,6 @@ DESCRIPTION_COLUMNS = (
     "artist_names",
     "album_artist_keys",
     "album_artist_names",
-)
-EXPORT_COLUMNS = (
-    "ms_played",
-    "is_stream",
-    "reason_start",
-    "reason_end",
-    "shuffle",
-    "skipped",
-    "platform",
-    "conn_country",
 )
 _PAIR_COLUMNS = ["extraction_date", "entity", "derived_key", "spotify_id", "played_at", "rank"]
 
