@@ -79,6 +79,9 @@ def instance(stack: Stack) -> dg.DagsterInstance:
     """A persistent (SQLite) Dagster instance in the stack's folder, as a deployment's DAGSTER_HOME."""
     home = stack.root / "dagster_home"
     home.mkdir(exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():  # default storage; no telemetry banner in the benchmark's output
+        config.write_text("telemetry:\n  enabled: false\n")
     return dg.DagsterInstance.local_temp(tempdir=str(home))
 
 
