@@ -9,35 +9,13 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.storage.lake_io import column_schema, table_spec
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.warehouse import count_rows, read_table, write_partitions
-from spotify_assets.tables import TABLES, TableSpec
+from spotify_assets.tables import TableSpec
 
 UNPARTITIONED = ""
 """The key of an unpartitioned (upsert-only) output in `{partition key: frame}`."""
-
-
-def spec_for(asset_key: dg.AssetKey) -> TableSpec:
-    """The table contract of an asset keyed `[schema, table]`."""
-    name = ".".join(asset_key.path)
-    if name not in TABLES:
-        raise KeyError(f"no table spec for asset {name!r}; known tables: {sorted(TABLES)}")
-    return TABLES[name]
-
-
-def table_schema(spec: TableSpec) -> dg.TableSchema:
-    """The spec as Dagster column-schema metadata: PostgreSQL types, descriptions, nullability, key."""
-    columns = [
-        dg.TableColumn(
-            name=column.name,
-            type=column.pg_type,
-            description=column.description,
-            constraints=dg.TableColumnConstraints(nullable=column.nullable),
-        )
-        for column in spec.columns
-    ]
-    key = dg.TableConstraints(other=[f"primary key ({', '.join(spec.primary_key)})"])
-    return dg.TableSchema(columns=columns, constraints=key)
 
 
 def write_asset_partitions(
@@ -54,7 +32,7 @@ def write_asset_partitions(
         "dagster/row_count": table_rows,
         "rows_written": rows,
         "dagster/table_name": spec.qualified_name,
-        "dagster/column_schema": dg.MetadataValue.table_schema(table_schema(spec)),
+        "dagster/column_schema": dg.MetadataValue.table_schema(column_schema(spec)),
         "warehouse_table": spec.qualified_name,
     }
 
@@ -113,12 +91,12 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     def handle_output(
         self, context: dg.OutputContext, obj: pd.DataFrame | Mapping[str, pd.DataFrame]
     ) -> None:
-        spec = spec_for(context.asset_key)
+        spec = table_spec(context.asset_key)
         frames = _output_frames(context, spec, obj)
         context.add_output_metadata(write_asset_partitions(self.postgres, spec, frames))
 
     def load_input(self, context: dg.InputContext) -> dict[str, pd.DataFrame]:
-        spec = spec_for(context.asset_key)
+        spec = table_spec(context.asset_key)
         partitioned = spec.write_mode == "replace_partition" and context.has_asset_partitions
         keys = context.asset_partition_keys if partitioned else None
         with self.postgres.connect() as conn:
