@@ -24,6 +24,7 @@ import pandas as pd
 
 from spotify_assets import quality
 from spotify_assets.assets.raw import RAW_FILENAME, RAW_RECENTLY_PLAYED
+from spotify_assets.day_batches import DayBatches, batches_of
 from spotify_assets.partitions import daily_partitions
 from spotify_assets.settings import get_settings
 from spotify_assets.sources.resource import SpotifyResource
@@ -108,8 +109,21 @@ def _nothing_to_check(key: dg.AssetKey, names: Iterable[str]) -> Iterable[dg.Ass
         yield to_result(key, name, quality.Outcome(True, "no materialized partition to check"), [])
 
 
-def _lake_rows(lake: LakeResource, spec: TableSpec, partitions: Sequence[str]) -> dict[str, pd.DataFrame]:
-    return lake.read_table_partitions([spec.schema, spec.name], partitions, spec)
+def _lake_rows(lake: LakeResource, spec: TableSpec, partitions: Sequence[str]) -> DayBatches:
+    """The partitions' rows, read a batch of days at a time as the rules go through them."""
+    path = [spec.schema, spec.name]
+    return DayBatches(partitions, lambda keys: lake.read_table_partitions(path, keys, spec))
+
+
+def _raw_items(lake: LakeResource, partitions: Sequence[str]) -> DayBatches:
+    """Each day's raw recently-played `items` (None when the day has no raw object), read day by day."""
+
+    def read(days: list[str]) -> dict[str, object]:
+        read_day = lake.read_json_partition
+        payloads = {day: read_day(RAW_RECENTLY_PLAYED.path, RAW_FILENAME, day) for day in days}
+        return {day: (payload or {}).get("items") for day, payload in payloads.items()}
+
+    return DayBatches(partitions, read, batch_days=1)
 
 
 # -- raw ----------------------------------------------------------------------------------------------------
@@ -198,8 +212,7 @@ def silver_plays_checks(
         yield from _nothing_to_check(SILVER_PLAYS, SILVER_CHECKS)
         return
     plays = _lake_rows(lake, PLAYS, partitions)
-    raw = {day: lake.read_json_partition(RAW_RECENTLY_PLAYED.path, RAW_FILENAME, day) for day in partitions}
-    raw_items = {day: (payload or {}).get("items") for day, payload in raw.items()}
+    raw_items = _raw_items(lake, partitions)
     timezone = daily_partitions.timezone
     yield to_result(SILVER_PLAYS, UNIQUE_KEY, quality.unique_key(plays, PLAYS), partitions)
     yield to_result(SILVER_PLAYS, VALID_VALUES, quality.valid_values(plays, PLAYS, timezone), partitions)
@@ -210,16 +223,27 @@ def silver_plays_checks(
 
 
 def _references(
-    postgres: PostgresResource, rows: pd.DataFrame, references: Mapping[str, tuple[TableSpec, str]]
+    postgres: PostgresResource,
+    rows: Mapping[str, pd.DataFrame],
+    references: Mapping[str, tuple[TableSpec, str]],
 ) -> quality.Outcome:
-    missing = {}
+    missing: dict[str, list[pd.DataFrame]] = {}
     with postgres.connect() as conn:
-        for column, (dimension, key) in references.items():
-            values = rows[column].dropna().unique().tolist()
-            present = existing_keys(conn, dimension, key, values)
-            name = f"{column} -> {dimension.qualified_name}"
-            missing[name] = quality.missing_references(rows[column], present)
-    return quality.references_exist(missing)
+        for batch in batches_of(rows):
+            frame = pd.concat(list(batch.values()), ignore_index=True)
+            for column, (dimension, key) in references.items():
+                present = existing_keys(conn, dimension, key, frame[column].dropna().unique().tolist())
+                name = f"{column} -> {dimension.qualified_name}"
+                missing.setdefault(name, []).append(quality.missing_references(frame[column], present))
+    return quality.references_exist({name: _add_up(parts) for name, parts in missing.items()})
+
+
+def _add_up(missing: list[pd.DataFrame]) -> pd.DataFrame:
+    """`missing_references` of several batches as one: rows added up by key, sorted by key."""
+    if len(missing) == 1:
+        return missing[0]
+    total = pd.concat(missing, ignore_index=True).groupby("key", sort=True)["rows"].sum()
+    return pd.DataFrame({"key": total.index.astype(str), "rows": total.to_numpy()})
 
 
 def _matches_silver(postgres: PostgresResource, partitions: Sequence[str]) -> quality.Outcome:
@@ -285,8 +309,7 @@ def build_gold_checks(spec: TableSpec) -> dg.AssetChecksDefinition:
         timezone = daily_partitions.timezone
         yield to_result(key, VALID_VALUES, quality.valid_values(rows, spec, timezone), partitions)
         if references:
-            all_rows = pd.concat(list(rows.values()), ignore_index=True)
-            yield to_result(key, KEYS_IN_DIMENSIONS, _references(postgres, all_rows, references), partitions)
+            yield to_result(key, KEYS_IN_DIMENSIONS, _references(postgres, rows, references), partitions)
         if MATCHES_SILVER in names:
             yield to_result(key, MATCHES_SILVER, _matches_silver(postgres, partitions), partitions)
 

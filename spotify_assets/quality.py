@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from spotify_assets.day_batches import batches_of
 from spotify_assets.tables import TableSpec
 from spotify_assets.transforms.keys import epoch_millis_array, play_ids
 
@@ -92,25 +93,30 @@ def duplicate_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 def unique_key(frames: Frames, spec: TableSpec) -> Outcome:
     """The primary key is unique: across all checked partitions for tables that hold one partition per row
     (silver, fact), within each partition's rows for upserted tables (a day lists the entities it saw, and
-    the same artist is rightly in many days)."""
+    the same artist is rightly in many days).
+
+    A `DayBatches` is checked a batch of days at a time. For silver and the fact that is the same check:
+    their keys hold `played_at`, which `valid_values` keeps inside the row's own day.
+    """
     key = list(spec.primary_key)
-    if spec.write_mode == "replace_partition":
-        groups = {"all": _concat(frames)} if frames else {}
-    else:
-        groups = dict(frames)
-    found = {name: duplicate_keys(frame, key) for name, frame in groups.items()}
-    found = {name: dups for name, dups in found.items() if len(dups)}
-    rows = sum(len(frame) for frame in frames.values())
-    metadata: dict[str, Any] = {"rows_checked": rows, "duplicate_keys": sum(len(d) for d in found.values())}
+    found: dict[str, list[pd.DataFrame]] = {}
+    rows = 0
+    for batch in batches_of(frames):
+        rows += sum(len(frame) for frame in batch.values())
+        groups = {"all": _concat(batch)} if spec.write_mode == "replace_partition" else batch
+        for name, frame in groups.items():
+            duplicates = duplicate_keys(frame, key)
+            if len(duplicates):
+                found.setdefault(name, []).append(duplicates)
+    duplicate_count = sum(len(part) for parts in found.values() for part in parts)
+    metadata: dict[str, Any] = {"rows_checked": rows, "duplicate_keys": duplicate_count}
     if not found:
         return Outcome(True, f"({', '.join(key)}) is unique in {rows} rows", metadata)
-    sample = pd.concat(found.values(), ignore_index=True)
-    metadata["duplicates"] = _markdown(sample)
+    parts = [part for group in found.values() for part in group]
+    metadata["duplicates"] = _markdown(pd.concat(parts, ignore_index=True))
     days = sorted(name for name in found if name != "all")
     where = f" (partitions {', '.join(days)})" if days else ""
-    return Outcome(
-        False, f"{metadata['duplicate_keys']} duplicated ({', '.join(key)}) values{where}", metadata
-    )
+    return Outcome(False, f"{duplicate_count} duplicated ({', '.join(key)}) values{where}", metadata)
 
 
 # -- values -----------------------------------------------------------------------------------------------

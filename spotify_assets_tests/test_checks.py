@@ -4,7 +4,7 @@ running."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -68,7 +68,7 @@ def broken_gold(key: dg.AssetKey, build: Callable[[pd.DataFrame], pd.DataFrame])
     """A stand-in for a gold asset that builds each partition from the silver plays with `build`."""
 
     @dg.asset(key=key, group_name="gold", ins={"plays": dg.AssetIn(key=SILVER)}, **STAND_IN)
-    def stand_in(plays: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    def stand_in(plays: Mapping) -> dict[str, pd.DataFrame]:
         return {day: build(frame) for day, frame in plays.items()}
 
     return stand_in
@@ -78,7 +78,7 @@ def broken_silver(build: Callable[[list[dict]], pd.DataFrame]) -> dg.AssetsDefin
     """A stand-in for silver/plays that builds each partition from the raw items with `build`."""
 
     @dg.asset(key=SILVER, group_name="silver", ins={"raw": dg.AssetIn(key=RAW_RECENTLY_PLAYED)}, **STAND_IN)
-    def stand_in(raw: dict[str, dict]) -> dict[str, pd.DataFrame]:
+    def stand_in(raw: Mapping) -> dict[str, pd.DataFrame]:
         return {day: build(payload["items"]) for day, payload in raw.items()}
 
     return stand_in

@@ -2,7 +2,7 @@
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -352,7 +352,7 @@ def raw_x(context: dg.AssetExecutionContext) -> dict[str, dict[str, Any]]:
     partitions_def=PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
-def silver_plays(raw: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
+def silver_plays(raw: Mapping) -> dict[str, pd.DataFrame]:
     """One play row per raw item."""
     return {day: plays_frame(day, len(payload["items"])) for day, payload in raw.items()}
 

@@ -6,13 +6,15 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.day_batches import PartitionMap, per_day
 from spotify_assets.partitions import daily_partitions
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.transforms import gold
 from spotify_assets.transforms.plays import build_key_map
 
 SILVER_PLAYS = dg.AssetKey(["silver", "plays"])
-Frames = dict[str, pd.DataFrame]
+Frames = PartitionMap
+"""`{partition key: DataFrame}`; for a long range a `DayBatches` read and built a month at a time."""
 
 
 def _gold_asset(name: str, *, reads_plays: bool = True) -> Callable:
@@ -28,7 +30,7 @@ def _gold_asset(name: str, *, reads_plays: bool = True) -> Callable:
 
 
 def _per_day(plays: Frames, build: Callable[[pd.DataFrame], pd.DataFrame]) -> Frames:
-    return {day: build(frame) for day, frame in plays.items()}
+    return per_day(plays, build)
 
 
 @_gold_asset("dim_artist")

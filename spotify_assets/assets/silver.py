@@ -1,5 +1,7 @@
 """Silver layer: one typed row per play."""
 
+from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -7,6 +9,7 @@ import pandas as pd
 
 from spotify_assets.assets.history import RAW_STREAMING_HISTORY
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
+from spotify_assets.day_batches import DayBatches, PartitionMap
 from spotify_assets.partitions import daily_partitions
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake_io import OPTIONAL_LAZY_INPUT, JsonPartitions
@@ -30,24 +33,51 @@ from spotify_assets.transforms.silver import flatten_recently_played
 def plays(
     context: dg.AssetExecutionContext,
     spotify: SpotifyResource,
-    raw_recently_played: dict[str, dict[str, Any]],
+    raw_recently_played: PartitionMap,
     raw_streaming_history: JsonPartitions,
-) -> dg.Output[dict[str, pd.DataFrame]]:
+) -> DayBatches:
     """One row per real play (listener + played_at + track) from the API and the data exports, flattened,
     typed and deduplicated from raw."""
     listener_id = spotify.get_source().listener_id()
-    recent = {
-        day: flatten_recently_played(payload.get("items", []), listener_id, spotify.timezone)
-        for day, payload in raw_recently_played.items()
-    }
-    history = history_plays(read_partitions(raw_streaming_history.items()), listener_id)
-    frames, merged = combine_days(recent, history.plays)
-    sources = pd.concat([frame["source"] for frame in frames.values()]).value_counts()
-    return dg.Output(
-        frames,
-        metadata={
-            "plays_by_source": dg.MetadataValue.json({str(k): int(v) for k, v in sources.items()}),
-            "plays_merged_across_sources": merged,
-            **{f"history_{name}": count for name, count in history.counts.items()},
-        },
-    )
+    counts = SilverCounts()
+
+    def build(days: list[str]) -> dict[str, pd.DataFrame]:
+        recent = {
+            day: flatten_recently_played(
+                raw_recently_played[day].get("items", []), listener_id, spotify.timezone
+            )
+            for day in days
+        }
+        history = history_plays(
+            read_partitions((day, raw_streaming_history[day]) for day in days), listener_id
+        )
+        frames, merged = combine_days(recent, history.plays)
+        counts.add(frames, merged, history.counts)
+        return frames
+
+    # Built a month at a time as the IO manager writes it: a year of exported history never sits in memory.
+    return DayBatches(context.partition_keys, build, metadata=counts.metadata)
+
+
+class SilverCounts:
+    """What the silver build reports, added up over its batches of days."""
+
+    def __init__(self) -> None:
+        self.by_source: Counter[str] = Counter()
+        self.merged = 0
+        self.history: Counter[str] = Counter()
+
+    def add(self, frames: Mapping[str, pd.DataFrame], merged: int, history_counts: Mapping[str, int]) -> None:
+        for frame in frames.values():
+            self.by_source.update(frame["source"].value_counts().to_dict())
+        self.merged += merged
+        self.history.update(history_counts)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "plays_by_source": dg.MetadataValue.json(
+                {str(k): int(v) for k, v in self.by_source.most_common()}
+            ),
+            "plays_merged_across_sources": self.merged,
+            **{f"history_{name}": int(count) for name, count in self.history.items()},
+        }

@@ -1,11 +1,12 @@
 """The lake IO manager: partitioned outputs, as `{partition key: payload}` dicts, to and from the lake."""
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.day_batches import DayBatches, batches_of
 from spotify_assets.storage.asset_metadata import (
     raw_partition_metadata,
     record_output_metadata,
@@ -67,52 +68,101 @@ def _uri_metadata(uris: Sequence[str]) -> dict[str, Any]:
 
 def write_asset_output(
     lake: LakeResource, asset_key: dg.AssetKey | Sequence[str], outputs: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Write `{partition key: payload}` for one asset; returns the materialization metadata."""
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Write `{partition key: payload}` for one asset; returns the output's metadata and each partition's.
+
+    Tables are written a batch at a time when `outputs` is a `DayBatches` (see `TableBatchWriter`). Each
+    partition's own metadata is `dagster/partition_row_count` and, for tables, a Markdown `preview`.
+    """
     path = _path(asset_key)
-    ordered = dict(sorted(outputs.items()))
     filename = raw_filename(path)
-    if filename is not None:
-        metadata = _uri_metadata(lake.write_json_partitions(path, filename, ordered))
-        if (count := _item_count(ordered)) is not None:
-            metadata["dagster/row_count"] = count
+    if filename is None:
+        writer = TableBatchWriter(lake, path, table_spec(path))
+        for _ in writer.write(batches_of(outputs)):
+            pass
+        return writer.metadata(), writer.partition_metadata
+    ordered = dict(sorted(outputs.items()))
+    metadata = _uri_metadata(lake.write_json_partitions(path, filename, ordered))
+    if (count := _item_count(ordered)) is not None:
+        metadata["dagster/row_count"] = count
+    return metadata, raw_partition_metadata(ordered)
+
+
+class TableBatchWriter:
+    """Writes a table asset's partitions to the lake batch by batch, keeping what its metadata needs.
+
+    `write(batches)` yields each batch after its objects are stored, so a caller can load the same frames
+    into the warehouse without holding more than one batch. A batch whose frames do not fit the spec fails
+    before any of its objects changes; batches written before it stay written (a re-run rewrites them).
+    """
+
+    def __init__(self, lake: LakeResource, asset_path: Sequence[str], spec: TableSpec) -> None:
+        self._lake, self._path, self._spec = lake, list(asset_path), spec
+        self.uris: list[str] = []
+        self.rows = 0
+        self.partition_metadata: dict[str, dict[str, Any]] = {}
+
+    def write(self, batches: Iterable[Mapping[str, pd.DataFrame]]) -> Iterator[dict[str, pd.DataFrame]]:
+        """Store each batch's objects, then yield the batch (sorted by partition key)."""
+        for batch in batches:
+            ordered = dict(sorted(batch.items()))
+            for partition_key, frame in ordered.items():
+                if not isinstance(frame, pd.DataFrame):
+                    raise TypeError(
+                        f"{'/'.join(self._path)} {partition_key}: expected a DataFrame, "
+                        f"not {type(frame).__name__}"
+                    )
+            self.uris += self._lake.write_table_partitions(self._path, ordered, self._spec)
+            self.rows += sum(len(frame) for frame in ordered.values())
+            self.partition_metadata.update(table_partition_metadata(ordered, self._spec))
+            yield ordered
+
+    def metadata(self) -> dict[str, Any]:
+        """`lake_uri`, `lake_object_count`, `dagster/row_count` (rows written) and the column schema."""
+        metadata = _uri_metadata(self.uris) if self.uris else {"lake_object_count": 0}
+        metadata["dagster/row_count"] = self.rows
+        metadata["dagster/column_schema"] = dg.MetadataValue.table_schema(column_schema(self._spec))
         return metadata
-    spec = table_spec(path)
-    for partition_key, frame in ordered.items():
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(
-                f"{'/'.join(path)} {partition_key}: expected a DataFrame, not {type(frame).__name__}"
-            )
-    metadata = _uri_metadata(lake.write_table_partitions(path, ordered, spec))
-    metadata["dagster/row_count"] = sum(len(frame) for frame in ordered.values())
-    metadata["dagster/column_schema"] = dg.MetadataValue.table_schema(column_schema(spec))
-    return metadata
-
-
-def partition_metadata(asset_key: dg.AssetKey | Sequence[str], outputs: Mapping[str, Any]) -> dict[str, dict]:
-    """Each partition's own metadata: `dagster/partition_row_count`, and a Markdown `preview` for tables."""
-    path = _path(asset_key)
-    if raw_filename(path) is not None:
-        return raw_partition_metadata(outputs)
-    return table_partition_metadata(outputs, table_spec(path))
 
 
 def read_asset_input(
     lake: LakeResource, asset_key: dg.AssetKey | Sequence[str], partition_keys: Sequence[str]
-) -> dict[str, Any]:
-    """Read `{partition key: payload}` of one asset for `partition_keys`; a missing partition raises."""
+) -> Mapping[str, Any]:
+    """`{partition key: payload}` of one asset for `partition_keys`, read as it is looked up: tables a
+    `DayBatches` (a batch of days at a time), raw JSON a `JsonPartitions` (a day at a time). A missing
+    partition raises here, before anything is read."""
     path = _path(asset_key)
     filename = raw_filename(path)
-    if filename is None:
-        return lake.read_table_partitions(path, partition_keys, table_spec(path))
-    payloads = {}
-    for partition_key in partition_keys:
-        payload = lake.read_json_partition(path, filename, partition_key)
-        if payload is None:
-            uri = lake.uri(lake.partition_path(path, partition_key, filename))
-            raise missing_partition_error(uri, path, partition_key)
-        payloads[partition_key] = payload
-    return payloads
+    check_partitions_exist(lake, path, partition_keys, filename)
+    if filename is not None:
+        return JsonPartitions(lake, path, partition_keys)
+    spec = table_spec(path)
+    return DayBatches(partition_keys, lambda keys: lake.read_table_partitions(path, keys, spec))
+
+
+EXISTS_ONE_BY_ONE = 8
+"""Up to this many partitions are looked up object by object; more take one listing of the asset's keys."""
+
+
+def check_partitions_exist(
+    lake: LakeResource, asset_path: Sequence[str], partition_keys: Sequence[str], filename: str | None
+) -> None:
+    """Raise `MissingPartitionError` for the first of `partition_keys` whose object is not in the lake."""
+    path = list(asset_path)
+
+    def object_key(partition_key: str) -> str:
+        if filename is None:
+            return lake.table_path(path, partition_key)
+        return lake.partition_path(path, partition_key, filename)
+
+    if len(partition_keys) <= EXISTS_ONE_BY_ONE:
+        missing = [key for key in partition_keys if not lake.exists(object_key(key))]
+    else:
+        stored = set(lake.list_keys("/".join(path) + "/"))
+        missing = [key for key in partition_keys if object_key(key) not in stored]
+    if missing:
+        first = sorted(missing)[0]
+        raise missing_partition_error(lake.uri(object_key(first)), path, first)
 
 
 class JsonPartitions(Mapping[str, Any]):
@@ -144,13 +194,15 @@ class JsonPartitions(Mapping[str, Any]):
 class LakeIOManager(dg.ConfigurableIOManager):
     """Stores daily-partitioned assets in the lake: raw assets as JSON, silver/gold assets as tables.
 
-    An asset returns a dict mapping each of its run's partition keys to that partition's payload (a frame
+    An asset returns a mapping of each of its run's partition keys to that partition's payload (a frame
     conformed to `tables.TABLES["<layer>.<table>"]`, or the JSON object of a `["raw", name]` asset), so one
-    run can write a whole range (single-run backfills). Inputs load the same way, for the downstream
-    partitions' upstream keys. Metadata (totals over the run's partitions): `dagster/row_count` (rows, or
-    raw `items`), `lake_uri` (the object, or `first .. last` for a range), `lake_object_count`, and
-    `dagster/column_schema` for tables; on each partition's event, `dagster/partition_row_count` and, for
-    tables, a Markdown `preview` of its first rows.
+    run can write a whole range (single-run backfills): a dict, or for long ranges a `DayBatches` built a
+    month at a time. Inputs are mappings read as they are looked up (`DayBatches` for tables,
+    `JsonPartitions` for raw), so annotate them `Mapping` (`day_batches.PartitionMap`), not `dict`; a
+    missing upstream partition fails the load. Metadata (totals over the run's partitions):
+    `dagster/row_count` (rows, or raw `items`), `lake_uri` (the object, or `first .. last` for a range),
+    `lake_object_count`, and `dagster/column_schema` for tables; on each partition's event,
+    `dagster/partition_row_count` and, for tables, a Markdown `preview` of its first rows.
 
     Example:
         ```python
@@ -167,13 +219,14 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Mapping[str, Any]) -> None:
         """Write every partition of the output and record where it went."""
         check_output_partitions(context.asset_key, obj, context_partition_keys(context))
-        metadata = write_asset_output(self.lake, context.asset_key, obj)
-        record_output_metadata(context, metadata, partition_metadata(context.asset_key, obj))
+        metadata, per_partition = write_asset_output(self.lake, context.asset_key, obj)
+        record_output_metadata(context, metadata, per_partition)
 
     def load_input(self, context: dg.InputContext) -> Mapping[str, Any]:
-        """Read the upstream partitions this input covers, as a dict of partition key -> payload.
+        """The upstream partitions this input covers, as partition key -> payload, read as looked up.
 
-        An input whose AssetIn metadata sets `OPTIONAL_LAZY_INPUT` gets `JsonPartitions` instead.
+        A missing partition raises, unless the input's AssetIn metadata sets `OPTIONAL_LAZY_INPUT`: then
+        absent days read as None.
         """
         partition_keys = context_partition_keys(context)
         if (context.definition_metadata or {}).get(OPTIONAL_LAZY_INPUT):

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from spotify_assets.day_batches import batches_of
 from spotify_assets.tables import (
     ARROW_TYPES,
     BATCH_ROWS,
@@ -300,16 +301,21 @@ def _concat(frames: Mapping[str, pd.DataFrame], spec: TableSpec) -> pd.DataFrame
     return conform(pd.concat(parts, ignore_index=True), spec) if parts else empty_frame(spec)
 
 
-def _replace_partitions(conn: psycopg.Connection, spec: TableSpec, frames: Mapping[str, pd.DataFrame]) -> int:
+def _replace_partitions(
+    conn: psycopg.Connection,
+    spec: TableSpec,
+    days: Sequence[date],
+    batches: Iterable[Mapping[str, pd.DataFrame]],
+) -> int:
     table = table_identifier(spec)
-    days = [date.fromisoformat(key) for key in frames]
     conn.execute(
         sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(table, sql.Identifier(spec.partition_column)),
-        (days,),
+        (list(days),),
     )
     # Converted, checked and sent batch by batch; a bad row raises inside the transaction, which rolls back.
+    tables = (part for batch in batches for part in _partition_tables(spec, batch))
     with conn.cursor() as cursor:
-        return copy_arrow(cursor, table, _partition_tables(spec, frames), spec)
+        return copy_arrow(cursor, table, tables, spec)
 
 
 def upsert_statement(spec: TableSpec, source: sql.Composable) -> sql.Composed:
@@ -340,15 +346,19 @@ def upsert_statement(spec: TableSpec, source: sql.Composable) -> sql.Composed:
     return insert + sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(assignments)
 
 
-def _upsert(conn: psycopg.Connection, spec: TableSpec, frames: Mapping[str, pd.DataFrame]) -> int:
-    frame = collapse_for_upsert(_concat(frames, spec), spec)
+def _upsert(conn: psycopg.Connection, spec: TableSpec, batches: Iterable[Mapping[str, pd.DataFrame]]) -> int:
     stage = sql.Identifier(f"stage_{spec.schema}_{spec.name}")
     conn.execute(
         sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(stage, table_identifier(spec))
     )
-    with conn.cursor() as cursor:
-        rows = copy_frame(cursor, stage, frame, spec)
-    conn.execute(upsert_statement(spec, stage))
+    rows = 0
+    # Batches merge in order, as the upsert rules merge rows: the result is the one of a single batch.
+    for batch in batches:
+        frame = collapse_for_upsert(_concat(batch, spec), spec)
+        conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+        with conn.cursor() as cursor:
+            rows += copy_frame(cursor, stage, frame, spec)
+        conn.execute(upsert_statement(spec, stage))
     return rows
 
 
@@ -357,15 +367,29 @@ def write_partitions(conn: psycopg.Connection, spec: TableSpec, frames: Mapping[
 
     `replace_partition` tables lose their rows of the frames' partitions and get the new ones; `upsert`
     tables merge the frames by primary key. On error, the transaction is rolled back (the previous rows
-    stay) and a `WarehouseWriteError` naming the table is raised.
+    stay) and a `WarehouseWriteError` naming the table is raised. A `DayBatches` is written a batch at a time.
+    """
+    return write_partition_batches(conn, spec, list(frames), batches_of(frames))
+
+
+def write_partition_batches(
+    conn: psycopg.Connection,
+    spec: TableSpec,
+    partition_keys: Sequence[str],
+    batches: Iterable[Mapping[str, pd.DataFrame]],
+) -> int:
+    """`write_partitions` for the partitions `partition_keys`, whose frames arrive as `batches` of them.
+
+    Still one transaction: the previous rows of every partition stay until all batches are written.
     """
     try:
         with conn.transaction():
             _lock(conn, spec.qualified_name)
             ensure_table(conn, spec)
             if spec.write_mode == "replace_partition":
-                return _replace_partitions(conn, spec, frames)
-            return _upsert(conn, spec, frames)
+                days = [date.fromisoformat(key) for key in partition_keys]
+                return _replace_partitions(conn, spec, days, batches)
+            return _upsert(conn, spec, batches)
     except Exception as error:  # re-raised with the table's name; the transaction is already rolled back
         raise WarehouseWriteError(f"writing {spec.qualified_name} failed, rolled back: {error}") from error
 

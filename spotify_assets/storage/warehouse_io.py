@@ -2,16 +2,17 @@
 
 # No `from __future__ import annotations`: Dagster reads ResourceDependency annotations at runtime.
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.day_batches import batches_of
 from spotify_assets.storage.lake_io import column_schema, table_spec
 from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.storage.warehouse import count_rows, read_table, write_partitions
+from spotify_assets.storage.warehouse import count_rows, read_table, write_partition_batches
 from spotify_assets.tables import TableSpec
 
 UNPARTITIONED = ""
@@ -19,14 +20,20 @@ UNPARTITIONED = ""
 
 
 def write_asset_partitions(
-    resource: PostgresResource, spec: TableSpec, frames: Mapping[str, pd.DataFrame]
+    resource: PostgresResource,
+    spec: TableSpec,
+    frames: Mapping[str, pd.DataFrame],
+    batches: Iterable[Mapping[str, pd.DataFrame]] | None = None,
 ) -> dict[str, Any]:
     """Write `{partition key: frame}` to the spec's table in one transaction; return the output metadata.
 
-    `dagster/row_count` is the table's count(*) after the write; `rows_written` what this output wrote.
+    `batches` (default: `batches_of(frames)`) is how the frames arrive, for a caller that stores each batch
+    elsewhere too. `dagster/row_count` is the table's count(*) after the write; `rows_written` what this
+    output wrote.
     """
     with resource.connect() as conn:
-        rows = write_partitions(conn, spec, frames)
+        batches = batches_of(frames) if batches is None else batches
+        rows = write_partition_batches(conn, spec, list(frames), batches)
         table_rows = count_rows(conn, spec)
     return {
         "dagster/row_count": table_rows,

@@ -1,0 +1,119 @@
+"""Long partition ranges a batch of days at a time, so a single-run backfill's memory does not grow with it.
+
+A run over a year hands each asset 365 partitions. Holding them all (a million exported plays, read, built
+and written) takes gigabytes; holding one month at a time takes what a month takes. `DayBatches` is the
+`{partition key: payload}` mapping that assets receive and return for such ranges: its payloads are read or
+computed one batch of `BATCH_DAYS` consecutive days at a time, and only the latest batch is kept. The IO
+managers write an output batch by batch (`batches_of`), so an asset's code stays a per-day function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+BATCH_DAYS = 31
+"""Days per batch: a month of daily partitions (about 3,000 plays for a heavy listener's year of exports)."""
+
+
+def chunks(keys: Sequence[str], size: int = BATCH_DAYS) -> list[list[str]]:
+    """`keys` in consecutive groups of `size` (the last one shorter)."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, not {size}")
+    return [list(keys[start : start + size]) for start in range(0, len(keys), size)]
+
+
+class DayBatches(Mapping[str, Any]):
+    """Partition key -> payload, loaded a batch of days at a time by `load(keys) -> {key: payload}`.
+
+    Keys are kept sorted; a lookup loads the key's batch unless it is the one held (so reading the keys in
+    order loads each batch once), and `batches()` hands every batch out once, in order, holding nothing
+    after it. `metadata()` is what the loads reported, read after every batch was loaded (for example
+    counts that `load` adds up as it goes); it is empty unless a `metadata` function was given.
+
+    Example:
+        ```python
+        plays = DayBatches(days, lambda keys: lake.read_table_partitions(path, keys, PLAYS))
+        tracks = plays.map(gold.build_dim_track)  # nothing is read or built yet
+        for batch in tracks.batches():            # one month of frames at a time
+            write(batch)
+        ```
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        load: Callable[[list[str]], Mapping[str, Any]],
+        *,
+        batch_days: int = BATCH_DAYS,
+        metadata: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self._keys = sorted(keys)
+        self._load = load
+        self._batch_days = batch_days
+        self._groups = chunks(self._keys, batch_days)
+        self._group_of = {key: index for index, group in enumerate(self._groups) for key in group}
+        self._metadata = metadata
+        self._held: tuple[int, Mapping[str, Any]] | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        index = self._group_of[key]  # KeyError for a key outside the range, as a dict
+        if self._held is None or self._held[0] != index:
+            self._held = None  # let the previous batch go before loading the next
+            self._held = (index, self._load_group(index))
+        return self._held[1][key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        span = f"{self._keys[0]}..{self._keys[-1]}" if self._keys else "no keys"
+        return f"DayBatches({span}, {len(self._keys)} partitions in batches of {self._batch_days} days)"
+
+    def batches(self) -> Iterator[dict[str, Any]]:
+        """Each batch as `{key: payload}`, in key order, loaded as it is asked for and not kept."""
+        for index in range(len(self._groups)):
+            held, self._held = self._held, None
+            group = held[1] if held is not None and held[0] == index else self._load_group(index)
+            del held
+            yield dict(group)
+
+    def map(self, build: Callable[[Any], Any]) -> DayBatches:
+        """A `DayBatches` with `build(payload)` for each key, built batch by batch as it is read."""
+        return DayBatches(
+            self._keys, lambda keys: {key: build(self[key]) for key in keys}, batch_days=self._batch_days
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """What the loads reported; call it after every batch was loaded."""
+        return self._metadata() if self._metadata else {}
+
+    def _load_group(self, index: int) -> Mapping[str, Any]:
+        group = self._groups[index]
+        loaded = self._load(group)
+        if set(loaded) != set(group):
+            raise ValueError(f"a batch load returned partitions {sorted(loaded)} for {group}")
+        return loaded
+
+
+def batches_of(payloads: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """A `DayBatches`'s batches, or a plain mapping (already in memory) as one batch."""
+    if isinstance(payloads, DayBatches):
+        yield from payloads.batches()
+    elif payloads:
+        yield payloads
+
+
+def per_day(payloads: Mapping[str, Any], build: Callable[[Any], Any]) -> Mapping[str, Any]:
+    """`{key: build(payload)}`: lazily, batch by batch, for a `DayBatches`; at once for a plain mapping."""
+    if isinstance(payloads, DayBatches):
+        return payloads.map(build)
+    return {key: build(payload) for key, payload in payloads.items()}
+
+
+PartitionMap = Mapping
+"""How assets annotate `{partition key: payload}` (a dict, a `DayBatches` or a lake `JsonPartitions`): the
+bare `Mapping`, because Dagster type-checks a `Mapping[str, X]` annotation as `dict`."""
