@@ -5,6 +5,7 @@ setup(
     version="0.1.0",
     description="Spotify listening history as a Dagster medallion lakehouse (lake + PostgreSQL star schema).",
     packages=find_packages(exclude=["spotify_assets_tests", "benchmarks"]),
+    package_data={"spotify_assets": ["fonts/*"]},
     python_requires=">=3.11,<3.13",
     install_requires=[
         "dagster==1.13.27",
@@ -18,7 +19,7 @@ setup(
         "sqlalchemy>=2.0,<2.1",
         "pgserver==0.1.4",
         "boto3==1.44.8",
-        "matplotlib==3.11.2",
+        "pillow==13.0.0",
     ],
     extras_require={
         "dev": [

@@ -12,10 +12,21 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, ImageColor
 
 from spotify_assets.assets.report import REPORT_LISTENING
-from spotify_assets.charts import CHARTS, render_charts
+from spotify_assets.charts import (
+    ACCENT,
+    CHARTS,
+    INK,
+    RANKING_SIZE,
+    SIZE,
+    hour_of_day_chart,
+    nice_ticks,
+    render_charts,
+    top_artists_chart,
+    top_tracks_chart,
+)
 from spotify_assets.definitions import build_definitions
 from spotify_assets.transforms.report import listening_report
 from spotify_assets_tests.helpers import make_settings, materialize
@@ -226,3 +237,47 @@ def test_a_day_without_plays_still_gets_valid_charts():
     assert list(charts) == list(CHARTS)
     for data in charts.values():
         assert_png(data)
+
+
+def chart_colors(data: bytes) -> dict[tuple[int, int, int], int]:
+    """Pixels per colour."""
+    with Image.open(io.BytesIO(data)) as image:
+        return {color: count for count, color in image.convert("RGB").getcolors()}
+
+
+def test_charts_are_drawn_to_size_and_change_with_the_numbers():
+    day = date(2025, 3, 14)
+    rows = [
+        ("p1", day, 8, "t1", "Crazy in Love", "a1", "Beyoncé", 180_000, None),
+        ("p2", day, 21, "t2", "Hoppípolla", "a2", "Sigur Rós", 240_000, None),
+        ("p3", day - timedelta(days=2), 8, "t1", "Crazy in Love", "a1", "Beyoncé", 180_000, None),
+    ]
+    white, ink, green = (ImageColor.getrgb(color) for color in ("#ffffff", INK, ACCENT))
+    report = listening_report(listening_frame(rows), day)
+    charts = render_charts(report)
+    for name, data in charts.items():
+        size = RANKING_SIZE if name.startswith("top_") else SIZE
+        assert assert_png(data) == size, name
+        assert {white, ink, green} <= set(chart_colors(data)), name  # background, text and axes, bars
+    assert render_charts(report) == charts  # the same numbers, the same bytes
+
+    another_play = ("p4", day, 9, "t2", "Hoppípolla", "a2", "Sigur Rós", 1, None)
+    one_more = listening_report(listening_frame([*rows, another_play]), day)
+    assert hour_of_day_chart(one_more) != charts["hour_of_day"]
+    assert top_tracks_chart(one_more) != charts["top_tracks"]
+
+    nothing = listening_report(listening_frame([]), day)
+    empty = top_artists_chart(nothing)
+    assert assert_png(empty) == RANKING_SIZE
+    colors = chart_colors(empty)
+    assert ink in colors and green not in colors  # axes and "no plays", no bars
+    # No plays on the day: no bars, the legend's swatch only.
+    assert chart_colors(hour_of_day_chart(nothing))[green] < chart_colors(charts["hour_of_day"])[green]
+
+
+def test_nice_ticks_are_a_few_round_numbers():
+    assert nice_ticks(13) == [0, 2, 4, 6, 8, 10, 12, 14]
+    assert nice_ticks(580) == [0, 100, 200, 300, 400, 500, 600]
+    assert nice_ticks(0.07) == [0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07]
+    assert nice_ticks(0, integer=True) == [0, 1]
+    assert nice_ticks(3.3, integer=True) == [0, 1, 2, 3, 4]

@@ -61,7 +61,7 @@ def report_numbers(report: ListeningReport) -> dict[str, object]:
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=GOLD_INPUTS,
-    kinds={"matplotlib", "pandas", "postgres"},
+    kinds={"pillow", "pandas", "postgres"},
 )
 def listening(
     context: dg.AssetExecutionContext, postgres: PostgresResource, lake: LakeResource
