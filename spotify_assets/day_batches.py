@@ -16,7 +16,7 @@ BATCH_DAYS = 31
 """Days per batch: a month of daily partitions (about 3,000 plays for a heavy listener's year of exports)."""
 
 
-def chunks(keys: Sequence[str], size: int = BATCH_DAYS) -> list[list[str]]:
+def chunks(keys: Sequence[str], size: int) -> list[list[str]]:
     """`keys` in consecutive groups of `size` (the last one shorter)."""
     if size < 1:
         raise ValueError(f"batch size must be at least 1, not {size}")
@@ -45,13 +45,13 @@ class DayBatches(Mapping[str, Any]):
         keys: Sequence[str],
         load: Callable[[list[str]], Mapping[str, Any]],
         *,
-        batch_days: int = BATCH_DAYS,
+        batch_days: int | None = None,
         metadata: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self._keys = sorted(keys)
         self._load = load
-        self._batch_days = batch_days
-        self._groups = chunks(self._keys, batch_days)
+        self._batch_days = batch_days or BATCH_DAYS  # read at call time, so a test can make batches small
+        self._groups = chunks(self._keys, self._batch_days)
         self._group_of = {key: index for index, group in enumerate(self._groups) for key in group}
         self._metadata = metadata
         self._held: tuple[int, Mapping[str, Any]] | None = None

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
+from spotify_assets import day_batches
 from spotify_assets.charts import CHARTS
+from spotify_assets.day_batches import BATCH_DAYS
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.tables import GOLD_TABLES, PLAYS
 from spotify_assets_tests.helpers import lake_digest, make_settings, materialize, warehouse_tables
@@ -103,7 +106,11 @@ def test_rematerializing_a_day_changes_nothing(tmp_path, clean_warehouse):
     )
 
 
-def test_a_range_in_one_run_equals_the_days_one_by_one(tmp_path, clean_warehouse, postgres_resource):
+@pytest.mark.parametrize("batch_days", [BATCH_DAYS, 2], ids=["one_batch", "batches_of_2_days"])
+def test_a_range_in_one_run_equals_the_days_one_by_one(
+    tmp_path, clean_warehouse, postgres_resource, monkeypatch, batch_days
+):
+    monkeypatch.setattr(day_batches, "BATCH_DAYS", batch_days)
     first, last = DAY, DAY + timedelta(days=2)
     by_day_settings = make_settings(tmp_path / "by_day", clean_warehouse)
     for offset in range(3):
