@@ -28,7 +28,7 @@ from spotify_assets.charts import (
     top_tracks_chart,
 )
 from spotify_assets.definitions import build_definitions
-from spotify_assets.transforms.report import listening_report
+from spotify_assets.transforms.report import listening_report, listening_reports
 from spotify_assets_tests.helpers import make_settings, materialize
 
 FIRST, LAST = date(2025, 3, 12), date(2025, 3, 14)
@@ -228,6 +228,38 @@ def test_report_numbers_on_a_small_example():
     assert report.window.plays_by_hour[8] == round(3 / 30, 2)
     assert len(report.daily) == 30 and report.daily["plays"].sum() == 5
     assert report.daily.iloc[-1].tolist() == [day, 3, 7.0]
+
+
+def test_reports_of_many_days_equal_each_day_on_its_own():
+    first = date(2025, 3, 1)
+    # Track t<k> is by artist a<k % 3>; 120 plays over 45 days, not in day order.
+    tracks = [(f"t{k}", f"T{k}", f"a{k % 3}") for k in range(5)]
+    rows = [
+        (
+            f"p{i}",
+            first + timedelta(days=i * 7 % 45),
+            i % 24,
+            *tracks[i % 5][:2],
+            tracks[i % 5][2],
+            None,
+            i,
+            None,
+        )
+        for i in range(120)
+    ]
+    frame = listening_frame(rows)
+    days = [first + timedelta(days=offset) for offset in (0, 10, 29, 30, 44, 60)]
+    for day, report in zip(days, listening_reports(frame, days), strict=True):
+        alone = listening_report(frame, day)
+        assert (report.day.plays, report.window.plays, report.window.minutes) == (
+            alone.day.plays,
+            alone.window.plays,
+            alone.window.minutes,
+        ), day
+        pd.testing.assert_frame_equal(report.window.top_tracks, alone.window.top_tracks, obj=str(day))
+        pd.testing.assert_frame_equal(report.daily, alone.daily, obj=str(day))
+        assert report.window.plays_by_hour == alone.window.plays_by_hour
+    assert sum(1 for _ in listening_reports(frame.head(0), days)) == len(days)
 
 
 def test_a_day_without_plays_still_gets_valid_charts():

@@ -10,7 +10,7 @@ from spotify_assets.partitions import daily_partitions
 from spotify_assets.storage.bi import ensure_views, read_listening
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.transforms.report import WINDOW_DAYS, ListeningReport, listening_report
+from spotify_assets.transforms.report import WINDOW_DAYS, ListeningReport, listening_reports
 
 REPORT_LISTENING = dg.AssetKey(["report", "listening"])
 GOLD_INPUTS = [
@@ -71,8 +71,7 @@ def listening(
     with postgres.connect() as conn:
         views = ensure_views(conn)
         plays = read_listening(conn, days[0] - timedelta(days=WINDOW_DAYS - 1), days[-1])
-    for day in days:
-        report = listening_report(plays, day)
+    for day, report in zip(days, listening_reports(plays, days), strict=True):
         charts = render_charts(report)
         uris = {}
         for name, png in charts.items():
