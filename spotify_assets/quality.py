@@ -18,9 +18,10 @@ Reconciliation (`raw -> silver -> fact`) and its documented exclusions:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -122,37 +123,41 @@ def unique_key(frames: Frames, spec: TableSpec) -> Outcome:
 # -- values -----------------------------------------------------------------------------------------------
 
 
-def _day(partition_key: str) -> date:
-    return date.fromisoformat(partition_key)
+def _date_keys(values: pd.Series, timezone: str) -> pd.Series:
+    """Timestamps as the YYYYMMDD integer of their local day in `timezone`."""
+    local = pd.to_datetime(values, utc=True).dt.tz_convert(timezone)
+    return local.dt.year * 10000 + local.dt.month * 100 + local.dt.day
 
 
-def _local_dates(values: pd.Series, timezone: str) -> pd.Series:
-    return pd.to_datetime(values, utc=True).dt.tz_convert(timezone).dt.date
+def _as_date_keys(values: pd.Series) -> pd.Series:
+    """Dates (datetime.date or timestamps) as YYYYMMDD integers; null stays null."""
+    stamps = pd.to_datetime(values)
+    return stamps.dt.year * 10000 + stamps.dt.month * 100 + stamps.dt.day
 
 
-Rule = Callable[[pd.DataFrame, str, str], pd.Series]
-"""(rows, partition key, time zone) -> a boolean Series, True where a row breaks the rule."""
+Rule = Callable[[pd.DataFrame, pd.Series, str], pd.Series]
+"""(rows, each row's partition day as a YYYYMMDD integer, time zone) -> True where a row breaks the rule."""
 
 VALUE_RULES: tuple[tuple[str, tuple[str, ...], Rule], ...] = (
     (
         "extraction_date is not the partition",
         ("extraction_date",),
-        lambda f, day, tz: f["extraction_date"].notna() & (f["extraction_date"] != _day(day)),
+        lambda f, day, tz: f["extraction_date"].notna() & (_as_date_keys(f["extraction_date"]) != day),
     ),
     (
         "played_at outside the partition's day",
         ("played_at", "extraction_date"),
-        lambda f, day, tz: f["played_at"].notna() & (_local_dates(f["played_at"], tz) != _day(day)),
+        lambda f, day, tz: f["played_at"].notna() & (_date_keys(f["played_at"], tz) != day),
     ),
     (
         "date_key is not the partition's day",
         ("date_key", "played_at"),
-        lambda f, day, tz: f["date_key"] != int(day.replace("-", "")),
+        lambda f, day, tz: f["date_key"] != day,
     ),
     (
         "dim_date row of another day",
         ("date_key", "date"),
-        lambda f, day, tz: (f["date"] != _day(day)) | (f["date_key"] != int(day.replace("-", ""))),
+        lambda f, day, tz: (_as_date_keys(f["date"]) != day) | (f["date_key"] != day),
     ),
     ("hour_of_day outside 0-23", ("hour_of_day",), lambda f, day, tz: ~f["hour_of_day"].between(0, 23)),
     ("ms_played < 0", ("ms_played",), lambda f, day, tz: f["ms_played"] < 0),
@@ -173,30 +178,43 @@ def null_counts(frame: pd.DataFrame, spec: TableSpec) -> dict[str, int]:
     return {name: count for name, count in counts.items() if count}
 
 
-def value_violations(frame: pd.DataFrame, partition_key: str, timezone: str) -> dict[str, int]:
-    """Rows breaking each applicable rule of `VALUE_RULES`, by rule name; only rules with some."""
-    found = {}
+def _violations_by_partition(batch: Frames, spec: TableSpec, timezone: str) -> dict[str, dict[str, int]]:
+    """Rows breaking each NOT NULL column and each applicable rule, by partition key: one pass per batch."""
+    filled = {key: frame for key, frame in batch.items() if len(frame)}
+    if not filled:
+        return {}
+    rows = pd.concat(list(filled.values()), ignore_index=True)
+    partitions = np.repeat(np.array(list(filled), dtype=object), [len(frame) for frame in filled.values()])
+    day_keys = pd.Series(
+        np.repeat([int(key.replace("-", "")) for key in filled], [len(f) for f in filled.values()]),
+        index=rows.index,
+    )
+    broken: dict[str, pd.Series] = {
+        f"null {c.name}": rows[c.name].isna() for c in spec.columns if not c.nullable
+    }
     for name, columns, rule in VALUE_RULES:
-        if frame.empty or not set(columns) <= set(frame.columns):
+        if set(columns) <= set(rows.columns):
+            broken[name] = rule(rows, day_keys, timezone).fillna(False).astype(bool)
+    found: dict[str, dict[str, int]] = {}
+    for name, mask in broken.items():
+        values = mask.to_numpy(dtype=bool)
+        if not values.any():
             continue
-        broken = int(rule(frame, partition_key, timezone).fillna(False).astype(bool).sum())
-        if broken:
-            found[name] = broken
+        for partition_key, count in Counter(partitions[values].tolist()).items():
+            found.setdefault(partition_key, {})[name] = count
     return found
 
 
 def valid_values(frames: Frames, spec: TableSpec, timezone: str) -> Outcome:
     """No nulls in NOT NULL columns (keys included) and every sane-value rule holds, in each partition."""
-    problems: dict[str, int] = {}
+    problems: Counter[str] = Counter()
     days_with_problems = set()
-    for partition_key, frame in frames.items():
-        found = {f"null {name}": n for name, n in null_counts(frame, spec).items()}
-        found.update(value_violations(frame, partition_key, timezone))
-        for name, count in found.items():
-            problems[name] = problems.get(name, 0) + count
-        if found:
+    rows = 0
+    for batch in batches_of(frames):
+        rows += sum(len(frame) for frame in batch.values())
+        for partition_key, found in _violations_by_partition(batch, spec, timezone).items():
+            problems.update(found)
             days_with_problems.add(partition_key)
-    rows = sum(len(frame) for frame in frames.values())
     metadata: dict[str, Any] = {"rows_checked": rows, "violations": dict(sorted(problems.items()))}
     if not problems:
         return Outcome(True, f"no null keys and sane values in {rows} rows", metadata)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
 
 from spotify_assets import quality
+from spotify_assets.day_batches import DayBatches
 from spotify_assets.tables import (
     BRIDGE_TRACK_ARTIST,
     DIM_ARTIST,
@@ -283,3 +284,15 @@ def test_every_not_null_column_is_checked(tables):
             broken[column] = broken[column].astype(object)
             broken.loc[broken.index[0], column] = None
             assert quality.null_counts(broken, spec) == {column: 1}, (name, column)
+
+
+def test_valid_values_names_the_broken_partition_of_a_batch():
+    days = ["2017-05-26", "2017-05-27", "2017-05-28"]
+    frames = {day: gold.build_dim_date([date.fromisoformat(day)]) for day in days}
+    frames["2017-05-27"].loc[0, "date_key"] = 20170101
+    batched = DayBatches(days, lambda keys: {key: frames[key] for key in keys}, batch_days=3)
+    outcome = quality.valid_values(batched, DIM_DATE, TZ)
+    assert not outcome.passed
+    assert outcome.metadata["violations"] == {"dim_date row of another day": 1}
+    assert outcome.metadata["rows_checked"] == 3
+    assert "2017-05-27" in outcome.description and "2017-05-26" not in outcome.description

@@ -57,9 +57,9 @@ def _cell(value: Any) -> str:
 
 def markdown_table(frame: pd.DataFrame, columns: Sequence[str], rows: int = PREVIEW_ROWS) -> str:
     """The first `rows` rows of `columns` as a Markdown table (long cells cut, pipes escaped)."""
-    head = frame.loc[:, list(columns)].head(rows)
+    head = frame.head(rows)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in head.itertuples(index=False):
+    for row in zip(*(head[column].tolist() for column in columns), strict=True):
         lines.append("| " + " | ".join(_cell(value) for value in row) + " |")
     return "\n".join(lines)
 
