@@ -85,6 +85,9 @@ def test_row_counts_equal_the_warehouse_for_a_range_in_one_run(tmp_path: Path, c
                 assert metadata["dagster/partition_row_count"] == rows, (name, event.partition)
             assert f"of {metadata['dagster/partition_row_count']} rows of `{name}`" in preview
             assert metadata["warehouse_table"] == name
+            # The schema (the same for every partition) rides on the range's last event only.
+            has_schema = "dagster/column_schema" in metadata
+            assert has_schema == (event.partition == LAST.isoformat()), (name, event.partition)
             seen.add((name, event.partition))
     assert seen == {(name, day.isoformat()) for name in TABLES for day in (FIRST, LAST)}
     counts = {

@@ -94,6 +94,12 @@ def raw_partition_metadata(payloads: Mapping[str, Any]) -> dict[str, dict[str, A
     return out
 
 
+LAST_PARTITION_ONLY = ("dagster/column_schema",)
+"""Output metadata a range run records on its last partition's event only: the column schema is the same
+for every partition (and is also definition metadata), and at ~9 KB an event it was a good part of the cost
+of storing a year's events."""
+
+
 def record_output_metadata(
     context: dg.OutputContext,
     metadata: Mapping[str, Any],
@@ -102,12 +108,17 @@ def record_output_metadata(
     """Record an output's metadata, and each partition's own metadata on that partition's event.
 
     A single-partition output takes both as output metadata. For a range, the per-partition entries go to the
-    step's partition-scoped asset metadata, which Dagster merges into each partition's materialization.
+    step's partition-scoped asset metadata, which Dagster merges into each partition's materialization, and
+    `LAST_PARTITION_ONLY` entries go to the last partition's event.
     """
     if len(per_partition) <= 1:
         context.add_output_metadata({**metadata, **next(iter(per_partition.values()), {})})
         return
-    context.add_output_metadata(dict(metadata))
+    shared = {key: value for key, value in metadata.items() if key not in LAST_PARTITION_ONLY}
+    last_only = {key: value for key, value in metadata.items() if key in LAST_PARTITION_ONLY}
+    context.add_output_metadata(shared)
     step = context.step_context
+    last = max(per_partition)
     for partition_key, values in per_partition.items():
-        step.add_asset_metadata(dict(values), asset_key=context.asset_key, partition_key=partition_key)
+        extra = last_only if partition_key == last else {}
+        step.add_asset_metadata({**values, **extra}, asset_key=context.asset_key, partition_key=partition_key)
