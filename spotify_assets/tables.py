@@ -89,25 +89,47 @@ class TableSpec:
         return next(c for c in self.columns if c.name == name)
 
 
+_TARGET_DTYPES = {
+    pg_type: pd.api.types.pandas_dtype(dtype) for pg_type, dtype in PANDAS_DTYPES.items() if dtype != "object"
+}
+
+
+def _nulls_are_none(values: pd.Series) -> bool:
+    """Whether an object column's missing values are all None already (not NaN, NA or NaT)."""
+    array = values.to_numpy(dtype=object)
+    missing = pd.isna(array)
+    return not missing.any() or all(value is None for value in array[missing])
+
+
 def conform(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     """Return `frame` with exactly the spec's columns, in order, cast to their dtypes (missing ones null)."""
     missing = [name for name in spec.column_names if name not in frame.columns]
     if missing:
         frame = frame.assign(**{name: pd.NA for name in missing})
     # No .copy(): pandas' copy-on-write keeps `frame` unchanged, and a column already of its dtype is not cast
-    # again (a million-row frame would otherwise be copied whole on every call).
-    out = frame.loc[:, list(spec.column_names)]
+    # again (a million-row frame would otherwise be copied whole on every call, and the many small frames of
+    # a long range would pay pandas' per-column overhead many times over).
+    out = frame if list(frame.columns) == list(spec.column_names) else frame.loc[:, list(spec.column_names)]
+    cast: dict[str, pd.Series] = {}
     for column in spec.columns:
-        dtype = PANDAS_DTYPES[column.pg_type]
-        if dtype != "object" and out[column.name].dtype == pd.api.types.pandas_dtype(dtype):
+        values = out[column.name]
+        target = _TARGET_DTYPES.get(column.pg_type)
+        if target is None:  # object: datetime.date values or lists, nulls as None
+            if values.dtype == object and _nulls_are_none(values):
+                continue
+            values = values.astype("object")
+            cast[column.name] = values.where(values.notna(), None)
+        elif values.dtype == target:
             continue
-        if dtype == "object":
-            values = out[column.name].astype("object")
-            out[column.name] = values.where(values.notna(), None)
-        elif dtype.startswith("datetime64"):
-            out[column.name] = pd.to_datetime(out[column.name], utc=True, format="ISO8601").astype(dtype)
+        elif column.pg_type == "timestamptz":
+            cast[column.name] = pd.to_datetime(values, utc=True, format="ISO8601").astype(target)
         else:
-            out[column.name] = out[column.name].astype(dtype)
+            cast[column.name] = values.astype(target)
+    if cast:
+        out = out.assign(**cast)
+    index = out.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return out if out is not frame else out.copy(deep=False)
     return out.reset_index(drop=True)
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from spotify_assets import tables
+from spotify_assets.tables import PLAYS, conform
 from spotify_assets.transforms import gold, keys
 from spotify_assets.transforms.silver import flatten_recently_played
 
@@ -520,3 +521,27 @@ def test_gold_spans_several_days_and_listeners(items: list[dict[str, Any]]) -> N
     assert result["fact_recently_played"]["play_id"].is_unique
     assert len(result["dim_track"]) == 17
     assert set(result["dim_date"]["date_key"]) == {20170526, 20170527}
+
+
+def test_conform_casts_what_needs_it_and_never_changes_its_input() -> None:
+    raw = pd.DataFrame(
+        {
+            "track_key": ["t1", "t2"],
+            "played_at": ["2017-05-26T10:00:00.000Z", "2017-05-26T11:00:00.000Z"],
+            "duration_ms": [1000.0, float("nan")],
+            "artist_keys": [["a1"], float("nan")],
+            "extra": [1, 2],
+        },
+        index=[7, 9],
+    )
+    frame = conform(raw, PLAYS)
+    assert list(frame.columns) == list(PLAYS.column_names)
+    assert list(frame.index) == [0, 1]
+    assert frame["duration_ms"].dtype == "Int64" and frame["duration_ms"].isna().tolist() == [False, True]
+    assert frame["artist_keys"].tolist() == [["a1"], None]  # NaN in an object column becomes None
+    assert str(frame["played_at"].dtype) == "datetime64[ms, UTC]"
+    assert frame["listener_id"].isna().all()  # a missing column is all null
+    again = conform(frame, PLAYS)
+    pd.testing.assert_frame_equal(again, frame)
+    again.loc[0, "track_key"] = "changed"
+    assert frame.loc[0, "track_key"] == "t1"  # an already conformed frame is not shared with the result
