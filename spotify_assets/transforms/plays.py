@@ -63,6 +63,19 @@ DESCRIPTION_COLUMNS = (
     "album_artist_names",
 )
 _PAIR_COLUMNS = ["extraction_date", "entity", "derived_key", "spotify_id", "played_at", "rank"]
+_ID_PAIR_INPUTS = (
+    "extraction_date",
+    "played_at",
+    "source",
+    "track_id",
+    "track_name",
+    "album_id",
+    "album_name",
+    "artist_ids",
+    "artist_names",
+    "album_artist_keys",
+    "album_artist_names",
+)
 
 
 def _first(values: Any) -> Any:
@@ -81,6 +94,7 @@ def id_pairs(plays: pd.DataFrame) -> pd.DataFrame:
     """
     if plays.empty:
         return pd.DataFrame(columns=_PAIR_COLUMNS)
+    plays = plays[list(_ID_PAIR_INPUTS)]  # rows are taken below: only the columns used
     rank = _ranks(plays)
     parts = []
     with_track = plays["track_id"].notna().to_numpy()
