@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -260,6 +261,114 @@ def test_reports_of_many_days_equal_each_day_on_its_own():
         pd.testing.assert_frame_equal(report.daily, alone.daily, obj=str(day))
         assert report.window.plays_by_hour == alone.window.plays_by_hour
     assert sum(1 for _ in listening_reports(frame.head(0), days)) == len(days)
+
+
+def random_listening(seed: int, plays: int = 4000, days: int = 60, first: date = date(2025, 1, 1)):
+    """Plays over `days` days, not in day order: names missing now and then (on whole artists and tracks, and
+    on single rows), ms_played mostly missing, duration_ms sometimes, a few lengths (so ties in plays and
+    minutes), artists sharing names (ties in labels), each track by one primary artist; and twins: two tracks
+    of the same name and length by two artists of the same name, played alike every day, which only their
+    keys order (the later key played first)."""
+    rng = random.Random(seed)
+    artists = [(f"a{k}", None if k % 9 == 0 else f"Artist {rng.randrange(12)}") for k in range(40)]
+    tracks = [
+        (f"t{k}", None if k % 13 == 0 else f"Track {rng.randrange(40)}", *rng.choice(artists))
+        for k in range(300)
+    ]
+    lengths = {key: rng.choice([None, 180_000, 200_000]) for key, *_ in tracks}
+    rows = []
+    for i in range(plays):
+        key, track, artist_key, artist = rng.choice(tracks[: rng.choice([5, 30, 300])])
+        played = rng.choice([1_000, 60_000, lengths[key], None]) if rng.random() < 0.25 else None
+        rows.append(
+            (
+                f"p{i}",
+                first + timedelta(days=rng.randrange(days)),
+                rng.randrange(24),
+                key,
+                None if rng.random() < 0.02 else track,
+                artist_key,
+                None if rng.random() < 0.02 else artist,
+                lengths[key],
+                played,
+            )
+        )
+    for offset in range(days):
+        for twin in ("2", "1") * 3:
+            day = first + timedelta(days=offset)
+            rows.append((f"w{len(rows)}", day, 20, f"tw{twin}", "Twin", f"aw{twin}", "Twins", 210_000, None))
+    return listening_frame(rows)
+
+
+def reference_report(frame: pd.DataFrame, day: date, window_days: int = 30) -> dict[str, dict]:
+    """The report's numbers the plain pandas way: groupby, sort, one day at a time."""
+    first = day - timedelta(days=window_days - 1)
+    frame = frame.assign(
+        ms=frame["ms_played"].fillna(frame["duration_ms"]).fillna(0).astype("int64"),
+        artist=frame["artist_name"].fillna(frame["primary_artist_key"]),
+        track=frame["track_name"].fillna(frame["track_key"]),
+    )
+
+    def ranked(period: pd.DataFrame, key: str, labels: list[str]) -> pd.DataFrame:
+        grouped = (
+            period.groupby(key, sort=False)
+            .agg(**{label: (label, "first") for label in labels}, plays=("play_id", "size"), ms=("ms", "sum"))
+            .reset_index()
+            .sort_values(["plays", "ms", labels[0], key], ascending=[False, False, True, True])
+            .head(10)
+        )
+        grouped = grouped.assign(minutes=(grouped["ms"] / 60_000).round(1)).drop(columns="ms")
+        return grouped.reset_index(drop=True)
+
+    def summary(since: date) -> dict:
+        period = frame[(frame["extraction_date"] >= since) & (frame["extraction_date"] <= day)]
+        days = (day - since).days + 1
+        hours = period["hour_of_day"].value_counts()
+        return {
+            "plays": len(period),
+            "minutes": round(int(period["ms"].sum()) / 60_000, 1),
+            "top_artists": ranked(period, "primary_artist_key", ["artist"]).rename(
+                columns={"primary_artist_key": "artist_key"}
+            ),
+            "top_tracks": ranked(period, "track_key", ["track", "artist"]),
+            "plays_by_hour": [round(int(hours.get(hour, 0)) / days, 2) for hour in range(24)],
+        }
+
+    dates = [first + timedelta(days=offset) for offset in range(window_days)]
+    on = [frame[frame["extraction_date"] == d] for d in dates]
+    daily = pd.DataFrame(
+        {
+            "date": dates,
+            "plays": [len(rows) for rows in on],
+            # Rounded as pandas rounds (numpy's), which differs from `round` on some halves.
+            "minutes": (pd.Series([int(rows["ms"].sum()) for rows in on]) / 60_000).round(1),
+        }
+    )
+    return {"day": summary(day), "window": summary(first), "daily": daily}
+
+
+@pytest.mark.parametrize("string_dtype", [False, True], ids=["str", "string"])
+def test_report_numbers_equal_plain_pandas_on_random_plays(string_dtype: bool):
+    frame = random_listening(seed=20250314)
+    if string_dtype:  # as `read_listening` types them
+        for column in ("play_id", "track_key", "track_name", "primary_artist_key", "artist_name"):
+            frame[column] = frame[column].astype("string")
+    first = min(frame["extraction_date"])
+    days = [first, first + timedelta(days=12), first + timedelta(days=31), first + timedelta(days=59)]
+    days.append(first + timedelta(days=61))  # no plays that day, some in its window
+    ties = 0
+    for day in days:
+        report, expected = listening_report(frame, day), reference_report(frame, day)
+        for name in ("day", "window"):
+            summary, wanted = getattr(report, name), expected[name]
+            assert (summary.plays, summary.minutes) == (wanted["plays"], wanted["minutes"]), (day, name)
+            assert summary.plays_by_hour == wanted["plays_by_hour"], (day, name)
+            for top in ("top_artists", "top_tracks"):
+                pd.testing.assert_frame_equal(getattr(summary, top), wanted[top], obj=f"{day} {name} {top}")
+                ranks = wanted[top][["plays", "minutes"]]
+                ties += int(ranks.duplicated().sum())
+        pd.testing.assert_frame_equal(report.daily, expected["daily"], obj=f"{day} daily")
+    assert ties >= 5  # the tie-breaks (label, then key) were exercised
 
 
 def test_a_day_without_plays_still_gets_valid_charts():
