@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from spotify_assets.settings import Settings
+from spotify_assets.settings import Settings, get_settings
 from spotify_assets.sources.token_store import StoredToken, write_token_file
 
 TOKEN = "/api/token"
@@ -328,3 +328,25 @@ def fake_spotify() -> Iterator[FakeSpotify]:
         yield fake
     finally:
         fake.stop()
+
+
+@pytest.fixture
+def live_env(
+    monkeypatch: pytest.MonkeyPatch, fake_spotify: FakeSpotify, tmp_path: Path
+) -> Iterator[Settings]:
+    """The environment a user's `.env` would give for the live source: credentials, a stored token and base
+    URLs pointing at `fake_spotify`; the settings cache is cleared around the test."""
+    settings = fake_settings(fake_spotify, tmp_path)
+    seed_token_file(settings)
+    for name, value in {
+        "SPOTIFY_CLIENT_ID": settings.spotify_client_id,
+        "SPOTIFY_CLIENT_SECRET": settings.spotify_client_secret,
+        "SPOTIFY_API_BASE_URL": settings.spotify_api_base_url,
+        "SPOTIFY_ACCOUNTS_BASE_URL": settings.spotify_accounts_base_url,
+        "SPOTIFY_TOKEN_FILE": settings.spotify_token_file,
+        "SPOTIFY_SOURCE": "live",
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()

@@ -7,13 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from spotify_assets.definitions import build_definitions
-from spotify_assets.settings import get_settings
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.transforms.keys import derived_key
-from spotify_assets_tests.fake_spotify import fake_settings, seed_token_file
 from spotify_assets_tests.helpers import lake_digest, make_settings, warehouse_tables
 
 EXTENDED_FILE = "Streaming_History_Audio_2022.json"
@@ -188,25 +185,6 @@ def test_a_malformed_file_fails_the_import_naming_it_and_changes_no_partition(
 
 
 # ---- an export and the recently-played API covering the same hours --------------------------------------
-
-
-@pytest.fixture()
-def live_env(monkeypatch, fake_spotify, tmp_path):
-    """A user's environment pointing at the local Spotify."""
-    settings = fake_settings(fake_spotify, tmp_path)
-    seed_token_file(settings)
-    for name, value in {
-        "SPOTIFY_CLIENT_ID": settings.spotify_client_id,
-        "SPOTIFY_CLIENT_SECRET": settings.spotify_client_secret,
-        "SPOTIFY_API_BASE_URL": settings.spotify_api_base_url,
-        "SPOTIFY_ACCOUNTS_BASE_URL": settings.spotify_accounts_base_url,
-        "SPOTIFY_TOKEN_FILE": settings.spotify_token_file,
-        "SPOTIFY_SOURCE": "live",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def export_copy(item: dict, offset_s: int) -> dict:

@@ -7,12 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
-from spotify_assets.settings import get_settings
 from spotify_assets_tests.fake_spotify import (
     CLIENT_SECRET,
     REFRESH_TOKEN,
-    fake_settings,
-    seed_token_file,
     synthetic_play,
 )
 from spotify_assets_tests.helpers import make_settings, materialize, warehouse_tables
@@ -24,25 +21,6 @@ FIRST, LAST = date(2017, 5, 26), date(2017, 5, 27)
 def recorded_items(fixtures_dir):
     path = fixtures_dir / "recently_played" / "recently_played_2017_20items.json"
     return json.loads(path.read_text())["items"]
-
-
-@pytest.fixture()
-def live_env(monkeypatch, fake_spotify, tmp_path):
-    """The environment a user's `.env` would give: credentials and base URLs pointing at the local server."""
-    settings = fake_settings(fake_spotify, tmp_path)
-    seed_token_file(settings)
-    for name, value in {
-        "SPOTIFY_CLIENT_ID": settings.spotify_client_id,
-        "SPOTIFY_CLIENT_SECRET": settings.spotify_client_secret,
-        "SPOTIFY_API_BASE_URL": settings.spotify_api_base_url,
-        "SPOTIFY_ACCOUNTS_BASE_URL": settings.spotify_accounts_base_url,
-        "SPOTIFY_TOKEN_FILE": settings.spotify_token_file,
-        "SPOTIFY_SOURCE": "live",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def live_settings(tmp_path, warehouse):

@@ -33,35 +33,11 @@ from spotify_assets.tables import KEY_MAP, PLAYS, conform, empty_frame
 from spotify_assets.transforms.gold import EXPORT_COLUMNS
 from spotify_assets.transforms.history_plays import SOURCE_ACCOUNT_DATA, SOURCE_EXTENDED_HISTORY
 from spotify_assets.transforms.keys import derived_keys, epoch_millis_array, is_derived
-from spotify_assets.transforms.silver import SOURCE_RECENTLY_PLAYED
+from spotify_assets.transforms.silver import DESCRIPTION_COLUMNS, SOURCE_RECENTLY_PLAYED
 
 SOURCE_RANK = {SOURCE_RECENTLY_PLAYED: 0, SOURCE_EXTENDED_HISTORY: 1, SOURCE_ACCOUNT_DATA: 2}
 STOP_PRECISION_MS = {SOURCE_RECENTLY_PLAYED: 0, SOURCE_EXTENDED_HISTORY: 999, SOURCE_ACCOUNT_DATA: 59_999}
 MATCH_TOLERANCE_MS = 30_000
-DESCRIPTION_COLUMNS = (
-    "track_id",
-    "track_uri",
-    "track_name",
-    "duration_ms",
-    "explicit",
-    "track_number",
-    "disc_number",
-    "isrc",
-    "is_local",
-    "album_key",
-    "album_id",
-    "album_name",
-    "album_type",
-    "album_release_date",
-    "album_release_date_precision",
-    "album_total_tracks",
-    "album_image_url",
-    "artist_keys",
-    "artist_ids",
-    "artist_names",
-    "album_artist_keys",
-    "album_artist_names",
-)
 _PAIR_COLUMNS = ["extraction_date", "entity", "derived_key", "spotify_id", "played_at", "rank"]
 _ID_PAIR_INPUTS = (
     "extraction_date",

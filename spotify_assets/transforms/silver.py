@@ -18,10 +18,7 @@ from spotify_assets.transforms.keys import derived_key, epoch_millis_array
 SOURCE_RECENTLY_PLAYED = "recently_played"
 LOCAL_URI_PREFIX = "spotify:local:"
 
-# Order of the values `_flatten_item` returns; every other PLAYS column is null for API rows.
-_ITEM_COLUMNS = (
-    "played_at",
-    "track_key",
+DESCRIPTION_COLUMNS = (
     "track_id",
     "track_uri",
     "track_name",
@@ -44,9 +41,11 @@ _ITEM_COLUMNS = (
     "artist_names",
     "album_artist_keys",
     "album_artist_names",
-    "context_type",
-    "context_uri",
 )
+"""The PLAYS columns that describe the played track (and its album and artists), as an API item gives them."""
+
+# Order of the values `_flatten_item` returns; every other PLAYS column is null for API rows.
+_ITEM_COLUMNS = ("played_at", "track_key", *DESCRIPTION_COLUMNS, "context_type", "context_uri")
 
 
 class _KeyCache:
