@@ -105,6 +105,42 @@ def history_range_lines(folder: str, timezone: str) -> list[str]:
     return lines
 
 
+DEFAULT_BI_PORT = 5433
+
+
+def run_bi_port(settings: Settings, port: int) -> int:
+    """Serve the embedded warehouse on 127.0.0.1:`port` for BI tools until interrupted."""
+    import asyncio
+
+    from spotify_assets.storage.bi_port import LOOPBACK, serve, socket_file
+    from spotify_assets.storage.postgres import EMBEDDED_USER, embedded_server
+
+    if not settings.uses_embedded_postgres:
+        print(f"DB_HOST is set: point BI tools at {settings.db_host}:{settings.db_port} directly.")
+        return 0
+    info = embedded_server(settings.embedded_pg_dir).get_postmaster_info()
+    if info.socket_dir is None:  # Windows: pgserver listens on TCP already
+        print(f"The embedded PostgreSQL already listens on {info.hostname}:{info.port}.")
+        return 0
+
+    def ready(bound: int) -> None:
+        print(
+            f"BI tools can connect to the warehouse now: host {LOOPBACK}, port {bound}, database postgres, "
+            f"user {EMBEDDED_USER}, no password (any is accepted; only this machine can connect).\n"
+            "Tables: schemas silver and gold; ready-made views: schema bi. Ctrl-C stops.",
+            flush=True,
+        )
+
+    try:
+        asyncio.run(serve(socket_file(info.socket_dir, info.port), port, ready))
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        print(f"Cannot listen on {LOOPBACK}:{port}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `spotify-assets` console script."""
     for key, value in read_dotenv(Path(".env")).items():
@@ -120,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     auth.add_argument("--no-browser", action="store_true", help="print the URL and paste the redirect back")
     auth.add_argument("--port", type=int, help="loopback port of the callback listener")
     auth.add_argument("--print-env", action="store_true", help="print SPOTIFY_REFRESH_TOKEN=... for .env")
+    bi_port = commands.add_parser(
+        "bi-port", help="serve the embedded warehouse on 127.0.0.1 for Power BI, Tableau, Metabase"
+    )
+    bi_port.add_argument("--port", type=int, default=DEFAULT_BI_PORT, help="TCP port (default 5433)")
     history_range = commands.add_parser(
         "history-range", help="print the days a Spotify data export covers and the settings to import it"
     )
@@ -150,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop_embedded_server(settings.embedded_pg_dir)
         print(f"Stopped the embedded PostgreSQL of {settings.embedded_pg_dir} (if it was running).")
         return 0
+    if args.command == "bi-port":
+        return run_bi_port(settings, args.port)
     if args.command == "demo":
         return run_demo(settings)
     if args.command == "summary":

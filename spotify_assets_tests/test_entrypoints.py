@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from datetime import date
 
 import dagster as dg
+import psycopg
 import pytest
 
 from spotify_assets.cli import demo_partition_range
@@ -106,3 +109,36 @@ def test_stop_postgres_stops_the_embedded_server(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert not (data_dir / "postmaster.pid").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_bi_port_serves_the_embedded_warehouse_over_tcp(tmp_path, pipeline_env, clean_warehouse):
+    with clean_warehouse.connect() as conn:
+        conn.execute("CREATE SCHEMA gold")
+        conn.execute("CREATE TABLE gold.probe AS SELECT g AS n FROM generate_series(1, 3) AS g")
+    port = _free_port()
+    tcp = {"host": "127.0.0.1", "port": port, "dbname": "postgres", "user": "postgres", "connect_timeout": 10}
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "spotify_assets.cli", "bi-port", "--port", str(port)],
+        cwd=tmp_path, env=pipeline_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        ready = bridge.stdout.readline()
+        assert f"host 127.0.0.1, port {port}, database postgres, user postgres" in ready, bridge.stderr.read()
+        with psycopg.connect(**tcp) as first, psycopg.connect(**tcp, password="anything") as second:
+            assert first.execute("SELECT sum(n) FROM gold.probe").fetchone() == (6,)
+            assert second.execute("SELECT count(*) FROM gold.probe").fetchone() == (3,)
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                first.execute("SELECT * FROM gold.missing")
+    finally:
+        bridge.send_signal(signal.SIGINT)
+        assert bridge.wait(timeout=20) == 0
+        bridge.stdout.close()
+        bridge.stderr.close()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(**tcp)
