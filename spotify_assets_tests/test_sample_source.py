@@ -234,3 +234,16 @@ def test_source_plays_per_day() -> None:
     assert len(source.recently_played_between(*day_bounds(DAY, "UTC")).items) == 10
     start, _ = day_bounds(DAY, "UTC")
     assert len(source.recently_played_between(start, start + timedelta(days=3)).items) == 30
+
+
+def test_source_lists_a_play_only_once_its_time_has_come() -> None:
+    items = generate_recently_played(DAY)
+    noon = datetime(DAY.year, DAY.month, DAY.day, 12, tzinfo=UTC)
+    source = SampleRecentlyPlayedSource(clock=lambda: noon)
+    so_far = source.recently_played_between(*day_bounds(DAY, "UTC")).items
+    assert so_far == [item for item in items if _played_at(item) < noon]
+    assert 0 < len(so_far) < len(items)
+    later = SampleRecentlyPlayedSource(clock=lambda: noon + timedelta(days=1))
+    assert later.recently_played_between(*day_bounds(DAY, "UTC")).items == items  # the whole day, once past
+    start, _ = day_bounds(DAY + timedelta(days=1), "UTC")
+    assert source.recently_played_between(start, start + timedelta(hours=1)).items == []  # the future

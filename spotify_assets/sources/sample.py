@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -478,13 +479,24 @@ def generate_recently_played(
 
 
 class SampleRecentlyPlayedSource:
-    """The sample history as a `RecentlyPlayedSource`: every local day's generated plays, never the clock."""
+    """The sample history as a `RecentlyPlayedSource`: every local day's generated plays, seeded by the date.
 
-    def __init__(self, listener_id: str = "demo", timezone: str = "UTC", plays_per_day: int | None = None):
+    Like the real API, it lists a play only once its time has come: today's partition holds the plays up to
+    now (`clock`), and grows as the intraday capture runs; past days are always the same.
+    """
+
+    def __init__(
+        self,
+        listener_id: str = "demo",
+        timezone: str = "UTC",
+        plays_per_day: int | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         ZoneInfo(timezone)
         self._listener_id = listener_id
         self._timezone = timezone
         self._plays_per_day = plays_per_day
+        self._clock = clock
 
     def listener_id(self) -> str:
         """The listener the sample plays belong to."""
@@ -494,6 +506,7 @@ class SampleRecentlyPlayedSource:
         """Generated items with played_at in [start, end), newest first."""
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("start and end must be timezone-aware")
+        end = min(end, self._clock())
         if end <= start:
             return RecentlyPlayedFetch(items=[])
         zone = ZoneInfo(self._timezone)
