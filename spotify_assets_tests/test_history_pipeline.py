@@ -10,6 +10,7 @@ import dagster as dg
 
 from spotify_assets.definitions import build_definitions
 from spotify_assets.sources.resource import SpotifyResource
+from spotify_assets.storage.bi import ensure_views
 from spotify_assets.transforms.keys import derived_key
 from spotify_assets_tests.helpers import lake_digest, make_settings, warehouse_tables
 
@@ -253,3 +254,41 @@ def test_an_export_overlapping_recently_played_gives_one_fact_row_per_play(
     run(settings, first, last, api_plays=True)  # the same export and API window again
     assert lake_digest(Path(settings.lake_dir)) == lake
     assert len(warehouse_tables(clean_warehouse)["gold.fact_recently_played"]) == 20
+
+
+def test_bi_counts_an_account_export_and_the_api_plays_of_a_track_together(
+    tmp_path, clean_warehouse, fake_spotify, live_env, fixtures_dir
+):
+    items = json.loads((fixtures_dir / "recently_played" / "recently_played_2017_20items.json").read_text())[
+        "items"
+    ]
+    fake_spotify.items = copy.deepcopy(items)
+    track = items[0]["track"]
+    api_plays = sum(1 for item in items if item["track"]["id"] == track["id"])
+    # The day before, the account-data export (names only) has the same track twice.
+    export = [
+        {"endTime": f"2017-05-25 {hour}:00", "artistName": track["artists"][0]["name"],
+         "trackName": track["name"], "msPlayed": 180_000}
+        for hour in (10, 11)
+    ]  # fmt: skip
+    write_export(tmp_path / "export", "StreamingHistory_music_0.json", export)
+    settings = make_settings(
+        tmp_path, clean_warehouse, spotify_source="live", history_dir=str(tmp_path / "export")
+    )
+    run(settings, date(2017, 5, 25), date(2017, 5, 27), api_plays=True)
+
+    derived = derived_key("track", track["artists"][0]["name"], track["name"])
+    fact = warehouse_tables(clean_warehouse)["gold.fact_recently_played"]
+    assert (fact["track_key"] == derived).sum() == 2  # the fact keeps each play's own key
+    with clean_warehouse.connect() as conn:
+        ensure_views(conn)
+        rows = conn.execute(
+            "SELECT track_key, track, artist, plays FROM bi.top_tracks_by_month WHERE track_key IN (%s, %s)",
+            (derived, track["id"]),
+        ).fetchall()
+        resolved = conn.execute(
+            "SELECT count(*) FROM bi.plays WHERE track_key = %s AND artist_key = %s",
+            (track["id"], track["artists"][0]["id"]),
+        ).fetchone()
+    assert rows == [(track["id"], track["name"], track["artists"][0]["name"], api_plays + 2)]
+    assert resolved == (api_plays + 2,)

@@ -58,25 +58,34 @@ def sql_numbers(conn, first: date, last: date) -> dict[str, object]:
         f"FROM gold.fact_recently_played f WHERE {window}",
         params,
     ).fetchone()
+    # Keys resolve through gold.key_map (a name-derived key counts as the Spotify id of the same names).
     artists = conn.execute(
         f"""
-        SELECT coalesce(a.name, f.primary_artist_key), count(*), round(sum({LISTENED}) / 60000.0, 1)
-        FROM gold.fact_recently_played f LEFT JOIN gold.dim_artist a ON a.artist_key = f.primary_artist_key
+        SELECT coalesce(min(a.name), min(named.name), k.key), count(*), round(sum({LISTENED}) / 60000.0, 1)
+        FROM gold.fact_recently_played f
+        LEFT JOIN gold.key_map m ON m.derived_key = f.primary_artist_key
+        CROSS JOIN LATERAL (SELECT coalesce(m.spotify_id, f.primary_artist_key) AS key) k
+        LEFT JOIN gold.dim_artist a ON a.artist_key = m.spotify_id
+        LEFT JOIN gold.dim_artist named ON named.artist_key = f.primary_artist_key
         WHERE {window}
-        GROUP BY f.primary_artist_key, a.name
-        ORDER BY count(*) DESC, sum({LISTENED}) DESC, coalesce(a.name, f.primary_artist_key),
-                 f.primary_artist_key
+        GROUP BY k.key
+        ORDER BY count(*) DESC, sum({LISTENED}) DESC, 1, k.key
         LIMIT 10
         """,
         params,
     ).fetchall()
     tracks = conn.execute(
         f"""
-        SELECT f.track_key, coalesce(t.name, f.track_key), count(*), round(sum({LISTENED}) / 60000.0, 1)
-        FROM gold.fact_recently_played f LEFT JOIN gold.dim_track t ON t.track_key = f.track_key
+        SELECT k.key, coalesce(min(t.name), min(named.name), k.key), count(*),
+               round(sum({LISTENED}) / 60000.0, 1)
+        FROM gold.fact_recently_played f
+        LEFT JOIN gold.key_map m ON m.derived_key = f.track_key
+        CROSS JOIN LATERAL (SELECT coalesce(m.spotify_id, f.track_key) AS key) k
+        LEFT JOIN gold.dim_track t ON t.track_key = m.spotify_id
+        LEFT JOIN gold.dim_track named ON named.track_key = f.track_key
         WHERE {window}
-        GROUP BY f.track_key, t.name
-        ORDER BY count(*) DESC, sum({LISTENED}) DESC, coalesce(t.name, f.track_key), f.track_key
+        GROUP BY k.key
+        ORDER BY count(*) DESC, sum({LISTENED}) DESC, 2, k.key
         LIMIT 10
         """,
         params,
@@ -159,7 +168,8 @@ def test_bi_views_answer_the_monthly_questions(settings, clean_warehouse):
         views = conn.execute(
             "SELECT table_name FROM information_schema.views WHERE table_schema = 'bi' ORDER BY 1"
         ).fetchall()
-        assert [v for (v,) in views] == ["daily_listening", "top_artists_by_month", "top_tracks_by_month"]
+        names = ["daily_listening", "plays", "top_artists_by_month", "top_tracks_by_month"]
+        assert [v for (v,) in views] == names
         top = conn.execute(
             "SELECT artist, plays, minutes FROM bi.top_artists_by_month WHERE month = %s AND rank <= 10 "
             "ORDER BY rank",
