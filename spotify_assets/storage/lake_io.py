@@ -1,4 +1,4 @@
-"""The lake IO manager: partitioned outputs, as `{partition key: payload}` dicts, to and from the lake."""
+"""The lake IO manager: partitioned outputs, as `{partition key: payload}` mappings, to and from the lake."""
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
