@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from spotify_assets import day_batches
+from spotify_assets.assets import silver as silver_assets
 from spotify_assets.charts import CHARTS
 from spotify_assets.day_batches import BATCH_DAYS
 from spotify_assets.sources.sample import generate_recently_played
@@ -165,3 +166,39 @@ def test_s3_lake_end_to_end(tmp_path, clean_warehouse, s3_lake):
     tables = warehouse_tables(clean_warehouse)
     assert len(tables["silver.plays"]) == independent_counts([DAY])["silver.plays"]
     assert len(tables[PLAYS.qualified_name]) == len(tables["gold.fact_recently_played"])
+
+
+def test_a_batch_failing_mid_range_leaves_the_warehouse_as_it_was(tmp_path, clean_warehouse, monkeypatch):
+    first, last = DAY, DAY + timedelta(days=2)
+    settings = make_settings(tmp_path, clean_warehouse)
+    materialize(settings, first, last)
+    before = warehouse_tables(clean_warehouse)
+    lake_before = lake_digest(Path(settings.lake_dir))
+
+    monkeypatch.setattr(day_batches, "BATCH_DAYS", 1)  # each day its own batch: the last one fails
+    flatten = silver_assets.flatten_recently_played
+
+    def flatten_failing_on_the_last_day(items, *args, **kwargs):
+        if any(item["played_at"].startswith(last.isoformat()) for item in items):
+            raise ValueError(f"unreadable plays on {last}")
+        frame = flatten(items, *args, **kwargs)
+        return frame.assign(track_name=frame["track_name"] + " (rerun)")  # rows a commit would show
+
+    monkeypatch.setattr(silver_assets, "flatten_recently_played", flatten_failing_on_the_last_day)
+    result = materialize(settings, first, last, raise_on_error=False)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "silver__plays"
+    assert f"unreadable plays on {last}" in str(failure.event_specific_data.error)
+    after = warehouse_tables(clean_warehouse)
+    for name, frame in before.items():  # one transaction: the batches before the failure were rolled back
+        pd.testing.assert_frame_equal(after[name], frame, obj=name)
+    # As documented, the lake objects of the batches before the failure hold their new rows; the rest stay.
+    lake_after = lake_digest(Path(settings.lake_dir))
+    silver = "silver/plays/extraction_date={}/plays.parquet"
+    assert lake_after[silver.format(first)] != lake_before[silver.format(first)]
+    assert lake_after[silver.format(last)] == lake_before[silver.format(last)]
+    assert {k: v for k, v in lake_after.items() if not k.startswith("silver/")} == {
+        k: v for k, v in lake_before.items() if not k.startswith("silver/")
+    }
