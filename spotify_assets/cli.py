@@ -27,9 +27,10 @@ def demo_partition_range(
 
 
 def summary_lines(settings: Settings) -> list[str]:
-    """Rows per gold table and the top 5 artists, read back from the warehouse."""
+    """Rows per gold table and the top 5 artists (as the report and BI views count them: `bi.plays`)."""
     from psycopg import sql
 
+    from spotify_assets.storage.bi import ensure_views
     from spotify_assets.storage.resources import build_postgres
     from spotify_assets.tables import GOLD_TABLES, PLAYS
 
@@ -39,11 +40,12 @@ def summary_lines(settings: Settings) -> list[str]:
             table = sql.Identifier(spec.schema, spec.name)
             count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0]
             lines.append(f"  {spec.qualified_name:<28} {count:>9,}")
+        ensure_views(conn)
         top = conn.execute(
             """
-            SELECT a.name, count(*) AS plays, round(sum(f.duration_ms) / 60000.0) AS minutes
-            FROM gold.fact_recently_played f JOIN gold.dim_artist a ON a.artist_key = f.primary_artist_key
-            GROUP BY a.name ORDER BY plays DESC, a.name LIMIT 5
+            SELECT artist, count(*) AS plays, round(sum(listened_ms) / 60000.0) AS minutes
+            FROM bi.plays GROUP BY artist_key, artist
+            ORDER BY plays DESC, sum(listened_ms) DESC, artist, artist_key LIMIT 5
             """
         ).fetchall()
     lines.append("Top 5 artists:")

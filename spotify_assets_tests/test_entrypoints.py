@@ -64,6 +64,16 @@ def test_cli_materialize_is_recorded_in_the_instance(tmp_path, pipeline_env, cle
     fact_line = next(line for line in summary.stdout.splitlines() if "gold.fact_recently_played" in line)
     assert fact_line.split()[-1].replace(",", "") == str(fact_rows)
     assert "Top 5 artists:" in summary.stdout
+    first = summary.stdout.split("Top 5 artists:")[1].splitlines()[1]
+    with clean_warehouse.connect() as conn:  # plays of the most played artist, keys resolved by gold.key_map
+        (most,) = conn.execute(
+            """
+            SELECT count(*) FROM gold.fact_recently_played f
+            LEFT JOIN gold.key_map m ON m.derived_key = f.primary_artist_key
+            GROUP BY coalesce(m.spotify_id, f.primary_artist_key) ORDER BY 1 DESC LIMIT 1
+            """
+        ).fetchone()
+    assert f"({most} plays," in first
 
 
 def test_ui_materialize_button_through_dagster_dev(tmp_path, pipeline_env, clean_warehouse):
