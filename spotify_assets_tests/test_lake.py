@@ -414,6 +414,19 @@ def test_missing_raw_partition_says_what_to_materialize(new_lake: LakeFactory) -
         read_asset_input(lake, dg.AssetKey(["raw", "x"]), ["2026-11-26", "2026-11-27"])
 
 
+def test_a_long_range_missing_one_partition_names_it_before_reading(new_lake: LakeFactory) -> None:
+    lake = new_lake()
+    days = [f"2026-11-{day:02d}" for day in range(1, 13)]  # more than EXISTS_ONE_BY_ONE: one listing
+    frames = {day: plays_frame(day, 2) for day in days if day != "2026-11-07"}
+    write_asset_output(lake, dg.AssetKey(["silver", "plays"]), frames)
+    write_asset_output(lake, dg.AssetKey(["raw", "x"]), {day: {"items": []} for day in frames})
+    assert len(read_asset_input(lake, dg.AssetKey(["silver", "plays"]), list(frames))) == len(frames)
+    for asset, name in ((["silver", "plays"], "plays.parquet"), (["raw", "x"], "x.json")):
+        uri = lake.uri(f"{'/'.join(asset)}/extraction_date=2026-11-07/{name}")
+        with pytest.raises(MissingPartitionError, match=f"{uri}.*partition 2026-11-07"):
+            read_asset_input(lake, dg.AssetKey(asset), days)
+
+
 def test_downstream_run_fails_when_upstream_partition_is_missing(tmp_path: Path) -> None:
     resources = {"io_manager": LakeIOManager(lake=LakeResource(local_dir=str(tmp_path)))}
     result = dg.materialize(
