@@ -49,6 +49,26 @@ def assert_png(data: bytes) -> tuple[int, int]:
         return image.size
 
 
+def top_ten(conn, column: str, dimension: str, dimension_key: str, window: str, params: dict) -> list[tuple]:
+    """(name, plays, minutes) of the 10 most played values of the fact's `column`, keys resolved through
+    gold.key_map (a name-derived key counts as the Spotify id of the same names), named from `dimension`."""
+    return conn.execute(
+        f"""
+        SELECT coalesce(min(d.name), min(named.name), k.key), count(*), round(sum({LISTENED}) / 60000.0, 1)
+        FROM gold.fact_recently_played f
+        LEFT JOIN gold.key_map m ON m.derived_key = f.{column}
+        CROSS JOIN LATERAL (SELECT coalesce(m.spotify_id, f.{column}) AS key) k
+        LEFT JOIN gold.{dimension} d ON d.{dimension_key} = m.spotify_id
+        LEFT JOIN gold.{dimension} named ON named.{dimension_key} = f.{column}
+        WHERE {window}
+        GROUP BY k.key
+        ORDER BY count(*) DESC, sum({LISTENED}) DESC, 1, k.key
+        LIMIT 10
+        """,
+        params,
+    ).fetchall()
+
+
 def sql_numbers(conn, first: date, last: date) -> dict[str, object]:
     """The report's numbers for the days [first, last], computed by SQL on the warehouse."""
     window = "f.extraction_date BETWEEN %(first)s AND %(last)s"
@@ -58,38 +78,8 @@ def sql_numbers(conn, first: date, last: date) -> dict[str, object]:
         f"FROM gold.fact_recently_played f WHERE {window}",
         params,
     ).fetchone()
-    # Keys resolve through gold.key_map (a name-derived key counts as the Spotify id of the same names).
-    artists = conn.execute(
-        f"""
-        SELECT coalesce(min(a.name), min(named.name), k.key), count(*), round(sum({LISTENED}) / 60000.0, 1)
-        FROM gold.fact_recently_played f
-        LEFT JOIN gold.key_map m ON m.derived_key = f.primary_artist_key
-        CROSS JOIN LATERAL (SELECT coalesce(m.spotify_id, f.primary_artist_key) AS key) k
-        LEFT JOIN gold.dim_artist a ON a.artist_key = m.spotify_id
-        LEFT JOIN gold.dim_artist named ON named.artist_key = f.primary_artist_key
-        WHERE {window}
-        GROUP BY k.key
-        ORDER BY count(*) DESC, sum({LISTENED}) DESC, 1, k.key
-        LIMIT 10
-        """,
-        params,
-    ).fetchall()
-    tracks = conn.execute(
-        f"""
-        SELECT k.key, coalesce(min(t.name), min(named.name), k.key), count(*),
-               round(sum({LISTENED}) / 60000.0, 1)
-        FROM gold.fact_recently_played f
-        LEFT JOIN gold.key_map m ON m.derived_key = f.track_key
-        CROSS JOIN LATERAL (SELECT coalesce(m.spotify_id, f.track_key) AS key) k
-        LEFT JOIN gold.dim_track t ON t.track_key = m.spotify_id
-        LEFT JOIN gold.dim_track named ON named.track_key = f.track_key
-        WHERE {window}
-        GROUP BY k.key
-        ORDER BY count(*) DESC, sum({LISTENED}) DESC, 2, k.key
-        LIMIT 10
-        """,
-        params,
-    ).fetchall()
+    artists = top_ten(conn, "primary_artist_key", "dim_artist", "artist_key", window, params)
+    tracks = top_ten(conn, "track_key", "dim_track", "track_key", window, params)
     hours = dict(
         conn.execute(
             f"SELECT hour_of_day, count(*) FROM gold.fact_recently_played f WHERE {window} GROUP BY 1",
@@ -101,7 +91,7 @@ def sql_numbers(conn, first: date, last: date) -> dict[str, object]:
         "plays": plays,
         "minutes": float(minutes),
         "top_artists": [(name, n, float(m)) for name, n, m in artists],
-        "top_tracks": [(name, n, float(m)) for _, name, n, m in tracks],
+        "top_tracks": [(name, n, float(m)) for name, n, m in tracks],
         "plays_by_hour": [round(hours.get(hour, 0) / days, 2) for hour in range(24)],
     }
 
