@@ -25,7 +25,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=ASSET_CHECKS,
         resources=build_resources(settings),
         jobs=[medallion_job, raw_capture_job],
-        schedules=build_schedules(settings.partitions_timezone),
+        schedules=build_schedules(settings),
         # One process per run: at this data size a process per step costs more than it saves (see README).
         executor=dg.in_process_executor,
     )

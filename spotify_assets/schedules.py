@@ -8,11 +8,7 @@ import dagster as dg
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.partitions import daily_partitions
-
-# Recently-played keeps 50 plays and lists a track only after about 30 s of playback, so 50 plays take at
-# least 25 minutes; a run every 15 minutes leaves a wide margin even for someone skipping through tracks.
-INTRADAY_CRON = "*/15 * * * *"
-DAILY_CRON = "30 0 * * *"
+from spotify_assets.settings import Settings
 
 medallion_job = dg.define_asset_job(
     "medallion_daily",
@@ -33,12 +29,13 @@ def _day_key(moment: datetime, days_back: int) -> str:
     return (moment.date() - timedelta(days=days_back)).isoformat()
 
 
-def build_schedules(timezone: str) -> list[dg.ScheduleDefinition]:
-    """The daily schedule (yesterday, whole graph) and the intraday one (today, raw only)."""
+def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
+    """The daily schedule (yesterday, whole graph, DAILY_CRON) and the capture one (raw only, CAPTURE_CRON)."""
+    timezone = settings.partitions_timezone
 
     @dg.schedule(
         name="medallion_daily_schedule",
-        cron_schedule=DAILY_CRON,
+        cron_schedule=settings.daily_cron,
         job=medallion_job,
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
@@ -50,7 +47,7 @@ def build_schedules(timezone: str) -> list[dg.ScheduleDefinition]:
 
     @dg.schedule(
         name="raw_capture_intraday_schedule",
-        cron_schedule=INTRADAY_CRON,
+        cron_schedule=settings.capture_cron,
         job=raw_capture_job,
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,

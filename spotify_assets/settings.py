@@ -63,6 +63,8 @@ class Settings:
     partitions_timezone: str = "UTC"
     listener_id: str | None = None
     history_dir: str | None = None
+    capture_cron: str = "*/15 * * * *"
+    daily_cron: str = "30 0 * * *"
 
     @property
     def uses_s3(self) -> bool:
@@ -125,7 +127,18 @@ class Settings:
             partitions_timezone=get_or("PARTITIONS_TIMEZONE", "UTC"),
             listener_id=get("LISTENER_ID"),
             history_dir=get("HISTORY_DIR"),
+            capture_cron=_cron(get_or("CAPTURE_CRON", cls.capture_cron), "CAPTURE_CRON"),
+            daily_cron=_cron(get_or("DAILY_CRON", cls.daily_cron), "DAILY_CRON"),
         )
+
+
+def _cron(value: str, name: str) -> str:
+    """A cron string Dagster accepts, or a ValueError naming the variable."""
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not is_valid_cron_string(value):
+        raise ValueError(f"{name} must be a cron expression such as '*/15 * * * *', not {value!r}")
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -34,6 +34,8 @@ def test_auto_source(env, source):
     [
         ({"LAKE_FORMAT": "xlsx"}, "LAKE_FORMAT"),
         ({"PARTITIONS_START_DATE": "01/01/2020"}, "PARTITIONS_START_DATE"),
+        ({"CAPTURE_CRON": "every 15 minutes"}, "CAPTURE_CRON"),
+        ({"DAILY_CRON": "30 0 * *"}, "DAILY_CRON"),
     ],
 )
 def test_bad_values_name_the_variable(env, message):
