@@ -30,7 +30,7 @@ def _day_key(moment: datetime, days_back: int) -> str:
 
 
 def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
-    """The daily schedule (yesterday, whole graph, DAILY_CRON) and the capture one (raw only, CAPTURE_CRON)."""
+    """The daily schedule (yesterday, whole graph; DAILY_CRON) and the capture one (raw; CAPTURE_CRON)."""
     timezone = settings.partitions_timezone
 
     @dg.schedule(
