@@ -378,3 +378,33 @@ def test_backoff_is_capped() -> None:
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=60.0) == expected
+
+
+def test_a_fetch_is_dated_by_spotify_and_reports_the_oldest_play_remembered(
+    fake_spotify: FakeSpotify, tmp_path: Path
+) -> None:
+    start = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    fake_spotify.items = [synthetic_play(start + timedelta(minutes=n), n) for n in reversed(range(80))]
+    fake_spotify.now = start + timedelta(minutes=70, seconds=30)  # plays 0..70 are listed, the last 50 kept
+    fetch = live_source(fake_spotify, tmp_path).recently_played_between(*day("2026-03-02"))
+    assert fetch.fetched_at == fake_spotify.now  # the Date header, not this machine's clock
+    assert len(fetch.items) == 50 and fetch.reached_api_limit
+    assert fetch.oldest_played_at == start + timedelta(minutes=21)
+
+
+def test_retries_stop_at_the_budget_so_a_run_never_waits_long(
+    fake_spotify: FakeSpotify, tmp_path: Path
+) -> None:
+    fake_spotify.script(RECENTLY_PLAYED, *[server_error()] * 10)
+    moments = iter(range(0, 1000, 20))  # each look at the clock is 20 s later than the one before
+    settings = make_settings(fake_spotify, tmp_path)
+    seed_token_file(settings)
+    source = LiveRecentlyPlayedSource(
+        settings,
+        retry=RetryConfig(attempts=10, backoff=1.0, budget=45.0),
+        sleep=lambda _: None,
+        clock=lambda: float(next(moments)),
+    )
+    with pytest.raises(SpotifyApiError, match="HTTP 500"):
+        source.recently_played_between(*day("2026-03-02"))
+    assert len(fake_spotify.requests_to(RECENTLY_PLAYED)) < 10

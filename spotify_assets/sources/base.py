@@ -14,13 +14,17 @@ class RecentlyPlayedFetch:
     """Items returned for a time window, exactly as the API's `items` objects.
 
     `reached_api_limit` is true when the source may have forgotten plays of the window: the API returned a
-    full page of `RECENTLY_PLAYED_PAGE_LIMIT` and could not go further back. Raw extraction turns that into a
-    possible-gap record when nothing stored overlaps the items.
+    full page of `RECENTLY_PLAYED_PAGE_LIMIT` and could not go further back than `oldest_played_at`, the
+    oldest play it still remembered (inside the window or not). Raw extraction turns that into a possible gap
+    on the days between the last play known to be captured and that one. `fetched_at` is when the source's
+    answer was current (the API server's clock where it says so): every play listed by then is in `items`.
     """
 
     items: list[dict[str, Any]]
     reached_api_limit: bool = False
     requests: int = 1
+    oldest_played_at: datetime | None = None
+    fetched_at: datetime | None = None
 
 
 class RecentlyPlayedSource(Protocol):

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import spotipy
@@ -76,10 +77,11 @@ class SpotifyApiError(SpotifyError):
 class RetryConfig:
     """How long and how often one request is retried within a step."""
 
-    max_retry_after: float = 60.0  # a longer Retry-After fails the step; Dagster's RetryPolicy tries later
+    max_retry_after: float = 60.0  # a longer Retry-After fails the step; the next capture tick tries again
     attempts: int = 4  # per request, for 429, 5xx and timeouts
     backoff: float = 1.0  # first wait after a 5xx or timeout; doubles with each attempt
     max_backoff: float = 30.0
+    budget: float = 45.0  # no retry starts later than this after the source's first request (+1 timeout)
 
 
 DEFAULT_RETRY = RetryConfig()
@@ -126,12 +128,14 @@ def token_url(settings: Settings) -> str:
     return settings.spotify_accounts_base_url.rstrip("/") + "/api/token"
 
 
-def make_client(settings: Settings, access_token: str, *, timeout: float) -> spotipy.Spotify:
+def make_client(
+    settings: Settings, access_token: str, *, timeout: float, session: requests.Session | None = None
+) -> spotipy.Spotify:
     """A spotipy client on SPOTIFY_API_BASE_URL that never retries by itself and always times out."""
     _mask_spotipy_logs()
     client = spotipy.Spotify(
         auth=access_token,
-        requests_session=requests.Session(),  # plain adapters: no retries, so 429s come back to us
+        requests_session=session or requests.Session(),  # plain adapters: no retries, 429s come back to us
         requests_timeout=timeout,
         retries=0,
         status_retries=0,
@@ -226,6 +230,8 @@ class LiveRecentlyPlayedSource:
         self._token: StoredToken | None = None
         self._client: spotipy.Spotify | None = None
         self._listener_id = settings.listener_id
+        self._started: float | None = None  # when the first request began; retries stop at the budget
+        self._answered_at: list[datetime] = []  # server time of each API answer (its Date header)
 
     def listener_id(self) -> str:
         """LISTENER_ID, or the id of the Spotify user who authorised (`GET /me`)."""
@@ -254,6 +260,7 @@ class LiveRecentlyPlayedSource:
 
         # Forward in time from just before the start ("after" excludes the cursor itself). The cursors are
         # followed, not the `next` URLs: those name api.spotify.com and would bypass SPOTIFY_API_BASE_URL.
+        self._answered_at = []
         cursor, requests_made, first_page_full, oldest = start_ms - 1, 0, False, None
         for _ in range(_MAX_PAGES):
             page = self._recently_played(after=cursor)
@@ -284,7 +291,18 @@ class LiveRecentlyPlayedSource:
 
         plays = sorted(found.values(), key=_played_at_ms, reverse=True)
         reached = first_page_full and oldest is not None and oldest > start_ms
-        return RecentlyPlayedFetch(items=plays, reached_api_limit=reached, requests=requests_made)
+        return RecentlyPlayedFetch(
+            items=plays,
+            reached_api_limit=reached,
+            requests=requests_made,
+            oldest_played_at=None if oldest is None else _EPOCH + timedelta(milliseconds=oldest),
+            fetched_at=min(self._answered_at, default=None),
+        )
+
+    def _note_answer_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Response hook: when the server answered, by its own clock (Date), else by ours less the wait."""
+        if response.ok and urlsplit(response.url).path.endswith("/me/player/recently-played"):
+            self._answered_at.append(answer_time(response))
 
     def _recently_played(self, *, after: int | None = None, before: int | None = None) -> dict[str, Any]:
         return self._api(
@@ -310,7 +328,9 @@ class LiveRecentlyPlayedSource:
     def _spotify(self) -> spotipy.Spotify:
         access_token = self._access_token()
         if self._client is None:
-            self._client = make_client(self._settings, access_token, timeout=self._timeout)
+            session = requests.Session()
+            session.hooks["response"].append(self._note_answer_time)
+            self._client = make_client(self._settings, access_token, timeout=self._timeout, session=session)
         else:
             self._client.set_auth(access_token)
         return self._client
@@ -357,12 +377,16 @@ class LiveRecentlyPlayedSource:
 
     def _with_retries(self, what: str, call: Callable[[], T]) -> T:
         attempt = 1
+        if self._started is None:
+            self._started = self._clock()
         while True:
             try:
                 return call()
             except (SpotifyException, _HttpFault, requests.Timeout, requests.ConnectionError) as error:
                 status, retry_after = self._describe(error)
                 delay = retry_delay(status, retry_after, attempt, self._retry)
+                if delay is not None and self._clock() + delay - self._started > self._retry.budget:
+                    delay = None  # a run never waits long for Spotify: the next capture tick tries again
                 if delay is None:
                     raise self._give_up(what, status, retry_after, attempt, error) from error
                 log.warning(
@@ -391,8 +415,8 @@ class LiveRecentlyPlayedSource:
             if retry_after is not None and retry_after > cap:
                 return SpotifyRateLimitError(
                     f"Spotify rate limit on {what}: Retry-After asks to wait {retry_after:.0f} s, more "
-                    f"than the {cap:.0f} s a step waits. Failing now; the run's retry policy tries again "
-                    "later.",
+                    f"than the {cap:.0f} s a step waits. Failing now; the next capture tries again (raw "
+                    "merges, so no play is lost while fewer than 50 are played meanwhile).",
                     retry_after=retry_after,
                 )
             return SpotifyRateLimitError(
@@ -457,6 +481,18 @@ def _mask_spotipy_logs() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(existing, _MaskCredentials) for existing in logger.filters):
             logger.addFilter(_MaskCredentials())
+
+
+def answer_time(response: requests.Response) -> datetime:
+    """When the server produced `response`: its Date header (whole seconds, so never late), else our clock
+    less the time the request took."""
+    try:
+        moment = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError):
+        moment = None
+    if moment is not None and moment.tzinfo is not None:
+        return moment.astimezone(UTC)
+    return datetime.now(UTC) - response.elapsed
 
 
 def _epoch_ms(moment: datetime) -> int:

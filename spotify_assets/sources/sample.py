@@ -506,9 +506,10 @@ class SampleRecentlyPlayedSource:
         """Generated items with played_at in [start, end), newest first."""
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("start and end must be timezone-aware")
-        end = min(end, self._clock())
+        now = self._clock()
+        end = min(end, now)
         if end <= start:
-            return RecentlyPlayedFetch(items=[])
+            return RecentlyPlayedFetch(items=[], fetched_at=now)
         zone = ZoneInfo(self._timezone)
         first_day = start.astimezone(zone).date()
         last_day = (end - timedelta(microseconds=1)).astimezone(zone).date()
@@ -519,4 +520,4 @@ class SampleRecentlyPlayedSource:
                 if start <= datetime.fromisoformat(item["played_at"]) < end:
                     items.append(item)
             day -= timedelta(days=1)
-        return RecentlyPlayedFetch(items=items, reached_api_limit=False)
+        return RecentlyPlayedFetch(items=items, reached_api_limit=False, fetched_at=now)
