@@ -2,13 +2,17 @@
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from spotify_assets.transforms.raw import (
+    gap_days,
+    gap_reference,
     local_day,
     merge_items,
-    possible_gap,
+    newest_played_at,
+    next_checked_through,
     sort_newest_first,
     split_by_day,
 )
@@ -70,17 +74,108 @@ def test_split_by_day_leaves_out_other_days(recorded_items):
     assert 0 < len(expected) < len(recorded_items)
 
 
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+DAYS = ["2026-03-01", "2026-03-02", "2026-03-03"]
+
+
 @pytest.mark.parametrize(
-    ("stored_slice", "fetched_slice", "full", "gap"),
+    ("reference", "oldest", "full", "timezone", "days"),
     [
-        ((10, 20), (0, 10), True, True),  # full page, all newer than anything stored
-        ((5, 20), (0, 10), True, False),  # overlaps what is stored
-        ((10, 20), (0, 10), False, False),  # the API reached back to the window start
-        ((0, 0), (0, 10), True, True),  # nothing stored and a full page
-        ((10, 20), (0, 0), True, False),  # nothing fetched
+        ("2026-03-02 10:00", "2026-03-02 12:00", True, "UTC", ["2026-03-02"]),  # within one day
+        (
+            "2026-03-01 23:50",
+            "2026-03-02 00:10",
+            True,
+            "UTC",
+            ["2026-03-01", "2026-03-02"],
+        ),  # across midnight
+        ("2026-03-02 00:00", "2026-03-02 00:10", True, "UTC", ["2026-03-02"]),  # from midnight exactly
+        ("2026-03-01 20:00", "2026-03-03 01:00", True, "UTC", DAYS),  # a long outage
+        ("2026-03-02 10:00", "2026-03-02 12:00", False, "UTC", []),  # the API reached back: nothing lost
+        ("2026-03-02 12:00", "2026-03-02 12:00", True, "UTC", []),  # reaches back to the reference exactly
+        ("2026-03-02 12:00", "2026-03-02 10:00", True, "UTC", []),  # overlaps what is known
+        ("2026-03-02 12:00", None, True, "UTC", []),
+        ("2026-03-02 04:50", "2026-03-02 05:10", True, "America/New_York", ["2026-03-01", "2026-03-02"]),
+        ("2026-03-01 18:20", "2026-03-01 18:40", True, "Asia/Kolkata", ["2026-03-01", "2026-03-02"]),
     ],
 )
-def test_possible_gap(recorded_items, stored_slice, fetched_slice, full, gap):
-    stored = recorded_items[slice(*stored_slice)]
-    fetched = recorded_items[slice(*fetched_slice)]
-    assert possible_gap(stored, fetched, full) is gap
+def test_gap_days(reference, oldest, full, timezone, days):
+    oldest_at = at(oldest) if oldest else None
+    assert gap_days(at(reference), oldest_at, full, DAYS, timezone) == days
+
+
+def test_gap_days_are_only_the_runs_days():
+    assert gap_days(at("2026-02-27 10:00"), at("2026-03-04 10:00"), True, DAYS[1:], "UTC") == DAYS[1:]
+
+
+@pytest.mark.parametrize(
+    ("stored", "checked", "reference"),
+    [
+        (None, None, "2026-03-02 00:00"),  # nothing known: the window's start
+        ("2026-03-02 09:00", None, "2026-03-02 09:00"),
+        ("2026-03-02 09:00", "2026-03-02 11:00", "2026-03-02 11:00"),
+        ("2026-03-02 11:30", "2026-03-02 11:00", "2026-03-02 11:30"),
+        (None, "2026-03-01 23:00", "2026-03-02 00:00"),  # never before the window
+    ],
+)
+def test_gap_reference(stored, checked, reference):
+    found = gap_reference(
+        at("2026-03-02 00:00"), at(stored) if stored else None, at(checked) if checked else None
+    )
+    assert found == at(reference)
+
+
+def test_newest_played_at(recorded_items):
+    assert newest_played_at(recorded_items) == max(
+        datetime.fromisoformat(item["played_at"].replace("Z", "+00:00")) for item in recorded_items
+    )
+    assert newest_played_at([]) is None
+
+
+@pytest.mark.parametrize(
+    ("previous", "window", "answered", "through"),
+    [
+        (None, ("2026-03-02 00:00", "2026-03-03 00:00"), "2026-03-02 10:00", "2026-03-02 09:45"),
+        (
+            "2026-03-02 09:45",
+            ("2026-03-01 00:00", "2026-03-03 00:00"),
+            "2026-03-02 10:00",
+            "2026-03-02 09:45",
+        ),
+        (
+            "2026-03-02 09:30",
+            ("2026-03-02 00:00", "2026-03-03 00:00"),
+            "2026-03-02 10:00",
+            "2026-03-02 09:45",
+        ),
+        # a finished day fetched well after its end is checked to its end
+        (
+            "2026-03-01 23:45",
+            ("2026-03-01 00:00", "2026-03-02 00:00"),
+            "2026-03-02 00:30",
+            "2026-03-02 00:00",
+        ),
+        # an old day re-run does not move the time back
+        (
+            "2026-03-02 09:45",
+            ("2026-02-01 00:00", "2026-02-02 00:00"),
+            "2026-03-02 10:00",
+            "2026-03-02 09:45",
+        ),
+        # a run of a later day alone does not vouch for the time before its window
+        (
+            "2026-03-01 20:00",
+            ("2026-03-02 00:00", "2026-03-03 00:00"),
+            "2026-03-02 10:00",
+            "2026-03-01 20:00",
+        ),
+    ],
+)
+def test_next_checked_through(previous, window, answered, through):
+    found = next_checked_through(
+        at(previous) if previous else None, at(window[0]), at(window[1]), at(answered), timedelta(minutes=15)
+    )
+    assert found == at(through)

@@ -1,5 +1,6 @@
 """Raw layer: what Spotify returned, untouched, one JSON object per day in the lake."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -8,16 +9,32 @@ from spotify_assets.partitions import daily_partitions
 from spotify_assets.sources.live import SpotifyAuthError
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake import LakeResource
-from spotify_assets.transforms.raw import merge_items, possible_gap, split_by_day
+from spotify_assets.transforms.raw import (
+    gap_days,
+    gap_reference,
+    merge_items,
+    newest_played_at,
+    next_checked_through,
+    split_by_day,
+)
 
 RAW_RECENTLY_PLAYED = dg.AssetKey(["raw", "recently_played"])
 RAW_FILENAME = "recently_played.json"
 
-# A 429 above the source's wait cap, or an outage that outlived the source's own retries, fails the step at
-# once; Dagster tries again 10, 20, 40, 80 minutes later. An authorisation failure is never retried.
-SPOTIFY_RETRY_POLICY = dg.RetryPolicy(
-    max_retries=4, delay=600, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+CHECKED_THROUGH = "checked_through"
+"""Metadata of each capture: every play with an earlier `played_at` is stored in raw or on a flagged day."""
+
+LISTING_LAG = timedelta(minutes=15)
+"""How long after its `played_at` a play may first be listed (Spotify stamps some plays with their start and
+lists them once they end): an answer of time T vouches only for the plays before T less this."""
+
+
+def checked_through(instance: dg.DagsterInstance) -> datetime | None:
+    """The checked-through time of the latest capture recorded in `instance`, or None before the first."""
+    event = instance.get_latest_materialization_event(RAW_RECENTLY_PLAYED)
+    materialization = event.asset_materialization if event else None
+    entry = materialization.metadata.get(CHECKED_THROUGH) if materialization else None
+    return datetime.fromtimestamp(float(entry.value), UTC) if entry is not None else None
 
 
 @dg.asset(
@@ -26,7 +43,6 @@ SPOTIFY_RETRY_POLICY = dg.RetryPolicy(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="lake_io_manager",
-    retry_policy=SPOTIFY_RETRY_POLICY,
     kinds={"spotify", "json"},
 )
 def recently_played(
@@ -35,38 +51,49 @@ def recently_played(
     """Every recently-played item whose played_at falls on the day, merged with what was captured before."""
     days = context.partition_keys
     windows = [daily_partitions.time_window_for_partition_key(day) for day in days]
+    window_start, window_end = windows[0].start, windows[-1].end
+    previous = checked_through(context.instance)
     source = spotify.get_source()
     try:
-        fetch = source.recently_played_between(windows[0].start, windows[-1].end)
+        fetch = source.recently_played_between(window_start, window_end)
     except SpotifyAuthError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
     fetched_by_day = split_by_day(fetch.items, spotify.timezone, days)
 
     payloads: dict[str, dict[str, Any]] = {}
     new_items = 0
-    gap_days: list[str] = []
+    newest_stored: datetime | None = None
     for day in days:
         stored = (lake.read_json_partition(RAW_RECENTLY_PLAYED.path, RAW_FILENAME, day) or {}).get(
             "items", []
         )
+        newest_stored = max(filter(None, (newest_stored, newest_played_at(stored))), default=None)
         merged, added = merge_items(stored, fetched_by_day[day])
         payloads[day] = {"items": merged}
         new_items += added
-        if possible_gap(stored, fetched_by_day[day], fetch.reached_api_limit):
-            gap_days.append(day)
-    if gap_days:
+
+    reference = gap_reference(window_start, newest_stored, previous)
+    lost_days = gap_days(reference, fetch.oldest_played_at, fetch.reached_api_limit, days, spotify.timezone)
+    if lost_days:
         context.log.warning(
-            f"Possible gap in recently-played for {', '.join(gap_days)}: the API returned a full page of "
-            "plays that does not reach back to anything stored; plays in between may be lost."
+            f"Possible gap in recently-played for {', '.join(lost_days)}: the API's last 50 plays reach back "
+            f"only to {fetch.oldest_played_at:%Y-%m-%d %H:%M:%S} UTC, and plays are known to be captured up "
+            f"to {reference:%Y-%m-%d %H:%M:%S} UTC; plays in between may be lost."
         )
+    for day in days:
+        context.add_asset_metadata({"possible_gap": day in lost_days}, partition_key=day)
     return dg.Output(
         payloads,
         metadata={
             "fetched_items": len(fetch.items),
             "new_items": new_items,
             "api_requests": fetch.requests,
-            "possible_gap": bool(gap_days),
-            "possible_gap_days": ", ".join(gap_days),
+            "possible_gap_days": ", ".join(lost_days),
+            CHECKED_THROUGH: dg.MetadataValue.timestamp(
+                next_checked_through(
+                    previous, window_start, window_end, fetch.fetched_at or datetime.now(UTC), LISTING_LAG
+                )
+            ),
             "source": spotify.resolved_source(),
         },
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,12 +58,51 @@ def merge_items(stored: Iterable[Item], fetched: Iterable[Item]) -> tuple[list[I
     return sort_newest_first(merged.values()), len(merged) - before
 
 
-def possible_gap(stored: list[Item], fetched: list[Item], reached_api_limit: bool) -> bool:
-    """True when the API returned a full window that does not reach back to anything already stored."""
-    if not reached_api_limit or not fetched:
-        return False
-    if not stored:
-        return True
-    oldest_fetched = min(played_at(item) for item in fetched)
-    newest_stored = max(played_at(item) for item in stored)
-    return oldest_fetched > newest_stored
+def newest_played_at(items: Iterable[Item]) -> datetime | None:
+    """The latest `played_at` among `items`, or None when there are none."""
+    return max((played_at(item) for item in items), default=None)
+
+
+def gap_reference(
+    window_start: datetime, newest_stored: datetime | None, checked_through: datetime | None
+) -> datetime:
+    """The moment up to which plays are known to be captured (or already flagged), for a capture whose
+    window starts at `window_start`: the newest stored play or the last capture's checked-through time,
+    whichever is later, and never before the window's start."""
+    return max(moment for moment in (window_start, newest_stored, checked_through) if moment is not None)
+
+
+def gap_days(
+    reference: datetime,
+    oldest_remembered: datetime | None,
+    reached_api_limit: bool,
+    days: Iterable[str],
+    timezone: str,
+) -> list[str]:
+    """The days among `days` on which plays may have been lost: those that overlap the interval between
+    `reference` and the oldest play the API still remembered, when the API's memory ran out before reaching
+    back to `reference` (a full page of 50 whose oldest play is newer than it)."""
+    if not reached_api_limit or oldest_remembered is None or oldest_remembered <= reference:
+        return []
+    zone = ZoneInfo(timezone)
+    first = reference.astimezone(zone).date()
+    last = oldest_remembered.astimezone(zone).date()
+    return [day for day in days if first.isoformat() <= day <= last.isoformat()]
+
+
+def next_checked_through(
+    previous: datetime | None,
+    window_start: datetime,
+    window_end: datetime,
+    answered_at: datetime,
+    listing_lag: timedelta,
+) -> datetime:
+    """A capture's checked-through time: its answer's time less the listing lag (or its window's end, if
+    earlier), when its window reached back to the previous capture's; else the previous one, unchanged (the
+    time in between was not checked). Never earlier than the previous one."""
+    through = min(answered_at - listing_lag, window_end)
+    if previous is None:
+        return through
+    if window_start > previous:
+        return previous
+    return max(previous, through)
