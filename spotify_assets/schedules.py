@@ -1,14 +1,19 @@
-"""Jobs and schedules: the whole graph for yesterday, and today's raw capture during the day."""
+"""Jobs and schedules: the whole graph for the days just ended, and the raw capture during the day."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
+from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED, checked_through
 from spotify_assets.partitions import daily_partitions
 from spotify_assets.settings import Settings
+
+FACT_RECENTLY_PLAYED = dg.AssetKey(["gold", "fact_recently_played"])
+MAX_RANGE_DAYS = 7
+"""The longest range a scheduled run covers: after a week-long outage, older days are run by hand."""
 
 medallion_job = dg.define_asset_job(
     "medallion_daily",
@@ -21,16 +26,54 @@ raw_capture_job = dg.define_asset_job(
     "raw_capture",
     selection=dg.AssetSelection.keys(RAW_RECENTLY_PLAYED),
     partitions_def=daily_partitions,
-    description="Capture today's recently-played items into raw before the API forgets them.",
+    description="Capture the recently-played items of today (and of the days since the last capture) into "
+    "raw before the API forgets them.",
 )
 
 
-def _day_key(moment: datetime, days_back: int) -> str:
-    return (moment.date() - timedelta(days=days_back)).isoformat()
+def run_request(first: date, last: date, run_key: str) -> dg.RunRequest:
+    """A run of one partition, or of a range of partitions as one run (single-run backfill tags)."""
+    if first == last:
+        return dg.RunRequest(run_key=run_key, partition_key=last.isoformat())
+    return dg.RunRequest(
+        run_key=run_key,
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+    )
+
+
+def _bounded(first: date, last: date) -> date:
+    """`first`, but no earlier than MAX_RANGE_DAYS before `last` nor the first partition."""
+    first_partition = date.fromisoformat(daily_partitions.get_first_partition_key())
+    return min(max(first, last - timedelta(days=MAX_RANGE_DAYS - 1), first_partition), last)
+
+
+def capture_range(instance: dg.DagsterInstance, moment: datetime, timezone: str) -> tuple[date, date]:
+    """Today's partition, and every earlier day back to the one the latest capture vouched for (yesterday
+    until a first capture has run): so the plays of a day's last minutes, or of an outage, are captured on
+    their own day."""
+    today = moment.astimezone(ZoneInfo(timezone)).date()
+    start = checked_through(instance)
+    first = today - timedelta(days=1) if start is None else start.astimezone(ZoneInfo(timezone)).date()
+    return _bounded(first, today), today
+
+
+def daily_range(instance: dg.DagsterInstance, moment: datetime, timezone: str) -> tuple[date, date]:
+    """Yesterday, and the days before it whose gold is not built yet (an outage failed their daily run)."""
+    yesterday = moment.astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)
+    built = instance.get_materialized_partitions(FACT_RECENTLY_PLAYED)
+    first = yesterday
+    for back in range(1, MAX_RANGE_DAYS):
+        day = yesterday - timedelta(days=back)
+        if day.isoformat() not in built:
+            first = day
+    return _bounded(first, yesterday), yesterday
 
 
 def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
-    """The daily schedule (yesterday, whole graph; DAILY_CRON) and the capture one (raw; CAPTURE_CRON)."""
+    """The daily schedule (whole graph; DAILY_CRON) and the capture one (raw; CAPTURE_CRON)."""
     timezone = settings.partitions_timezone
 
     @dg.schedule(
@@ -41,9 +84,9 @@ def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def medallion_daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        """Materialize yesterday's partition through gold, shortly after midnight."""
-        day = _day_key(context.scheduled_execution_time, days_back=1)
-        return dg.RunRequest(run_key=day, partition_key=day)
+        """Materialize yesterday (and any recent day whose gold is missing) through gold, as one run."""
+        first, last = daily_range(context.instance, context.scheduled_execution_time, timezone)
+        return run_request(first, last, run_key=last.isoformat())
 
     @dg.schedule(
         name="raw_capture_intraday_schedule",
@@ -53,8 +96,10 @@ def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def raw_capture_intraday_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        """Merge the plays of today so far into today's raw partition."""
+        """Merge the plays since the last capture into their days' raw partitions (today, and yesterday
+        around midnight)."""
         moment = context.scheduled_execution_time
-        return dg.RunRequest(run_key=moment.isoformat(), partition_key=_day_key(moment, days_back=0))
+        first, last = capture_range(context.instance, moment, timezone)
+        return run_request(first, last, run_key=moment.isoformat())
 
     return [medallion_daily_schedule, raw_capture_intraday_schedule]
