@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 
 # Set before spotify_assets is imported, whatever a developer's .env says: the recorded API response (2017)
-# and the exports (2022-2023) need partitions that reach back that far, and tests assume UTC day boundaries.
+# and the exports (2022-2023) need partitions that reach back that far, and tests assume UTC day boundaries
+# (a test that needs another time zone runs itself in a subprocess with SPOTIFY_ASSETS_TEST_TIMEZONE set).
 os.environ["PARTITIONS_START_DATE"] = "2015-01-01"
-os.environ["PARTITIONS_TIMEZONE"] = "UTC"
+TEST_TIMEZONE_VARIABLE = "SPOTIFY_ASSETS_TEST_TIMEZONE"
+os.environ["PARTITIONS_TIMEZONE"] = os.environ.get(TEST_TIMEZONE_VARIABLE, "UTC")
 
 pytest_plugins = [
     "spotify_assets_tests.fixtures_postgres",

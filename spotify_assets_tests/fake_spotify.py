@@ -3,13 +3,17 @@
 Routes: POST /api/token (authorization_code and refresh_token grants), GET /authorize (approves at once and
 redirects to the redirect_uri with code and state), GET /v1/me, GET /v1/me/player/recently-played (limit,
 after, before, cursors and next; newest first; only the last `retention` plays exist). Faults are scripted per
-route as a queue of responses (429 with Retry-After, 500, a hang longer than the client's timeout).
+route as a queue of responses (429 with Retry-After, 500, a hang longer than the client's timeout). A settable
+clock (`now`) makes it a Spotify of that moment: a play is listed only from its listing time on (its
+played_at, or what `listed_at` says), the last `retention` of the plays listed by then are remembered, and
+answers carry that moment as their Date.
 Use the `fake_spotify` fixture and `fake_settings(fake, tmp_path)`.
 """
 
 from __future__ import annotations
 
 import base64
+import email.utils
 import json
 import secrets
 import threading
@@ -107,6 +111,9 @@ class FakeSpotify:
         self.items: list[dict[str, Any]] = []
         self.retention: int | None = 50  # Spotify keeps only the last 50 plays
         self.after_returns = "oldest"  # which plays `after` returns when more than `limit` follow the cursor
+        self.now: datetime | None = None  # the simulated clock; None: every play is listed, Date is real
+        self.listed_at: dict[str, datetime] = {}  # played_at -> when the play is first listed (default: then)
+        self.unavailable: FakeResponse | None = None  # when set, every Web API request gets this answer
         self.refresh_token = REFRESH_TOKEN
         self.invalid_grant = False
         self.user_id = USER_ID
@@ -179,6 +186,8 @@ class FakeSpotify:
             return self._token(form, headers)
         if (method, path) == ("GET", AUTHORIZE):
             return self._authorize(query)
+        if method == "GET" and path in (ME, RECENTLY_PLAYED) and self.unavailable is not None:
+            return self.unavailable
         if method == "GET" and path in (ME, RECENTLY_PLAYED):
             bearer = str(headers.get("Authorization") or "").removeprefix("Bearer ")
             if bearer not in self.access_tokens:
@@ -230,12 +239,29 @@ class FakeSpotify:
         location = f"{redirect_uri}?{urlencode({'code': code, 'state': query.get('state', '')})}"
         return FakeResponse(302, None, {"Location": location})
 
+    def listed_items(self) -> list[dict[str, Any]]:
+        """The plays listed at `now` (all of them without a clock)."""
+        if self.now is None:
+            return list(self.items)
+        listed = []
+        for item in self.items:
+            played = datetime.fromisoformat(item["played_at"].replace("Z", "+00:00"))
+            if self.listed_at.get(item["played_at"], played) <= self.now:
+                listed.append(item)
+        return listed
+
+    def date_header(self) -> str | None:
+        """The Date of answers at the simulated `now`, or None for the real clock."""
+        if self.now is None:
+            return None
+        return email.utils.format_datetime(self.now.astimezone(UTC), usegmt=True)
+
     def _recently_played(self, query: dict[str, str]) -> FakeResponse:
         limit = int(query.get("limit", "20"))
         after, before = query.get("after"), query.get("before")
         if not 1 <= limit <= 50 or (after and before):
             return FakeResponse(400, {"error": {"status": 400, "message": "Invalid limit or cursors"}})
-        plays = sorted(self.items, key=played_at_ms, reverse=True)[: self.retention]
+        plays = sorted(self.listed_items(), key=played_at_ms, reverse=True)[: self.retention]
         base = f"{self.url}{RECENTLY_PLAYED}"
         if after is not None:
             newer = [play for play in plays if played_at_ms(play) > int(after)]
@@ -286,6 +312,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (a scripted hang)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header: the fake's simulated clock when it has one."""
+        fake: FakeSpotify = self.server.fake  # type: ignore[attr-defined]
+        return fake.date_header() or super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Silent."""
