@@ -1,16 +1,19 @@
 """A long rate limit through the entry point users run: `dagster asset materialize` fails at once."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 
 from spotify_assets_tests.fake_spotify import (
     RECENTLY_PLAYED,
     fake_settings,
+    hang,
     rate_limited,
     seed_token_file,
     synthetic_play,
@@ -19,21 +22,19 @@ from spotify_assets_tests.fake_spotify import (
 DAY = "2026-03-02"
 
 
-def test_a_long_rate_limit_fails_the_cli_run_within_a_minute_and_writes_nothing(
-    tmp_path, clean_warehouse, fake_spotify
-):
-    settings = fake_settings(fake_spotify, tmp_path)
+def cli_env(tmp_path, warehouse, fake) -> dict[str, str]:
+    """A user's shell for the live source: a DAGSTER_HOME, the embedded stack, credentials and a token."""
+    settings = fake_settings(fake, tmp_path)
     seed_token_file(settings)
     start = datetime(2026, 3, 2, 9, tzinfo=UTC)
-    fake_spotify.items = [synthetic_play(start + timedelta(minutes=4 * n), n) for n in range(10)]
-    fake_spotify.script(RECENTLY_PLAYED, *[rate_limited(7200)] * 10)
+    fake.items = [synthetic_play(start + timedelta(minutes=4 * n), n) for n in range(10)]
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SPOTIFY_", "DB_", "S3_"))}
     env.update(
         DAGSTER_HOME=str(dagster_home),
         LAKE_DIR=str(tmp_path / "lake"),
-        EMBEDDED_PG_DIR=clean_warehouse.embedded_dir,
+        EMBEDDED_PG_DIR=warehouse.embedded_dir,
         SPOTIFY_SOURCE="live",
         SPOTIFY_CLIENT_ID=settings.spotify_client_id,
         SPOTIFY_CLIENT_SECRET=settings.spotify_client_secret,
@@ -41,11 +42,20 @@ def test_a_long_rate_limit_fails_the_cli_run_within_a_minute_and_writes_nothing(
         SPOTIFY_ACCOUNTS_BASE_URL=settings.spotify_accounts_base_url,
         SPOTIFY_TOKEN_FILE=settings.spotify_token_file,
     )
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "spotify_assets.definitions",
+    return env
+
+
+COMMAND = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "spotify_assets.definitions",
                "--select", "raw/recently_played", "--partition", DAY]  # fmt: skip
 
+
+def test_a_long_rate_limit_fails_the_cli_run_within_a_minute_and_writes_nothing(
+    tmp_path, clean_warehouse, fake_spotify
+):
+    env = cli_env(tmp_path, clean_warehouse, fake_spotify)
+    fake_spotify.script(RECENTLY_PLAYED, *[rate_limited(7200)] * 10)
     began = time.monotonic()
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(COMMAND, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     elapsed = time.monotonic() - began
 
     assert result.returncode != 0
@@ -53,7 +63,7 @@ def test_a_long_rate_limit_fails_the_cli_run_within_a_minute_and_writes_nothing(
     assert "Retry-After asks to wait 7200 s" in result.stdout + result.stderr
     assert len(fake_spotify.requests_to(RECENTLY_PLAYED)) == 1, "no retry of a long rate limit"
     assert not list((tmp_path / "lake").rglob("*.json")), "nothing written to raw"
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         (run,) = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.FAILURE
         event_types = {record.event_log_entry.dagster_event_type for record in instance.get_records_for_run(
@@ -61,3 +71,37 @@ def test_a_long_rate_limit_fails_the_cli_run_within_a_minute_and_writes_nothing(
         ).records}  # fmt: skip
         assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in event_types
         assert dg.DagsterEventType.STEP_FAILURE in event_types
+
+
+@pytest.mark.parametrize(
+    ("sig", "answer"),
+    [
+        (signal.SIGINT, hang(60)),  # Ctrl-C while Spotify does not answer
+        (signal.SIGTERM, hang(60)),
+        (signal.SIGTERM, rate_limited(50)),  # while the client waits out a Retry-After under the cap
+    ],
+)
+def test_ctrl_c_or_sigterm_ends_a_cli_run_at_once(tmp_path, clean_warehouse, fake_spotify, sig, answer):
+    env = cli_env(tmp_path, clean_warehouse, fake_spotify)
+    fake_spotify.script(RECENTLY_PLAYED, *[answer] * 10)
+    process = subprocess.Popen(
+        COMMAND, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while not fake_spotify.requests_to(RECENTLY_PLAYED) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)  # inside the wait
+    assert fake_spotify.requests_to(RECENTLY_PLAYED), "the run never reached Spotify"
+
+    process.send_signal(sig)
+    began = time.monotonic()
+    try:
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    assert time.monotonic() - began < 5, "the run went on after the signal"
+    assert process.returncode != 0
+    assert not list((tmp_path / "lake").rglob("*.json")), "nothing written to raw"
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        (run,) = instance.get_runs()
+        assert run.status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
