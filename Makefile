@@ -21,15 +21,17 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Every target that starts Dagster first writes $(DAGSTER_HOME)/dagster.yaml from the settings (PostgreSQL
+# instance, run queue, run monitoring) and puts DAGSTER_HOME into .env for plain `dagster` commands.
 demo: install
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/spotify-assets demo
 
 test: install-dev
 	$(BIN)/python -m pytest
 
 dev: install
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install-dev

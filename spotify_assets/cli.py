@@ -58,9 +58,7 @@ def summary_lines(settings: Settings) -> list[str]:
 def run_demo(settings: Settings) -> int:
     """Materialize the whole graph for the last 7 days as one run, then print the summary."""
     first, last = demo_partition_range(settings)
-    Path(os.environ.setdefault("DAGSTER_HOME", str(Path("data/dagster_home").resolve()))).mkdir(
-        parents=True, exist_ok=True
-    )
+    print("\n".join(prepare_instance(settings)))
     command = [
         sys.executable, "-m", "dagster", "asset", "materialize",
         "-m", "spotify_assets.definitions", "--select", "*", "--partition-range", f"{first}...{last}",
@@ -72,6 +70,30 @@ def run_demo(settings: Settings) -> int:
         return result.returncode
     print("\n".join(summary_lines(settings)))
     return 0
+
+
+def prepare_instance(settings: Settings, dotenv: bool = False) -> list[str]:
+    """Write DAGSTER_HOME/dagster.yaml from the settings and export DAGSTER_HOME; says what it did."""
+    from spotify_assets.instance_config import dagster_home, remember_dagster_home, write_instance_yaml
+
+    home = dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    storage = (
+        f"PostgreSQL, schema {settings.dagster_schema!r}"
+        if settings.dagster_storage == "postgres"
+        else "SQLite"
+    )
+    if write_instance_yaml(home, settings):
+        lines = [
+            f"Dagster instance: {home}/dagster.yaml ({storage}, at most {settings.max_concurrent_runs} runs)."
+        ]
+    else:
+        lines = [
+            f"Dagster instance: {home}/dagster.yaml is hand-written (no generated marker): left as it is."
+        ]
+    if dotenv and remember_dagster_home(Path(".env"), home):
+        lines.append(f"Added DAGSTER_HOME={home} to .env: dagster commands run from here use this instance.")
+    return lines
 
 
 def history_range_lines(folder: str, timezone: str) -> list[str]:
@@ -153,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo", help="materialize the last 7 days on the configured stack and print a summary"
     )
     commands.add_parser("summary", help="print rows per table and the top artists from the warehouse")
+    instance = commands.add_parser(
+        "instance", help="write DAGSTER_HOME/dagster.yaml (storage, run queue, monitoring) from the settings"
+    )
+    instance.add_argument("--dotenv", action="store_true", help="also add DAGSTER_HOME to ./.env if missing")
     commands.add_parser("stop-postgres", help="stop the embedded PostgreSQL (it keeps running between runs)")
     auth = commands.add_parser("auth", help="authorise this app to read your recently played tracks")
     auth.add_argument("--no-browser", action="store_true", help="print the URL and paste the redirect back")
@@ -191,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("DB_HOST is set: the warehouse is an external PostgreSQL, not the embedded one")
         stop_embedded_server(settings.embedded_pg_dir)
         print(f"Stopped the embedded PostgreSQL of {settings.embedded_pg_dir} (if it was running).")
+        return 0
+    if args.command == "instance":
+        print("\n".join(prepare_instance(settings, dotenv=args.dotenv)))
         return 0
     if args.command == "bi-port":
         return run_bi_port(settings, args.port)
