@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: demo test dev bench lint install install-dev stop-postgres clean
+.PHONY: demo test dev serve bench lint install install-dev stop-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: install-dev
 dev: install
 	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+# Production mode on one host, no containers: gRPC code server, dagster-webserver, dagster-daemon (see README).
+serve: install
+	$(BIN)/spotify-assets instance --dotenv
+	$(BIN)/spotify-assets serve
 
 bench: install-dev
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

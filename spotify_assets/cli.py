@@ -129,6 +129,24 @@ def history_range_lines(folder: str, timezone: str) -> list[str]:
     return lines
 
 
+def run_serve(settings: Settings, host: str, port: int, code_port: int) -> int:
+    """Write the instance config, then run the production trio from the project root until stopped."""
+    from spotify_assets.serve import serve
+    from spotify_assets.topology import WORKSPACE, Topology
+
+    if not Path(WORKSPACE).is_file():
+        print(f"{WORKSPACE} not found: run `spotify-assets serve` from the project root.", file=sys.stderr)
+        return 2
+    print("\n".join(prepare_instance(settings)), flush=True)
+    # The code server listens on loopback only: the webserver, the daemon and run workers are on this host.
+    topology = Topology(code_port=code_port, web_host=host, web_port=port)
+    print(
+        f"Serving the UI on http://{host}:{port} (code server 127.0.0.1:{code_port}); Ctrl-C stops.",
+        flush=True,
+    )
+    return serve(topology)
+
+
 DEFAULT_BI_PORT = 5433
 
 
@@ -179,6 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "instance", help="write DAGSTER_HOME/dagster.yaml (storage, run queue, monitoring) from the settings"
     )
     instance.add_argument("--dotenv", action="store_true", help="also add DAGSTER_HOME to ./.env if missing")
+    serve = commands.add_parser(
+        "serve", help="run the gRPC code server, dagster-webserver and dagster-daemon (production, one host)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address the webserver listens on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=3000, help="webserver port (default 3000)")
+    serve.add_argument("--code-port", type=int, default=4000, help="code server port on 127.0.0.1 (4000)")
     commands.add_parser("stop-postgres", help="stop the embedded PostgreSQL (it keeps running between runs)")
     auth = commands.add_parser("auth", help="authorise this app to read your recently played tracks")
     auth.add_argument("--no-browser", action="store_true", help="print the URL and paste the redirect back")
@@ -221,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "instance":
         print("\n".join(prepare_instance(settings, dotenv=args.dotenv)))
         return 0
+    if args.command == "serve":
+        return run_serve(settings, args.host, args.port, args.code_port)
     if args.command == "bi-port":
         return run_bi_port(settings, args.port)
     if args.command == "demo":

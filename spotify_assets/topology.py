@@ -19,9 +19,10 @@ WORKSPACE = "deploy/workspace.yaml"
 class Topology:
     """Where the three processes listen; `code_host` is how the webserver and daemon reach the code server."""
 
-    bind_host: str = "127.0.0.1"
+    code_bind_host: str = "127.0.0.1"
     code_host: str = "127.0.0.1"
     code_port: int = 4000
+    web_host: str = "127.0.0.1"
     web_port: int = 3000
     workspace: str = WORKSPACE
 
@@ -33,11 +34,11 @@ class Topology:
         """Each process's command line, by role (as in the official deploy_docker example)."""
         return {
             "code-server": [
-                "dagster", "code-server", "start", "-h", self.bind_host, "-p", str(self.code_port),
+                "dagster", "code-server", "start", "-h", self.code_bind_host, "-p", str(self.code_port),
                 "-m", DEFINITIONS_MODULE, "--location-name", LOCATION_NAME,
             ],
             "webserver": [
-                "dagster-webserver", "-h", self.bind_host, "-p", str(self.web_port), "-w", self.workspace,
+                "dagster-webserver", "-h", self.web_host, "-p", str(self.web_port), "-w", self.workspace,
             ],
             "daemon": ["dagster-daemon", "run", "-w", self.workspace],
         }  # fmt: skip

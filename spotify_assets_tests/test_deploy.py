@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,14 +17,16 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import psutil
 import pytest
 
 from spotify_assets.settings import Settings
 from spotify_assets.storage.resources import build_postgres
 from spotify_assets.topology import Topology
-from spotify_assets_tests.dagster_ui import free_port
+from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.helpers import warehouse_tables
 from spotify_assets_tests.tcp_postgres import TcpPostgres
+from spotify_assets_tests.test_entrypoints import pipeline_env  # noqa: F401 (fixture)
 from spotify_assets_tests.topology_processes import Deployment, wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -246,3 +249,43 @@ def test_the_capture_schedule_ticks_and_its_run_succeeds(stack):
     latency = run["creationTime"] % 60  # after the minute CAPTURE_CRON ticks on
     print(f"capture tick: run created {latency:.1f} s after its cron time ({tags['dagster/partition']})")
     assert tags["dagster/partition"] == datetime.fromtimestamp(run["creationTime"], UTC).date().isoformat()
+
+
+class Serve(DagsterDev):
+    """`spotify-assets serve` (as `make serve` runs it) in a folder holding deploy/workspace.yaml."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:  # noqa: D107
+        (cwd / "deploy").mkdir()
+        shutil.copy(WORKSPACE, cwd / "deploy" / "workspace.yaml")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = (cwd / "serve.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "spotify_assets.cli", "serve", "--port", str(self.port),
+             "--code-port", str(free_port())],
+            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def test_serve_runs_the_trio_on_one_host_and_stops_cleanly(tmp_path, pipeline_env, clean_warehouse):  # noqa: F811
+    server = Serve(tmp_path, pipeline_env)
+    try:
+        server.wait_until_ready()
+        wait_for(lambda: _location_loaded(server), 180, interval=1, what="code location loaded")
+        children = psutil.Process(server.process.pid).children(recursive=True)
+        assert len(children) >= 3  # code server (and its gRPC child), webserver, daemon
+        run_id = server.launch_materialization([["raw", "recently_played"]], DAY)
+        assert server.wait_for_run(run_id) == "SUCCESS", (tmp_path / "serve.log").read_text()[-3000:]
+        server.process.send_signal(signal.SIGTERM)  # what systemd sends the main process
+        assert server.process.wait(timeout=90) == 0
+        assert not [child for child in children if child.is_running() and child.status() != "zombie"]
+    finally:
+        server.stop()
+    assert "dagster.yaml (PostgreSQL" in (tmp_path / "serve.log").read_text()
+
+
+def _location_loaded(server: DagsterDev) -> bool:
+    try:
+        return bool(server.graphql(REPOSITORIES)["repositoriesOrError"]["nodes"])
+    except (OSError, RuntimeError, KeyError, TypeError):
+        return False
