@@ -46,6 +46,9 @@ def instance_config(settings: Settings) -> dict[str, Any]:
         },
         "telemetry": {"enabled": False},
     }
+    if settings.run_workers_on_this_host:
+        # Run monitoring also fails a run whose worker vanished with its code server (see run_launcher.py).
+        config["run_launcher"] = {"module": "spotify_assets.run_launcher", "class": "LocalRunLauncher"}
     if settings.dagster_storage == "postgres":
         config["storage"] = {
             "custom": {

@@ -71,6 +71,7 @@ class Settings:
     run_start_timeout_seconds: int = 180
     run_max_runtime_seconds: int = 21600
     run_monitoring_interval_seconds: int = 30
+    run_workers_on_this_host: bool = True
 
     @property
     def uses_s3(self) -> bool:
@@ -151,6 +152,7 @@ class Settings:
                 cls.run_monitoring_interval_seconds,
                 "RUN_MONITORING_INTERVAL_SECONDS",
             ),
+            run_workers_on_this_host=_flag(get("RUN_WORKERS_ON_THIS_HOST"), True, "RUN_WORKERS_ON_THIS_HOST"),
         )
 
 
@@ -177,6 +179,17 @@ def _count(value: str | None, default: int, name: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
     return int(value)
+
+
+def _flag(value: str | None, default: bool, name: str) -> bool:
+    """`true` or `false` (also 1/0, yes/no), or the default when unset."""
+    if value is None:
+        return default
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
 
 
 @lru_cache(maxsize=1)

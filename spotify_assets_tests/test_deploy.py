@@ -22,7 +22,7 @@ import pytest
 
 from spotify_assets.settings import Settings
 from spotify_assets.storage.resources import build_postgres
-from spotify_assets.topology import Topology
+from spotify_assets.topology import LOCATION_NAME, Topology
 from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.helpers import warehouse_tables
 from spotify_assets_tests.tcp_postgres import TcpPostgres
@@ -40,6 +40,9 @@ DAY = "2025-03-10"
 RANGE = ("2025-03-09", "2025-03-11")
 KILL_RANGE = ("2025-02-01", "2025-02-28")
 CAPTURE_SCHEDULE = "raw_capture_intraday_schedule"
+RELOAD_LOCATION = """
+mutation Reload($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) { __typename } }
+"""
 PASSWORD = "p@ss:w/rd"  # trust authentication accepts any; it checks that the URL quotes it
 
 
@@ -200,11 +203,17 @@ def _step_started(stack: Stack, run_id: str, step_key: str) -> bool:
     return bool(stack.sql(query, (run_id, step_key, dg.DagsterEventType.STEP_START.value)))
 
 
-def test_a_killed_run_is_marked_failed_and_a_rerun_repairs(stack):
-    tags = _range_tags(*KILL_RANGE)
-    clean = stack.deployment.launch(ALL_ASSETS, tags)
+@pytest.fixture(scope="module")
+def clean_range_tables(stack) -> dict[str, pd.DataFrame]:
+    """The warehouse after one clean run of KILL_RANGE: what a re-run after a crash must give again."""
+    clean = stack.deployment.launch(ALL_ASSETS, _range_tags(*KILL_RANGE))
     assert stack.wait_for_runs([clean])[clean]["status"] == "SUCCESS"
-    clean_tables = stack.tables()
+    return stack.tables()
+
+
+def test_a_killed_run_is_marked_failed_and_a_rerun_repairs(stack, clean_range_tables):
+    tags = _range_tags(*KILL_RANGE)
+    clean_tables = clean_range_tables
 
     doomed = stack.deployment.launch(ALL_ASSETS, tags)
     wait_for(lambda: _step_started(stack, doomed, "gold__dim_artist"), 240, interval=0.2, what="gold started")
@@ -218,6 +227,31 @@ def test_a_killed_run_is_marked_failed_and_a_rerun_repairs(stack):
     assert status == "FAILURE"
 
     rerun = stack.deployment.launch(ALL_ASSETS, tags)
+    assert stack.wait_for_runs([rerun])[rerun]["status"] == "SUCCESS"
+    _assert_same_tables(stack.tables(), clean_tables)
+
+
+def test_a_run_whose_code_server_died_too_is_failed_by_run_monitoring(stack, clean_range_tables):
+    tags = _range_tags(*KILL_RANGE)
+    clean_tables = clean_range_tables
+    doomed = stack.deployment.launch(ALL_ASSETS, tags)
+    wait_for(lambda: _step_started(stack, doomed, "gold__dim_artist"), 240, interval=0.2, what="gold started")
+    assert _run_worker_pid(stack, doomed) is not None
+    # The code server and every process it started (the run worker among them): nothing is left to notice.
+    stack.deployment.processes["code-server"].kill()
+    killed_at = time.monotonic()
+    stack.deployment.restart("code-server")
+    status = stack.wait_for_runs([doomed], timeout=120)[doomed]["status"]
+    print(f"code server and run worker killed: marked {status} after {time.monotonic() - killed_at:.1f} s")
+    assert status == "FAILURE"
+    events = stack.sql(
+        "SELECT event FROM dagster.event_logs WHERE run_id = %s AND event LIKE %s", (doomed, "%is gone%")
+    )
+    assert events  # failed by run monitoring (the launcher's health check), not by a timeout
+
+    reruns: list[str] = []
+    wait_for(lambda: _launched(stack, tags, reruns), 180, interval=2, what="the code server back")
+    (rerun,) = reruns
     assert stack.wait_for_runs([rerun])[rerun]["status"] == "SUCCESS"
     _assert_same_tables(stack.tables(), clean_tables)
 
@@ -282,6 +316,20 @@ def test_serve_runs_the_trio_on_one_host_and_stops_cleanly(tmp_path, pipeline_en
     finally:
         server.stop()
     assert "dagster.yaml (PostgreSQL" in (tmp_path / "serve.log").read_text()
+
+
+def _launched(stack: Stack, tags: dict[str, str], run_ids: list[str]) -> bool:
+    """Launch a run once the webserver reaches the code server again (after its restart)."""
+    stack.deployment.graphql(RELOAD_LOCATION, {"name": LOCATION_NAME})
+    try:
+        run_ids.append(stack.deployment.launch(ALL_ASSETS, tags))
+    except IndexError:  # no repository: the location is reloading
+        return False
+    except RuntimeError as error:  # the new code server is still loading the definitions
+        if "Unreachable" not in str(error) and "UNAVAILABLE" not in str(error):
+            raise
+        return False
+    return True
 
 
 def _location_loaded(server: DagsterDev) -> bool:

@@ -65,6 +65,8 @@ def test_the_image_writes_the_instance_config_the_tests_use_and_reaps_zombies():
     script = (DEPLOY / "entrypoint.sh").read_text().splitlines()
     # The topology tests write dagster.yaml with this same command before starting the processes.
     assert "spotify-assets instance" in script and script[-1] == 'exec "$@"'
+    # Containers: the daemon cannot see the code container's processes, so no local health check there.
+    assert "RUN_WORKERS_ON_THIS_HOST=false" in dockerfile
 
 
 def test_helm_values_match_the_tested_instance_config():

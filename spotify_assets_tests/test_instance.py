@@ -38,6 +38,13 @@ def test_the_default_instance_is_postgres_with_a_queue_and_monitoring(tmp_path):
     assert validated["concurrency"]["runs"]["tag_concurrency_limits"][0]["key"] == "dagster/partition"
 
 
+def test_run_workers_are_watched_on_one_host_only():
+    assert instance_config(Settings())["run_launcher"]["class"] == "LocalRunLauncher"
+    assert "run_launcher" not in instance_config(Settings.from_mapping({"RUN_WORKERS_ON_THIS_HOST": "false"}))
+    with pytest.raises(ValueError, match="RUN_WORKERS_ON_THIS_HOST"):
+        Settings.from_mapping({"RUN_WORKERS_ON_THIS_HOST": "maybe"})
+
+
 def test_sqlite_stays_possible_by_choice(tmp_path):
     config = instance_config(Settings.from_mapping({"DAGSTER_STORAGE": "sqlite"}))
     assert "storage" not in config
