@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: demo test dev bench lint install install-dev stop-postgres clean
+.PHONY: demo test dev serve bench lint install install-dev stop-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,16 +21,23 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Every target that starts Dagster first writes $(DAGSTER_HOME)/dagster.yaml from the settings (PostgreSQL
+# instance, run queue, run monitoring) and puts DAGSTER_HOME into .env for plain `dagster` commands.
 demo: install
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/spotify-assets demo
 
 test: install-dev
 	$(BIN)/python -m pytest
 
 dev: install
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+# Production mode on one host, no containers: gRPC code server, dagster-webserver, dagster-daemon (see README).
+serve: install
+	$(BIN)/spotify-assets instance --dotenv
+	$(BIN)/spotify-assets serve
 
 bench: install-dev
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -16,8 +16,10 @@ setup(
         "pyarrow==26.0.1",
         "spotipy==2.26.0",
         "psycopg[binary]==3.3.9",
+        "psycopg2-binary==2.9.13",  # dagster-postgres (the Dagster instance) connects through psycopg2
         "sqlalchemy>=2.0,<2.1",
         "pgserver==0.1.4",
+        "psutil==7.2.2",  # run monitoring looks for run worker processes (also a pgserver dependency)
         "boto3==1.44.8",
         "pillow==13.0.0",
     ],

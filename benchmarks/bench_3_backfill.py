@@ -30,38 +30,57 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import _common as bench
+import dagster as dg
 
 FIRST_DAY = date(2022, 1, 1)
 TARGET = 20.0
 REPORT_STEP = "report__listening"
+INSTANCES = ("sqlite", "postgres")
 
 
-def single_run(days: int) -> tuple[float, dict[str, float], bench.EventStorageTimer]:
+def instance(stack: bench.Stack, kind: str) -> dg.DagsterInstance:
+    """The Dagster instance the runs record to: SQLite files, or the project's default (schema `dagster` of
+    the stack's embedded PostgreSQL, the generated dagster.yaml)."""
+    if kind == "sqlite":
+        return bench.instance(stack)
+    from spotify_assets.instance_config import write_instance_yaml
+    from spotify_assets.settings import Settings, get_settings
+
+    home = stack.root / "dagster_home"
+    # The storage finds its server through the settings, here and in the per-day child processes.
+    os.environ["EMBEDDED_PG_DIR"] = stack.settings.embedded_pg_dir
+    get_settings.cache_clear()
+    write_instance_yaml(home, Settings.from_mapping(os.environ))
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def single_run(days: int, kind: str) -> tuple[float, dict[str, float], bench.EventStorageTimer]:
     with bench.temporary_stack("backfill_single") as stack:
-        instance = bench.instance(stack)
-        events = bench.EventStorageTimer(instance)
+        run_instance = instance(stack, kind)
+        events = bench.EventStorageTimer(run_instance)
         print(f"  {days} days as one run ...", flush=True)
         last = FIRST_DAY + timedelta(days=days - 1)
-        seconds, result = bench.run_graph(stack, FIRST_DAY, last, run_instance=instance)
+        seconds, result = bench.run_graph(stack, FIRST_DAY, last, run_instance=run_instance)
         return seconds, bench.step_seconds(result), events
 
 
-def per_partition_in_process(runs: int) -> list[float]:
+def per_partition_in_process(runs: int, kind: str) -> list[float]:
     with bench.temporary_stack("backfill_per_day") as stack:
-        instance = bench.instance(stack)
+        run_instance = instance(stack, kind)
         times = []
         for day in bench.days(FIRST_DAY, runs):
-            times.append(bench.materialize(stack, day, run_instance=instance))
+            times.append(bench.materialize(stack, day, run_instance=run_instance))
             print(f"    in process, {day}: {times[-1]:.2f} s", flush=True)
         return times
 
 
-def per_partition_in_processes(runs: int) -> list[float]:
+def per_partition_in_processes(runs: int, kind: str) -> list[float]:
     with bench.temporary_stack("backfill_processes") as stack:
-        bench.instance(stack)
+        instance(stack, kind)
         times = []
         for day in bench.days(FIRST_DAY, runs):
-            command = [sys.executable, __file__, "--child-run", day.isoformat(), "--root", str(stack.root)]
+            command = [sys.executable, __file__, "--child-run", day.isoformat(), "--root", str(stack.root),
+                       "--instance", kind]  # fmt: skip
             started = time.perf_counter()
             subprocess.run(command, check=True)
             times.append(time.perf_counter() - started)
@@ -69,10 +88,10 @@ def per_partition_in_processes(runs: int) -> list[float]:
         return times
 
 
-def child_run(day: date, root: Path) -> None:
+def child_run(day: date, root: Path, kind: str) -> None:
     """One day's run in this process, on the stack under `root` (left running for the parent to stop)."""
     stack = bench.stack_at(root)
-    bench.materialize(stack, day, run_instance=bench.instance(stack))
+    bench.materialize(stack, day, run_instance=instance(stack, kind))
 
 
 def main() -> None:
@@ -80,22 +99,25 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365, help="days of the backfill (default 365)")
     parser.add_argument("--sample-runs", type=int, default=10, help="one-day runs timed in process")
     parser.add_argument("--process-runs", type=int, default=10, help="one-day runs timed as processes")
+    parser.add_argument(
+        "--instance", choices=INSTANCES, default="sqlite", help="Dagster instance storage (default sqlite)"
+    )
     parser.add_argument("--child-run", type=date.fromisoformat, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_run:
-        child_run(args.child_run, args.root)
+        child_run(args.child_run, args.root, args.instance)
         return
 
-    single, steps, events = single_run(args.days)
-    in_process = per_partition_in_process(args.sample_runs)
-    processes = per_partition_in_processes(args.process_runs)
+    single, steps, events = single_run(args.days, args.instance)
+    in_process = per_partition_in_process(args.sample_runs, args.instance)
+    processes = per_partition_in_processes(args.process_runs, args.instance)
 
     per_day = bench.median(processes)
     print()
     print(
         f"{args.days} days x {bench.PLAYS_PER_DAY} sample plays through the whole graph (raw, silver, gold, "
-        "report) with its checks; persistent Dagster instance;"
+        f"report) with its checks; persistent Dagster instance ({args.instance});"
     )
     print(bench.machine_note())
     print()

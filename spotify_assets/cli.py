@@ -58,9 +58,7 @@ def summary_lines(settings: Settings) -> list[str]:
 def run_demo(settings: Settings) -> int:
     """Materialize the whole graph for the last 7 days as one run, then print the summary."""
     first, last = demo_partition_range(settings)
-    Path(os.environ.setdefault("DAGSTER_HOME", str(Path("data/dagster_home").resolve()))).mkdir(
-        parents=True, exist_ok=True
-    )
+    print("\n".join(prepare_instance(settings)))
     command = [
         sys.executable, "-m", "dagster", "asset", "materialize",
         "-m", "spotify_assets.definitions", "--select", "*", "--partition-range", f"{first}...{last}",
@@ -72,6 +70,30 @@ def run_demo(settings: Settings) -> int:
         return result.returncode
     print("\n".join(summary_lines(settings)))
     return 0
+
+
+def prepare_instance(settings: Settings, dotenv: bool = False) -> list[str]:
+    """Write DAGSTER_HOME/dagster.yaml from the settings and export DAGSTER_HOME; says what it did."""
+    from spotify_assets.instance_config import dagster_home, remember_dagster_home, write_instance_yaml
+
+    home = dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    storage = (
+        f"PostgreSQL, schema {settings.dagster_schema!r}"
+        if settings.dagster_storage == "postgres"
+        else "SQLite"
+    )
+    if write_instance_yaml(home, settings):
+        lines = [
+            f"Dagster instance: {home}/dagster.yaml ({storage}, at most {settings.max_concurrent_runs} runs)."
+        ]
+    else:
+        lines = [
+            f"Dagster instance: {home}/dagster.yaml is hand-written (no generated marker): left as it is."
+        ]
+    if dotenv and remember_dagster_home(Path(".env"), home):
+        lines.append(f"Added DAGSTER_HOME={home} to .env: dagster commands run from here use this instance.")
+    return lines
 
 
 def history_range_lines(folder: str, timezone: str) -> list[str]:
@@ -105,6 +127,24 @@ def history_range_lines(folder: str, timezone: str) -> list[str]:
         f"--partition-range {first}...{last}",
     ]
     return lines
+
+
+def run_serve(settings: Settings, host: str, port: int, code_port: int) -> int:
+    """Write the instance config, then run the production trio from the project root until stopped."""
+    from spotify_assets.serve import serve
+    from spotify_assets.topology import WORKSPACE, Topology
+
+    if not Path(WORKSPACE).is_file():
+        print(f"{WORKSPACE} not found: run `spotify-assets serve` from the project root.", file=sys.stderr)
+        return 2
+    print("\n".join(prepare_instance(settings)), flush=True)
+    # The code server listens on loopback only: the webserver, the daemon and run workers are on this host.
+    topology = Topology(code_port=code_port, web_host=host, web_port=port)
+    print(
+        f"Serving the UI on http://{host}:{port} (code server 127.0.0.1:{code_port}); Ctrl-C stops.",
+        flush=True,
+    )
+    return serve(topology)
 
 
 DEFAULT_BI_PORT = 5433
@@ -153,6 +193,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo", help="materialize the last 7 days on the configured stack and print a summary"
     )
     commands.add_parser("summary", help="print rows per table and the top artists from the warehouse")
+    instance = commands.add_parser(
+        "instance", help="write DAGSTER_HOME/dagster.yaml (storage, run queue, monitoring) from the settings"
+    )
+    instance.add_argument("--dotenv", action="store_true", help="also add DAGSTER_HOME to ./.env if missing")
+    serve = commands.add_parser(
+        "serve", help="run the gRPC code server, dagster-webserver and dagster-daemon (production, one host)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address the webserver listens on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=3000, help="webserver port (default 3000)")
+    serve.add_argument("--code-port", type=int, default=4000, help="code server port on 127.0.0.1 (4000)")
     commands.add_parser("stop-postgres", help="stop the embedded PostgreSQL (it keeps running between runs)")
     auth = commands.add_parser("auth", help="authorise this app to read your recently played tracks")
     auth.add_argument("--no-browser", action="store_true", help="print the URL and paste the redirect back")
@@ -192,6 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop_embedded_server(settings.embedded_pg_dir)
         print(f"Stopped the embedded PostgreSQL of {settings.embedded_pg_dir} (if it was running).")
         return 0
+    if args.command == "instance":
+        print("\n".join(prepare_instance(settings, dotenv=args.dotenv)))
+        return 0
+    if args.command == "serve":
+        return run_serve(settings, args.host, args.port, args.code_port)
     if args.command == "bi-port":
         return run_bi_port(settings, args.port)
     if args.command == "demo":

@@ -65,6 +65,13 @@ class Settings:
     history_dir: str | None = None
     capture_cron: str = "*/15 * * * *"
     daily_cron: str = "30 0 * * *"
+    dagster_storage: str = "postgres"
+    dagster_schema: str = "dagster"
+    max_concurrent_runs: int = 2
+    run_start_timeout_seconds: int = 180
+    run_max_runtime_seconds: int = 21600
+    run_monitoring_interval_seconds: int = 30
+    run_workers_on_this_host: bool = True
 
     @property
     def uses_s3(self) -> bool:
@@ -129,6 +136,23 @@ class Settings:
             history_dir=get("HISTORY_DIR"),
             capture_cron=_cron(get_or("CAPTURE_CRON", cls.capture_cron), "CAPTURE_CRON"),
             daily_cron=_cron(get_or("DAILY_CRON", cls.daily_cron), "DAILY_CRON"),
+            dagster_storage=_storage_kind(get_or("DAGSTER_STORAGE", cls.dagster_storage), "DAGSTER_STORAGE"),
+            dagster_schema=get_or("DAGSTER_PG_SCHEMA", cls.dagster_schema),
+            max_concurrent_runs=_count(
+                get("MAX_CONCURRENT_RUNS"), cls.max_concurrent_runs, "MAX_CONCURRENT_RUNS"
+            ),
+            run_start_timeout_seconds=_count(
+                get("RUN_START_TIMEOUT_SECONDS"), cls.run_start_timeout_seconds, "RUN_START_TIMEOUT_SECONDS"
+            ),
+            run_max_runtime_seconds=_count(
+                get("RUN_MAX_RUNTIME_SECONDS"), cls.run_max_runtime_seconds, "RUN_MAX_RUNTIME_SECONDS"
+            ),
+            run_monitoring_interval_seconds=_count(
+                get("RUN_MONITORING_INTERVAL_SECONDS"),
+                cls.run_monitoring_interval_seconds,
+                "RUN_MONITORING_INTERVAL_SECONDS",
+            ),
+            run_workers_on_this_host=_flag(get("RUN_WORKERS_ON_THIS_HOST"), True, "RUN_WORKERS_ON_THIS_HOST"),
         )
 
 
@@ -139,6 +163,33 @@ def _cron(value: str, name: str) -> str:
     if not is_valid_cron_string(value):
         raise ValueError(f"{name} must be a cron expression such as '*/15 * * * *', not {value!r}")
     return value
+
+
+def _storage_kind(value: str, name: str) -> str:
+    """`postgres` or `sqlite`: where the Dagster instance keeps runs, events and schedules."""
+    if value not in ("postgres", "sqlite"):
+        raise ValueError(f"{name} must be postgres or sqlite, not {value!r}")
+    return value
+
+
+def _count(value: str | None, default: int, name: str) -> int:
+    """A positive whole number from the environment, or the default when unset."""
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+def _flag(value: str | None, default: bool, name: str) -> bool:
+    """`true` or `false` (also 1/0, yes/no), or the default when unset."""
+    if value is None:
+        return default
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from spotify_assets.day_batches import PartitionMap, per_day
 from spotify_assets.partitions import daily_partitions
+from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.transforms import gold
 from spotify_assets.transforms.plays import build_key_map
@@ -25,6 +26,7 @@ def _gold_asset(name: str, *, reads_plays: bool = True) -> Callable:
         backfill_policy=dg.BackfillPolicy.single_run(),
         ins={"plays": dg.AssetIn(key=SILVER_PLAYS)} if reads_plays else None,
         deps=None if reads_plays else [SILVER_PLAYS],
+        pool=WAREHOUSE_POOL,
         kinds={"pandas", "parquet", "postgres"},
     )
 

@@ -4,6 +4,7 @@ import dagster as dg
 import numpy as np
 
 from spotify_assets.partitions import daily_partitions
+from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.sources.history import (
     STORED_KINDS,
     VIDEO,
@@ -24,6 +25,7 @@ RAW_STREAMING_HISTORY = dg.AssetKey(["raw", "streaming_history"])
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="lake_io_manager",
+    pool=WAREHOUSE_POOL,
     kinds={"spotify", "json"},
 )
 def streaming_history(

@@ -7,6 +7,7 @@ import pandas as pd
 
 from spotify_assets.charts import render_charts, report_markdown
 from spotify_assets.partitions import daily_partitions
+from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.storage.bi import ensure_views, read_listening
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.postgres import PostgresResource
@@ -61,6 +62,7 @@ def report_numbers(report: ListeningReport) -> dict[str, object]:
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=GOLD_INPUTS,
+    pool=WAREHOUSE_POOL,
     kinds={"pillow", "pandas", "postgres"},
 )
 def listening(

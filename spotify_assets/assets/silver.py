@@ -11,6 +11,7 @@ from spotify_assets.assets.history import RAW_STREAMING_HISTORY
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.day_batches import DayBatches, PartitionMap
 from spotify_assets.partitions import daily_partitions
+from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake_io import OPTIONAL_LAZY_INPUT, JsonPartitions
 from spotify_assets.transforms.history_plays import history_plays, read_partitions
@@ -28,6 +29,7 @@ from spotify_assets.transforms.silver import flatten_recently_played
         # Lazy (one day's JSON at a time) and optional (a day never imported holds no history).
         "raw_streaming_history": dg.AssetIn(key=RAW_STREAMING_HISTORY, metadata={OPTIONAL_LAZY_INPUT: True}),
     },
+    pool=WAREHOUSE_POOL,
     kinds={"pandas", "parquet", "postgres"},
 )
 def plays(

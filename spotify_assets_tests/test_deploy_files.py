@@ -1,0 +1,92 @@
+"""Containers cannot run here: the files in deploy/ are checked against what the topology tests run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spotify_assets.instance_config import instance_config
+from spotify_assets.settings import Settings
+from spotify_assets.topology import DEFINITIONS_MODULE, WORKSPACE, Topology
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+# The compose file's addresses: the code server listens on every interface of its container, and the
+# webserver and the daemon reach it by its service name.
+COMPOSE_TOPOLOGY = Topology(
+    code_bind_host="0.0.0.0", code_host="code", web_host="0.0.0.0", workspace=WORKSPACE
+)
+COMPOSE_SERVICES = {"code-server": "code", "webserver": "webserver", "daemon": "daemon"}
+OTHER_VARIABLES = re.compile(r"^(AWS_[A-Z_]+|DAGSTER_HOME|DAGSTER_CODE_SERVER_(HOST|PORT)|POSTGRES_[A-Z_]+)$")
+
+
+def _settings_variables() -> set[str]:
+    """Every environment variable Settings.from_mapping reads (from its source)."""
+    source = (Path(__file__).resolve().parents[1] / "spotify_assets" / "settings.py").read_text()
+    return set(re.findall(r'get(?:_or)?\(\s*"([A-Z0-9_]+)"', source)) | set(
+        re.findall(r'_count\(\s*get\("([A-Z0-9_]+)"\)', source)
+    )
+
+
+def _compose() -> dict:
+    return yaml.safe_load((DEPLOY / "docker-compose.yaml").read_text())
+
+
+@pytest.mark.parametrize(("role", "service"), COMPOSE_SERVICES.items())
+def test_compose_runs_the_tested_commands(role, service):
+    assert _compose()["services"][service]["command"] == COMPOSE_TOPOLOGY.commands()[role]
+
+
+def test_compose_points_the_workspace_at_the_code_server():
+    environment = _compose()["x-app"]["environment"]
+    assert {key: environment[key] for key in COMPOSE_TOPOLOGY.env()} == COMPOSE_TOPOLOGY.env()
+    workspace = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
+    server = workspace["load_from"][0]["grpc_server"]
+    assert server["host"] == {"env": "DAGSTER_CODE_SERVER_HOST"}
+    assert server["port"] == {"env": "DAGSTER_CODE_SERVER_PORT"}
+
+
+def test_every_variable_in_deploy_is_one_the_project_reads():
+    known = _settings_variables()
+    assert {"DB_HOST", "MAX_CONCURRENT_RUNS", "CAPTURE_CRON", "DAGSTER_STORAGE"} <= known
+    example = [line.split("=", 1)[0] for line in (DEPLOY / ".env.example").read_text().splitlines()]
+    names = {name.lstrip("# ").strip() for name in example if re.match(r"^#? ?[A-Z][A-Z0-9_]+$", name)}
+    names |= set(_compose()["x-app"]["environment"])
+    unknown = {name for name in names if name not in known and not OTHER_VARIABLES.match(name)}
+    assert not unknown
+
+
+def test_the_image_writes_the_instance_config_the_tests_use_and_reaps_zombies():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    entrypoint = re.search(r"^ENTRYPOINT (.+)$", dockerfile, re.MULTILINE).group(1)
+    assert yaml.safe_load(entrypoint) == ["tini", "--", "/app/deploy/entrypoint.sh"]
+    script = (DEPLOY / "entrypoint.sh").read_text().splitlines()
+    # The topology tests write dagster.yaml with this same command before starting the processes.
+    assert "spotify-assets instance" in script and script[-1] == 'exec "$@"'
+    # Containers: the daemon cannot see the code container's processes, so no local health check there.
+    assert "RUN_WORKERS_ON_THIS_HOST=false" in dockerfile
+
+
+def test_helm_values_match_the_tested_instance_config():
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    tested = instance_config(Settings())
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    assert deployment["dagsterApiGrpcArgs"] == ["-m", DEFINITIONS_MODULE]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert values["postgresql"]["postgresqlParams"]["options"] == f"-csearch_path={Settings().dagster_schema}"
+    runs, pools = values["concurrency"]["runs"], values["concurrency"]["pools"]
+    assert runs["maxConcurrentRuns"] == tested["concurrency"]["runs"]["max_concurrent_runs"]
+    assert runs["tagConcurrencyLimits"] == tested["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert {"granularity": pools["granularity"], "default_limit": pools["defaultLimit"]} == tested[
+        "concurrency"
+    ]["pools"]
+    monitoring = values["dagsterDaemon"]["runMonitoring"]
+    expected = tested["run_monitoring"]
+    assert monitoring == {
+        "enabled": expected["enabled"],
+        "startTimeoutSeconds": expected["start_timeout_seconds"],
+        "maxRuntimeSeconds": expected["max_runtime_seconds"],
+        "pollIntervalSeconds": expected["poll_interval_seconds"],
+    }

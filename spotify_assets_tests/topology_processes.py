@@ -1,0 +1,151 @@
+"""The production topology (code server, webserver, daemon) as real processes, driven through GraphQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from spotify_assets.topology import Topology, local_command
+from spotify_assets_tests.dagster_ui import LAUNCH_RUN, DagsterDev
+
+RUN_TIMES = """
+query RunTimes($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename ... on Run { status creationTime startTime endTime tags { key value } }
+  }
+}
+"""
+START_SCHEDULE = """
+mutation StartSchedule($selector: ScheduleSelector!) {
+  startSchedule(scheduleSelector: $selector) {
+    __typename ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message }
+  }
+}
+"""
+RUNS_WITH_TAG = """
+query Runs($key: String!, $value: String!) {
+  runsOrError(filter: {tags: [{key: $key, value: $value}]}) {
+    ... on Runs { results { runId status creationTime tags { key value } } }
+  }
+}
+"""
+
+
+class Process:
+    """One process of the topology in its own process group (so TERM or KILL reaches its children too)."""
+
+    def __init__(self, name: str, command: list[str], cwd: Path, env: Mapping[str, str]) -> None:
+        self.name = name
+        self._log = (cwd / f"{name}.log").open("ab")
+        self.process = subprocess.Popen(
+            local_command(command), cwd=cwd, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def kill(self) -> None:
+        """kill -9 the whole process group, as a crash would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """TERM the process group, then KILL what is left."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+class Deployment(DagsterDev):
+    """Code server, webserver and daemon as separate processes, as deploy/ runs them; GraphQL as in the UI."""
+
+    def __init__(self, topology: Topology, cwd: Path, env: Mapping[str, str]) -> None:  # noqa: D107
+        self.topology = topology
+        self.cwd = cwd
+        self.env = {**env, **topology.env()}
+        self.port = topology.web_port
+        self.url = f"http://127.0.0.1:{topology.web_port}"
+        self.processes = {
+            name: Process(name, command, cwd, self.env) for name, command in topology.commands().items()
+        }
+        self.process = self.processes["webserver"].process
+
+    def restart(self, name: str) -> None:
+        self.processes[name] = Process(name, self.topology.commands()[name], self.cwd, self.env)
+
+    def stop(self) -> None:
+        for name in ("daemon", "webserver", "code-server"):
+            self.processes[name].stop()
+
+    def wait_until_ready(self, timeout: float = 180.0) -> None:
+        """Until the webserver answers and has loaded the code location from the code server."""
+        super().wait_until_ready(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.repository():
+                    return
+            except (OSError, RuntimeError, IndexError, KeyError, TypeError):
+                pass
+            time.sleep(1)
+        raise TimeoutError("the code location did not load")
+
+    def repository(self) -> dict[str, Any]:
+        from spotify_assets_tests.dagster_ui import REPOSITORIES
+
+        return self.graphql(REPOSITORIES)["repositoriesOrError"]["nodes"][0]
+
+    def launch(self, assets: list[list[str]], tags: Mapping[str, str]) -> str:
+        """Launch a run of these assets with these tags (a partition, or a range), as the UI does."""
+        repository = self.repository()
+        params = {
+            "mode": "default",
+            "selector": {
+                "repositoryLocationName": repository["location"]["name"],
+                "repositoryName": repository["name"],
+                "pipelineName": "__ASSET_JOB",
+                "assetSelection": [{"path": path} for path in assets],
+                "assetCheckSelection": [],
+            },
+            "executionMetadata": {"tags": [{"key": key, "value": value} for key, value in tags.items()]},
+        }
+        result = self.graphql(LAUNCH_RUN, {"executionParams": params})["launchPipelineExecution"]
+        if result["__typename"] != "LaunchRunSuccess":
+            raise RuntimeError(f"launch failed: {result}")
+        return result["run"]["runId"]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return self.graphql(RUN_TIMES, {"runId": run_id})["runOrError"]
+
+    def start_schedule(self, name: str) -> str:
+        repository = self.repository()
+        selector = {
+            "repositoryLocationName": repository["location"]["name"],
+            "repositoryName": repository["name"],
+            "scheduleName": name,
+        }
+        result = self.graphql(START_SCHEDULE, {"selector": selector})["startSchedule"]
+        if result["__typename"] != "ScheduleStateResult":
+            raise RuntimeError(f"cannot start {name}: {result}")
+        return result["scheduleState"]["status"]
+
+    def runs_with_tag(self, key: str, value: str) -> list[dict[str, Any]]:
+        return self.graphql(RUNS_WITH_TAG, {"key": key, "value": value})["runsOrError"]["results"]
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition") -> float:
+    """Poll until predicate() is true; the seconds it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not reached within {timeout} s")
