@@ -75,7 +75,8 @@ def test_writing_assets_share_the_warehouse_pool():
     from spotify_assets.definitions import defs
 
     pools = {key.to_user_string(): node.pools for key, node in _asset_nodes(defs).items()}
-    for key in ("silver/plays", "gold/fact_recently_played", "gold/dim_artist", "report/listening"):
+    writers = ("raw/recently_played", "silver/plays", "gold/fact_recently_played", "gold/dim_artist")
+    for key in (*writers, "report/listening"):
         assert pools[key] == {WAREHOUSE_POOL}, key
 
 
