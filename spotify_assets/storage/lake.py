@@ -25,6 +25,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
 from spotify_assets.tables import ARROW_TYPES, BATCH_ROWS, TableSpec, conform, to_arrow_partitions
+from spotify_assets.text import utf8
 
 FILE_FORMATS = ("parquet", "csv")
 PARTITION_COLUMN = "extraction_date"
@@ -301,7 +302,7 @@ def _encode_json(payload: Any) -> bytes:
     text = json.dumps(
         payload, ensure_ascii=False, indent=None, separators=(",", ":"), sort_keys=False, allow_nan=False
     )
-    return text.encode("utf-8")
+    return utf8(text)  # a lone surrogate (valid JSON, not UTF-8) is stored as U+FFFD
 
 
 def _list_columns(spec: TableSpec) -> list[str]:
