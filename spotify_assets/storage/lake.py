@@ -54,6 +54,10 @@ class JsonDocument(Protocol):
     def to_json_bytes(self) -> bytes: ...
 
 
+class LakeObjectError(ValueError):
+    """A stored lake object that cannot be read as what it should hold; the message names its uri and day."""
+
+
 class MissingPartitionError(FileNotFoundError):
     """A partition object that a read needs is not in the lake."""
 
@@ -208,21 +212,26 @@ class LakeResource(dg.ConfigurableResource):
         decode = _decode_parquet if self._format() == "parquet" else _decode_csv
         frames: dict[str, pd.DataFrame] = {}
         pending: dict[str, pa.Table] = {}
+        uris: dict[str, str] = {}
         for partition_key in partition_keys:
             key = self.table_path(asset_path, partition_key)
-            data = self.read_bytes(key)
+            uris[partition_key] = uri = self.uri(key)
+            data = self._read_object(key, partition_key)
             if data is None:
-                raise missing_partition_error(self.uri(key), asset_path, partition_key)
-            try:
-                pending[partition_key] = decode(data, spec)
-            except ValueError as error:  # pyarrow's ArrowInvalid is a ValueError too
-                raise ValueError(
-                    f"{self.uri(key)} is not a valid {self.file_format} table: {error}"
+                raise missing_partition_error(uri, asset_path, partition_key)
+            try:  # any failure (flipped bytes raise OSError from the codec, say) names the object
+                table = decode(data, spec)
+                _check_required_columns(table, spec)
+            except Exception as error:
+                raise LakeObjectError(
+                    f"{uri} is not a valid {self.file_format} table (partition {partition_key}): "
+                    f"{type(error).__name__}: {error}"
                 ) from error
+            pending[partition_key] = table
             if sum(table.num_rows for table in pending.values()) >= BATCH_ROWS:
-                frames.update(_to_frames(pending, spec))
+                frames.update(_to_named_frames(pending, spec, uris))
                 pending = {}
-        frames.update(_to_frames(pending, spec))
+        frames.update(_to_named_frames(pending, spec, uris))
         return frames
 
     def write_json_partitions(
@@ -245,13 +254,30 @@ class LakeResource(dg.ConfigurableResource):
     def read_json_partition(self, asset_path: Sequence[str], filename: str, partition_key: str) -> Any | None:
         """The JSON stored for one partition, or None when there is none; malformed JSON raises ValueError."""
         key = self.partition_path(asset_path, partition_key, filename)
-        data = self.read_bytes(key)
+        data = self._read_object(key, partition_key)
         if data is None:
             return None
         try:
-            return json.loads(data.decode("utf-8"))
+            payload = json.loads(data.decode("utf-8"))
         except ValueError as error:
-            raise ValueError(f"{self.uri(key)} is not valid UTF-8 JSON: {error}") from error
+            raise LakeObjectError(
+                f"{self.uri(key)} is not valid UTF-8 JSON (partition {partition_key}): {error}"
+            ) from error
+        problem = raw_shape_problem(payload)
+        if problem:
+            raise LakeObjectError(
+                f"{self.uri(key)} is not a raw partition object (partition {partition_key}): {problem}"
+            )
+        return payload
+
+    def _read_object(self, key: str, partition_key: str) -> bytes | None:
+        """`read_bytes`, with any failure (permissions, a folder in the object's place) naming the object."""
+        try:
+            return self.read_bytes(key)
+        except Exception as error:
+            raise LakeObjectError(
+                f"{self.uri(key)} cannot be read (partition {partition_key}): {type(error).__name__}: {error}"
+            ) from error
 
     def _format(self) -> str:
         if self.file_format not in FILE_FORMATS:
@@ -270,6 +296,29 @@ class LakeResource(dg.ConfigurableResource):
             resource = S3Resource(endpoint_url=self.endpoint_url, region_name=self.region_name)
             self._s3_client = resource.get_client()
         return self._s3_client
+
+
+def raw_shape_problem(payload: Any) -> str | None:
+    """What is wrong with the shape of a raw partition object, or None: it must be a JSON object, and its
+    `items` (recently played) a list. Odd items inside the list are silver's to exclude, not errors."""
+    if not isinstance(payload, dict):
+        return f"expected a JSON object, found {type(payload).__name__} {_excerpt(payload)}"
+    items = payload.get("items", [])
+    if not isinstance(items, list):
+        return f"'items' must be a list, found {type(items).__name__} {_excerpt(items)}"
+    return None
+
+
+def _excerpt(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_required_columns(table: pa.Table, spec: TableSpec) -> None:
+    """Columns that may not be null must be in the object: read as all null, they would fail far later."""
+    missing = [c.name for c in spec.columns if not c.nullable and c.name not in table.column_names]
+    if missing:
+        raise ValueError(f"missing non-null columns {missing}")
 
 
 def _check_key(key: str) -> None:
@@ -394,6 +443,25 @@ def _shared_lists(column: pa.ChunkedArray) -> np.ndarray:
     shared[:] = array.filter(pa.array(valid)).take(pa.array(first)).to_pylist()
     out[valid] = shared[np.searchsorted(distinct, index[valid])]
     return out
+
+
+def _to_named_frames(
+    tables: Mapping[str, pa.Table], spec: TableSpec, uris: Mapping[str, str]
+) -> dict[str, pd.DataFrame]:
+    """`_to_frames`, but a table that does not convert to the spec's types raises naming its object."""
+    try:
+        return _to_frames(tables, spec)
+    except Exception:
+        frames = {}
+        for partition_key, table in tables.items():
+            try:
+                frames[partition_key] = _to_frame(table, spec)
+            except Exception as error:
+                raise LakeObjectError(
+                    f"{uris[partition_key]} does not fit {spec.qualified_name} (partition {partition_key}): "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+        return frames
 
 
 def _to_frames(tables: Mapping[str, pa.Table], spec: TableSpec) -> dict[str, pd.DataFrame]:
