@@ -347,6 +347,11 @@ def _is_not_found(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES
 
 
+def encode_json(payload: Any) -> bytes:
+    """A raw payload as stored: compact UTF-8 JSON, keys in their order (raises for NaN and the like)."""
+    return _encode_json(payload)
+
+
 def _encode_json(payload: Any) -> bytes:
     text = json.dumps(
         payload, ensure_ascii=False, indent=None, separators=(",", ":"), sort_keys=False, allow_nan=False
