@@ -12,14 +12,17 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from spotify_assets.assets.history import RAW_STREAMING_HISTORY
 from spotify_assets.assets.raw import RAW_FILENAME, RAW_RECENTLY_PLAYED
 from spotify_assets.definitions import build_definitions
 from spotify_assets.raw_merge import merge_recently_played, merge_streaming_history
+from spotify_assets.sources.history import HistoryResource
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.lake_io import LakeIOManager
 from spotify_assets_tests.fake_spotify import RECENTLY_PLAYED, FakeResponse, synthetic_play
 from spotify_assets_tests.fixtures_s3 import S3_REGION
 from spotify_assets_tests.helpers import make_settings
+from spotify_assets_tests.test_history_pipeline import export_copy, write_export
 
 DAY = "2025-06-01"
 RUNS = 2
@@ -28,12 +31,12 @@ _barrier = threading.Barrier(RUNS)
 
 
 class PausingLake(LakeResource):
-    """A lake whose first read of the raw partition in each thread (the asset's read of what is stored)
+    """A lake whose first read of a raw partition in each thread (the asset's read of what is stored)
     waits until every run has made it: both runs then hold what they read, and write after it."""
 
     def read_json_partition(self, asset_path, filename, partition_key) -> Any:
         payload = super().read_json_partition(asset_path, filename, partition_key)
-        if list(asset_path) == RAW_RECENTLY_PLAYED.path and not getattr(_paused, "done", False):
+        if asset_path[0] == "raw" and not getattr(_paused, "done", False):
             _paused.done = True
             _barrier.wait(timeout=60)
         return payload
@@ -53,16 +56,18 @@ def page(items: list[dict]) -> FakeResponse:
     return FakeResponse(200, body)
 
 
-def capture(settings, lake: LakeResource, postgres) -> list[str]:
-    """One run of the raw asset (in this thread, with its own instance); returns its failures."""
+def capture(
+    settings, lake: LakeResource, postgres, asset: dg.AssetKey = RAW_RECENTLY_PLAYED, **resources: Any
+) -> list[str]:
+    """One run of a raw asset (in this thread, with its own instance); returns its failures."""
     _paused.done = False
     defs = build_definitions(settings)
     io_manager = LakeIOManager(lake=lake, postgres=postgres)
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             [*defs.assets],
-            selection=dg.AssetSelection.keys(RAW_RECENTLY_PLAYED),
-            resources={**defs.resources, "lake": lake, "lake_io_manager": io_manager},
+            selection=dg.AssetSelection.keys(asset),
+            resources={**defs.resources, "lake": lake, "lake_io_manager": io_manager, **resources},
             partition_key=DAY,
             instance=instance,
             raise_on_error=False,
@@ -129,3 +134,25 @@ def test_the_history_merge_is_a_multiset_union_in_stop_time_order():
         ("2022-12-01T10:00:00Z", "a"),  # twice, as the stored object held it
     ]
     assert merge_streaming_history(merged, merged) is merged
+
+
+def test_two_history_imports_of_one_day_at_once_keep_every_row(tmp_path, clean_warehouse):
+    start = datetime.fromisoformat(DAY).replace(tzinfo=UTC)
+    rows = [export_copy(synthetic_play(start + timedelta(minutes=7 * n + 1), n), 0) for n in range(20)]
+    folders = [tmp_path / "export_a", tmp_path / "export_b"]  # two exports, ten rows of the day each
+    for number, folder in enumerate(folders):
+        write_export(folder, "Streaming_History_Audio_2025.json", rows[10 * number : 10 * number + 10])
+    lake = PausingLake(local_dir=str(tmp_path / "lake"))
+    settings = make_settings(tmp_path, clean_warehouse)
+
+    def run(folder) -> list[str]:
+        history = HistoryResource(folder=str(folder), timezone="UTC")
+        return capture(settings, lake, clean_warehouse, RAW_STREAMING_HISTORY, history=history)
+
+    with ThreadPoolExecutor(RUNS) as pool:
+        failures = list(pool.map(run, folders))
+
+    assert failures == [[]] * RUNS
+    _paused.done = True
+    stored = lake.read_json_partition(RAW_STREAMING_HISTORY.path, "streaming_history.json", DAY)
+    assert sorted(row["ts"] for row in stored["extended_history"]) == sorted(row["ts"] for row in rows)
