@@ -216,7 +216,7 @@ class LakeResource(dg.ConfigurableResource):
         for partition_key in partition_keys:
             key = self.table_path(asset_path, partition_key)
             uris[partition_key] = uri = self.uri(key)
-            data = self._read_object(key, partition_key)
+            data = self.read_object(key, partition_key)
             if data is None:
                 raise missing_partition_error(uri, asset_path, partition_key)
             try:  # any failure (flipped bytes raise OSError from the codec, say) names the object
@@ -254,9 +254,11 @@ class LakeResource(dg.ConfigurableResource):
     def read_json_partition(self, asset_path: Sequence[str], filename: str, partition_key: str) -> Any | None:
         """The JSON stored for one partition, or None when there is none; malformed JSON raises ValueError."""
         key = self.partition_path(asset_path, partition_key, filename)
-        data = self._read_object(key, partition_key)
-        if data is None:
-            return None
+        data = self.read_object(key, partition_key)
+        return None if data is None else self.decode_json(data, key, partition_key)
+
+    def decode_json(self, data: bytes, key: str, partition_key: str) -> Any:
+        """A raw partition object's bytes (stored at `key`) as JSON; a wrong one raises naming it."""
         try:
             payload = json.loads(data.decode("utf-8"))
         except ValueError as error:
@@ -270,7 +272,7 @@ class LakeResource(dg.ConfigurableResource):
             )
         return payload
 
-    def _read_object(self, key: str, partition_key: str) -> bytes | None:
+    def read_object(self, key: str, partition_key: str) -> bytes | None:
         """`read_bytes`, with any failure (permissions, a folder in the object's place) naming the object."""
         try:
             return self.read_bytes(key)

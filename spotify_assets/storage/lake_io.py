@@ -109,18 +109,35 @@ def _write_merged(
     merge: Callable[[Any, Any], Any],
     postgres: PostgresResource | None,
 ) -> list[str]:
-    """Write each partition under its lock: read what is stored, unite, write; `payloads` gets the result."""
+    """Write each partition under its lock: read what is stored, unite, write; `payloads` gets the result.
+
+    An object that already holds exactly the payload's bytes (a re-run that found nothing new) is neither
+    decoded nor written again.
+    """
     for payload in payloads.values():  # one that cannot be encoded fails before any partition changes
         if not isinstance(payload, JsonDocument):
             encode_json(payload)
     uris = []
     with partition_locks(postgres) as hold:
         for partition_key, payload in payloads.items():
+            key = lake.partition_path(path, partition_key, filename)
+            data = _encoded(payload)
             with hold(path, partition_key):
-                stored = lake.read_json_partition(path, filename, partition_key)
-                payloads[partition_key] = merged = merge(stored, payload)
-                uris += lake.write_json_partitions(path, filename, {partition_key: merged})
+                stored = lake.read_object(key, partition_key)
+                if stored != data:
+                    merged = merge(
+                        None if stored is None else lake.decode_json(stored, key, partition_key), payload
+                    )
+                    if merged is not payload:
+                        payloads[partition_key], data = merged, _encoded(merged)
+                    if stored != data:
+                        lake.write_bytes(key, data)
+            uris.append(lake.uri(key))
     return uris
+
+
+def _encoded(payload: Any) -> bytes:
+    return payload.to_json_bytes() if isinstance(payload, JsonDocument) else encode_json(payload)
 
 
 class TableBatchWriter:
