@@ -72,6 +72,15 @@ def test_a_wrong_shaped_raw_object_names_it_and_the_day(lake: LakeResource, data
         lake.read_json_partition(RAW, RAW_FILE, DAY)
 
 
+def test_a_wrong_shaped_history_object_names_it_and_the_day(lake: LakeResource):
+    path = ["raw", "streaming_history"]
+    key = lake.partition_path(path, DAY, "streaming_history.json")
+    lake.write_bytes(key, b'{"extended_history": 5}')
+    problem = "'extended_history' must be a list, found int 5"
+    with pytest.raises(LakeObjectError, match=rf"{lake.uri(key)} .*\(partition {DAY}\): {problem}"):
+        lake.read_json_partition(path, "streaming_history.json", DAY)
+
+
 def test_an_object_that_cannot_be_read_names_it_and_the_day(tmp_path: Path):
     lake = LakeResource(local_dir=str(tmp_path / "lake"))
     key = lake.table_path(SILVER, DAY)

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
+from spotify_assets.sources.history import STORED_KINDS
 from spotify_assets.tables import ARROW_TYPES, BATCH_ROWS, TableSpec, conform, to_arrow_partitions
 from spotify_assets.text import utf8
 
@@ -265,7 +266,7 @@ class LakeResource(dg.ConfigurableResource):
             raise LakeObjectError(
                 f"{self.uri(key)} is not valid UTF-8 JSON (partition {partition_key}): {error}"
             ) from error
-        problem = raw_shape_problem(payload)
+        problem = raw_shape_problem(payload, RAW_LIST_FIELDS.get(key.split("/")[1], ("items",)))
         if problem:
             raise LakeObjectError(
                 f"{self.uri(key)} is not a raw partition object (partition {partition_key}): {problem}"
@@ -300,14 +301,22 @@ class LakeResource(dg.ConfigurableResource):
         return self._s3_client
 
 
-def raw_shape_problem(payload: Any) -> str | None:
+RAW_LIST_FIELDS: dict[str, tuple[str, ...]] = {
+    "recently_played": ("items",),
+    "streaming_history": STORED_KINDS,
+}
+"""The fields of a raw asset's partition object that must be lists when present, by the asset's name."""
+
+
+def raw_shape_problem(payload: Any, list_fields: Sequence[str] = ("items",)) -> str | None:
     """What is wrong with the shape of a raw partition object, or None: it must be a JSON object, and its
-    `items` (recently played) a list. Odd items inside the list are silver's to exclude, not errors."""
+    `list_fields` lists. Odd items inside the lists are silver's to exclude or count, not errors here."""
     if not isinstance(payload, dict):
         return f"expected a JSON object, found {type(payload).__name__} {_excerpt(payload)}"
-    items = payload.get("items", [])
-    if not isinstance(items, list):
-        return f"'items' must be a list, found {type(items).__name__} {_excerpt(items)}"
+    for name in list_fields:
+        value = payload.get(name, [])
+        if not isinstance(value, list):
+            return f"{name!r} must be a list, found {type(value).__name__} {_excerpt(value)}"
     return None
 
 
