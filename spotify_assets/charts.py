@@ -15,6 +15,7 @@ import base64
 import functools
 import io
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ MUTED = "#b3b3b3"
 LABEL_CHARS = 40
 LABEL_PIXELS = 260  # ranking labels wider than this (in pixels) are cut further
 MARKDOWN_TOP = 5
+# Control characters and line/paragraph separators: Pillow's layout (raqm) fails on line breaks in one-line
+# text, and a Markdown table row cannot hold one. Names keep them in the warehouse; here they show as spaces.
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 WHITE = "#ffffff"
 _RAMP = [tuple(round(ink + (255 - ink) * step / 12) for ink in (25, 20, 20)) for step in range(12)]
@@ -49,8 +53,13 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(FONT_FILE), size)
 
 
+def one_line(text: object) -> str:
+    """`text` as one line: each control character or line/paragraph separator becomes a space."""
+    return _NOT_ONE_LINE.sub(" ", str(text))
+
+
 def _label(text: str) -> str:
-    text = str(text)
+    text = one_line(text)
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
@@ -310,7 +319,7 @@ def _table(frame: pd.DataFrame, columns: dict[str, str], rows: int = MARKDOWN_TO
         return "_no plays_"
     lines = ["| # | " + " | ".join(columns.values()) + " |", "|---|" + "---|" * len(columns)]
     for rank, row in enumerate(frame.head(rows).itertuples(index=False), 1):
-        cells = [str(getattr(row, name)).replace("|", "\\|") for name in columns]
+        cells = [one_line(getattr(row, name)).replace("|", "\\|") for name in columns]
         lines.append(f"| {rank} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

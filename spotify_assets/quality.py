@@ -7,12 +7,13 @@ checks in `spotify_assets.checks` only read the rows and turn outcomes into `Ass
 Reconciliation (`raw -> silver -> fact`) and its documented exclusions:
 
 - raw -> silver: every *music* play of a raw recently-played partition is a silver row of the same day with
-  the same track uri and played_at (to the millisecond). Not music plays, and so excluded: items without a
-  track object and items whose track `type` is not `track` (podcast episodes). When silver keeps a data-export
-  row instead of the recently-played row for the same play (deduplication across sources), an export row of
-  the same track uri whose played_at is within `EXPORT_MATCH_TOLERANCE` counts as the play. Conversely every
-  silver row whose source is `recently_played` must be in raw: silver invents no plays. Silver rows from
-  other sources (data exports) are not compared with raw recently-played.
+  the same track uri and played_at (to the millisecond). Not music plays, and so excluded (the rule of
+  `transforms.items.play_items`, which silver applies too): items that are not objects, have no valid
+  played_at or no track object, and items whose track `type` is not `track` (podcast episodes). When silver
+  keeps a data-export row instead of the recently-played row for the same play (deduplication across
+  sources), an export row of the same track uri whose played_at is within `EXPORT_MATCH_TOLERANCE` counts as
+  the play. Conversely every silver row whose source is `recently_played` must be in raw: silver invents no
+  plays. Silver rows from other sources (data exports) are not compared with raw recently-played.
 - silver -> fact: exactly the same plays (`play_id` of each silver row = the fact's play ids), no exclusions.
 """
 
@@ -29,6 +30,8 @@ import pandas as pd
 
 from spotify_assets.day_batches import batches_of
 from spotify_assets.tables import TableSpec
+from spotify_assets.text import without_nul
+from spotify_assets.transforms.items import play_items
 from spotify_assets.transforms.keys import epoch_millis_array, play_ids
 
 Severity = Literal["ERROR", "WARN"]
@@ -249,11 +252,6 @@ def references_exist(missing: Mapping[str, pd.DataFrame]) -> Outcome:
 # -- reconciliation ---------------------------------------------------------------------------------------
 
 
-def _is_music_play(item: Mapping[str, Any]) -> bool:
-    track = item.get("track")
-    return isinstance(track, Mapping) and track.get("type", "track") == "track"
-
-
 def _identity(track_uri: Any, track_id: Any, track_name: Any) -> str:
     for value in (track_uri, track_id, track_name):
         if isinstance(value, str) and value:
@@ -263,7 +261,7 @@ def _identity(track_uri: Any, track_id: Any, track_name: Any) -> str:
 
 def raw_play_keys(items: Iterable[Mapping[str, Any]]) -> set[tuple[int, str]]:
     """(played_at in epoch ms, track uri) of the music plays among raw recently-played items."""
-    music = [item for item in items if _is_music_play(item)]
+    music, _ = play_items(items)
     if not music:
         return set()
     parsed = pd.to_datetime(
@@ -273,7 +271,8 @@ def raw_play_keys(items: Iterable[Mapping[str, Any]]) -> set[tuple[int, str]]:
     ).astype("datetime64[ms, UTC]")
     millis = epoch_millis_array(parsed).tolist()
     tracks = [item["track"] for item in music]
-    uris = [_identity(t.get("uri"), t.get("id"), t.get("name")) for t in tracks]
+    # Silver replaced NUL in these before storing them: compare the same text.
+    uris = [_identity(*(without_nul(t.get(name)) for name in ("uri", "id", "name"))) for t in tracks]
     return set(zip(millis, uris, strict=True))
 
 

@@ -124,7 +124,7 @@ class Settings:
             lake_dir=get_or("LAKE_DIR", "./data/lake"),
             lake_format=lake_format,
             db_host=get("DB_HOST"),
-            db_port=int(get_or("DB_PORT", "5432")),
+            db_port=_port(get("DB_PORT"), "DB_PORT") if get("DB_HOST") else cls.db_port,
             db_name=get_or("DB_NAME", "postgres"),
             db_user=get_or("DB_USER", "postgres"),
             db_password=get("DB_PASSWORD"),
@@ -154,6 +154,19 @@ class Settings:
             ),
             run_workers_on_this_host=_flag(get("RUN_WORKERS_ON_THIS_HOST"), True, "RUN_WORKERS_ON_THIS_HOST"),
         )
+
+
+def _port(value: str | None, name: str) -> int:
+    """A TCP port number (default 5432), or a ValueError naming the variable."""
+    if value is None:
+        return Settings.db_port
+    try:
+        port = int(value)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{name} must be a port number from 1 to 65535, not {value!r}")
+    return port
 
 
 def _cron(value: str, name: str) -> str:

@@ -25,6 +25,7 @@ from spotify_assets.charts import (
     hour_of_day_chart,
     nice_ticks,
     render_charts,
+    report_markdown,
     top_artists_chart,
     top_tracks_chart,
 )
@@ -422,3 +423,22 @@ def test_nice_ticks_are_a_few_round_numbers():
     assert nice_ticks(0.07) == [0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07]
     assert nice_ticks(0, integer=True) == [0, 1]
     assert nice_ticks(3.3, integer=True) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "odd", ["Line\nbreak", "Carriage\rreturn", "Both\r\nends", "Next\x85line", "Tab\tbed"]
+)
+def test_names_with_line_breaks_draw_as_one_line(odd: str):
+    day = date(2025, 3, 14)
+    rows = [
+        ("p1", day, 8, "t1", f"Track {odd}", "a1", f"Artist {odd}", 180_000, None),
+        ("p2", day, 9, "t2", "Plain", "a2", "Plain artist", 180_000, None),
+    ]
+    report = listening_report(listening_frame(rows), day)
+    assert f"Artist {odd}" in report.window.top_artists["artist"].tolist()  # the numbers keep the name
+    charts = render_charts(report)
+    for data in charts.values():
+        assert_png(data)
+    markdown = report_markdown(report, charts)
+    shown = odd.replace("\r", " ").replace("\n", " ").replace("\x85", " ").replace("\t", " ")
+    assert f"| Artist {shown} |" in markdown  # each table row stays one line

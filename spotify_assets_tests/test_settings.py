@@ -60,3 +60,16 @@ def test_dotenv_parsing(tmp_path):
     assert values == {"S3_BUCKET_NAME": "my-bucket", "DB_HOST": "db.example"}
     settings = Settings.from_mapping(values)
     assert settings.uses_s3 and not settings.uses_embedded_postgres
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "70000", "54 32"])
+def test_a_bad_db_port_names_the_variable(port):
+    with pytest.raises(ValueError, match=rf"DB_PORT must be a port number .* not '{port}'"):
+        Settings.from_mapping({"DB_HOST": "db.example", "DB_PORT": port})
+
+
+def test_db_port_is_read_with_db_host_and_ignored_by_the_embedded_server():
+    assert Settings.from_mapping({"DB_HOST": "db.example", "DB_PORT": "6543"}).db_port == 6543
+    assert Settings.from_mapping({"DB_HOST": "db.example"}).db_port == 5432
+    embedded = Settings.from_mapping({"DB_PORT": "abc"})  # the embedded server listens on a socket only
+    assert embedded.uses_embedded_postgres and embedded.db_port == 5432

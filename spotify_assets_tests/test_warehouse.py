@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -531,3 +532,16 @@ def test_a_table_that_drifted_from_its_spec_is_refused(clean_warehouse):
         conn.commit()
         with pytest.raises(WarehouseWriteError, match="duration_ms is integer, the spec says bigint"):
             write_partitions(conn, PLAYS, {DAY: plays(DAY, 1, "x")})
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs prctl(PR_SET_CHILD_SUBREAPER)")
+def test_a_zombie_postmaster_is_not_running_and_a_later_step_starts_the_server_again(tmp_path):
+    """kill -9 of the postmaster under a parent that does not reap it (a container's PID 1 without init)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "spotify_assets_tests.zombie_run", str(tmp_path / "postgres")],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]

@@ -15,6 +15,7 @@ from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake_io import OPTIONAL_LAZY_INPUT, JsonPartitions
 from spotify_assets.transforms.history_plays import history_plays, read_partitions
+from spotify_assets.transforms.items import play_items
 from spotify_assets.transforms.plays import combine_days
 from spotify_assets.transforms.silver import flatten_recently_played
 
@@ -44,12 +45,11 @@ def plays(
     counts = SilverCounts()
 
     def build(days: list[str]) -> dict[str, pd.DataFrame]:
-        recent = {
-            day: flatten_recently_played(
-                raw_recently_played[day].get("items", []), listener_id, spotify.timezone
-            )
-            for day in days
-        }
+        recent = {}
+        for day in days:
+            items, excluded = play_items(raw_recently_played[day].get("items", []))
+            counts.excluded.update(excluded)
+            recent[day] = flatten_recently_played(items, listener_id, spotify.timezone)
         history = history_plays(
             read_partitions((day, raw_streaming_history[day]) for day in days), listener_id
         )
@@ -68,6 +68,7 @@ class SilverCounts:
         self.by_source: Counter[str] = Counter()
         self.merged = 0
         self.history: Counter[str] = Counter()
+        self.excluded: Counter[str] = Counter()  # recently-played items that are not plays, by reason
 
     def add(self, frames: Mapping[str, pd.DataFrame], merged: int, history_counts: Mapping[str, int]) -> None:
         for frame in frames.values():
@@ -81,5 +82,6 @@ class SilverCounts:
                 {str(k): int(v) for k, v in self.by_source.most_common()}
             ),
             "plays_merged_across_sources": self.merged,
+            "items_excluded": dg.MetadataValue.json(dict(sorted(self.excluded.items()))),
             **{f"history_{name}": int(count) for name, count in self.history.items()},
         }

@@ -31,6 +31,8 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import Field
 
+from spotify_assets.text import without_lone_surrogates
+
 EXTENDED = "extended_history"
 MUSIC = "account_data_music"
 PODCAST = "account_data_podcast"
@@ -221,7 +223,11 @@ def _read(path: Path, kind: str) -> ExportFile:
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise ValueError(f"row {index}: expected an object, found {type(row).__name__}")
-    table = typed_table(kind, rows)
+    try:
+        table = typed_table(kind, rows)
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON) is stored as U+FFFD, as in raw
+        rows = without_lone_surrogates(rows)
+        table = typed_table(kind, rows)
     for name in REQUIRED[kind]:
         missing = table.column(name).is_null().to_numpy(zero_copy_only=False)
         if missing.any():

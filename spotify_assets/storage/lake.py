@@ -24,7 +24,9 @@ from botocore.exceptions import ClientError
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
+from spotify_assets.sources.history import STORED_KINDS
 from spotify_assets.tables import ARROW_TYPES, BATCH_ROWS, TableSpec, conform, to_arrow_partitions
+from spotify_assets.text import utf8
 
 FILE_FORMATS = ("parquet", "csv")
 PARTITION_COLUMN = "extraction_date"
@@ -51,6 +53,10 @@ class JsonDocument(Protocol):
     """
 
     def to_json_bytes(self) -> bytes: ...
+
+
+class LakeObjectError(ValueError):
+    """A stored lake object that cannot be read as what it should hold; the message names its uri and day."""
 
 
 class MissingPartitionError(FileNotFoundError):
@@ -207,21 +213,26 @@ class LakeResource(dg.ConfigurableResource):
         decode = _decode_parquet if self._format() == "parquet" else _decode_csv
         frames: dict[str, pd.DataFrame] = {}
         pending: dict[str, pa.Table] = {}
+        uris: dict[str, str] = {}
         for partition_key in partition_keys:
             key = self.table_path(asset_path, partition_key)
-            data = self.read_bytes(key)
+            uris[partition_key] = uri = self.uri(key)
+            data = self.read_object(key, partition_key)
             if data is None:
-                raise missing_partition_error(self.uri(key), asset_path, partition_key)
-            try:
-                pending[partition_key] = decode(data, spec)
-            except ValueError as error:  # pyarrow's ArrowInvalid is a ValueError too
-                raise ValueError(
-                    f"{self.uri(key)} is not a valid {self.file_format} table: {error}"
+                raise missing_partition_error(uri, asset_path, partition_key)
+            try:  # any failure (flipped bytes raise OSError from the codec, say) names the object
+                table = decode(data, spec)
+                _check_required_columns(table, spec)
+            except Exception as error:
+                raise LakeObjectError(
+                    f"{uri} is not a valid {self.file_format} table (partition {partition_key}): "
+                    f"{type(error).__name__}: {error}"
                 ) from error
+            pending[partition_key] = table
             if sum(table.num_rows for table in pending.values()) >= BATCH_ROWS:
-                frames.update(_to_frames(pending, spec))
+                frames.update(_to_named_frames(pending, spec, uris))
                 pending = {}
-        frames.update(_to_frames(pending, spec))
+        frames.update(_to_named_frames(pending, spec, uris))
         return frames
 
     def write_json_partitions(
@@ -244,13 +255,32 @@ class LakeResource(dg.ConfigurableResource):
     def read_json_partition(self, asset_path: Sequence[str], filename: str, partition_key: str) -> Any | None:
         """The JSON stored for one partition, or None when there is none; malformed JSON raises ValueError."""
         key = self.partition_path(asset_path, partition_key, filename)
-        data = self.read_bytes(key)
-        if data is None:
-            return None
+        data = self.read_object(key, partition_key)
+        return None if data is None else self.decode_json(data, key, partition_key)
+
+    def decode_json(self, data: bytes, key: str, partition_key: str) -> Any:
+        """A raw partition object's bytes (stored at `key`) as JSON; a wrong one raises naming it."""
         try:
-            return json.loads(data.decode("utf-8"))
+            payload = json.loads(data.decode("utf-8"))
         except ValueError as error:
-            raise ValueError(f"{self.uri(key)} is not valid UTF-8 JSON: {error}") from error
+            raise LakeObjectError(
+                f"{self.uri(key)} is not valid UTF-8 JSON (partition {partition_key}): {error}"
+            ) from error
+        problem = raw_shape_problem(payload, RAW_LIST_FIELDS.get(key.split("/")[1], ("items",)))
+        if problem:
+            raise LakeObjectError(
+                f"{self.uri(key)} is not a raw partition object (partition {partition_key}): {problem}"
+            )
+        return payload
+
+    def read_object(self, key: str, partition_key: str) -> bytes | None:
+        """`read_bytes`, with any failure (permissions, a folder in the object's place) naming the object."""
+        try:
+            return self.read_bytes(key)
+        except Exception as error:
+            raise LakeObjectError(
+                f"{self.uri(key)} cannot be read (partition {partition_key}): {type(error).__name__}: {error}"
+            ) from error
 
     def _format(self) -> str:
         if self.file_format not in FILE_FORMATS:
@@ -269,6 +299,37 @@ class LakeResource(dg.ConfigurableResource):
             resource = S3Resource(endpoint_url=self.endpoint_url, region_name=self.region_name)
             self._s3_client = resource.get_client()
         return self._s3_client
+
+
+RAW_LIST_FIELDS: dict[str, tuple[str, ...]] = {
+    "recently_played": ("items",),
+    "streaming_history": STORED_KINDS,
+}
+"""The fields of a raw asset's partition object that must be lists when present, by the asset's name."""
+
+
+def raw_shape_problem(payload: Any, list_fields: Sequence[str] = ("items",)) -> str | None:
+    """What is wrong with the shape of a raw partition object, or None: it must be a JSON object, and its
+    `list_fields` lists. Odd items inside the lists are silver's to exclude or count, not errors here."""
+    if not isinstance(payload, dict):
+        return f"expected a JSON object, found {type(payload).__name__} {_excerpt(payload)}"
+    for name in list_fields:
+        value = payload.get(name, [])
+        if not isinstance(value, list):
+            return f"{name!r} must be a list, found {type(value).__name__} {_excerpt(value)}"
+    return None
+
+
+def _excerpt(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_required_columns(table: pa.Table, spec: TableSpec) -> None:
+    """Columns that may not be null must be in the object: read as all null, they would fail far later."""
+    missing = [c.name for c in spec.columns if not c.nullable and c.name not in table.column_names]
+    if missing:
+        raise ValueError(f"missing non-null columns {missing}")
 
 
 def _check_key(key: str) -> None:
@@ -297,11 +358,16 @@ def _is_not_found(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES
 
 
+def encode_json(payload: Any) -> bytes:
+    """A raw payload as stored: compact UTF-8 JSON, keys in their order (raises for NaN and the like)."""
+    return _encode_json(payload)
+
+
 def _encode_json(payload: Any) -> bytes:
     text = json.dumps(
         payload, ensure_ascii=False, indent=None, separators=(",", ":"), sort_keys=False, allow_nan=False
     )
-    return text.encode("utf-8")
+    return utf8(text)  # a lone surrogate (valid JSON, not UTF-8) is stored as U+FFFD
 
 
 def _list_columns(spec: TableSpec) -> list[str]:
@@ -393,6 +459,25 @@ def _shared_lists(column: pa.ChunkedArray) -> np.ndarray:
     shared[:] = array.filter(pa.array(valid)).take(pa.array(first)).to_pylist()
     out[valid] = shared[np.searchsorted(distinct, index[valid])]
     return out
+
+
+def _to_named_frames(
+    tables: Mapping[str, pa.Table], spec: TableSpec, uris: Mapping[str, str]
+) -> dict[str, pd.DataFrame]:
+    """`_to_frames`, but a table that does not convert to the spec's types raises naming its object."""
+    try:
+        return _to_frames(tables, spec)
+    except Exception:
+        frames = {}
+        for partition_key, table in tables.items():
+            try:
+                frames[partition_key] = _to_frame(table, spec)
+            except Exception as error:
+                raise LakeObjectError(
+                    f"{uris[partition_key]} does not fit {spec.qualified_name} (partition {partition_key}): "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+        return frames
 
 
 def _to_frames(tables: Mapping[str, pa.Table], spec: TableSpec) -> dict[str, pd.DataFrame]:

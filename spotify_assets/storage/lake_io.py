@@ -1,18 +1,21 @@
 """The lake IO manager: partitioned outputs, as `{partition key: payload}` mappings, to and from the lake."""
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Optional
 
 import dagster as dg
 import pandas as pd
 
 from spotify_assets.day_batches import DayBatches, batches_of
+from spotify_assets.raw_merge import RAW_MERGES
 from spotify_assets.storage.asset_metadata import (
     raw_partition_metadata,
     record_output_metadata,
     table_partition_metadata,
 )
-from spotify_assets.storage.lake import LakeResource, missing_partition_error
+from spotify_assets.storage.lake import JsonDocument, LakeResource, encode_json, missing_partition_error
+from spotify_assets.storage.postgres import PostgresResource
+from spotify_assets.storage.raw_lock import partition_locks
 from spotify_assets.tables import TABLES, TableSpec
 
 RAW_LAYER = "raw"
@@ -67,12 +70,17 @@ def _uri_metadata(uris: Sequence[str]) -> dict[str, Any]:
 
 
 def write_asset_output(
-    lake: LakeResource, asset_key: dg.AssetKey | Sequence[str], outputs: Mapping[str, Any]
+    lake: LakeResource,
+    asset_key: dg.AssetKey | Sequence[str],
+    outputs: Mapping[str, Any],
+    postgres: PostgresResource | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Write `{partition key: payload}` for one asset; returns the output's metadata and each partition's.
 
     Tables are written a batch at a time when `outputs` is a `DayBatches` (see `TableBatchWriter`). Each
     partition's own metadata is `dagster/partition_row_count` and, for tables, a Markdown `preview`.
+    A raw partition of `raw_merge.RAW_MERGES` is read again and united with what is stored under its lock
+    (`raw_lock`: PostgreSQL advisory locks when `postgres` is given), so concurrent runs lose nothing.
     """
     path = _path(asset_key)
     filename = raw_filename(path)
@@ -82,10 +90,54 @@ def write_asset_output(
             pass
         return writer.metadata(), writer.partition_metadata
     ordered = dict(sorted(outputs.items()))
-    metadata = _uri_metadata(lake.write_json_partitions(path, filename, ordered))
+    merge = RAW_MERGES.get(path[-1]) if path[0] == RAW_LAYER else None
+    if merge is None:
+        uris = lake.write_json_partitions(path, filename, ordered)
+    else:
+        uris = _write_merged(lake, path, filename, ordered, merge, postgres)
+    metadata = _uri_metadata(uris)
     if (count := _item_count(ordered)) is not None:
         metadata["dagster/row_count"] = count
     return metadata, raw_partition_metadata(ordered)
+
+
+def _write_merged(
+    lake: LakeResource,
+    path: list[str],
+    filename: str,
+    payloads: dict[str, Any],
+    merge: Callable[[Any, Any], Any],
+    postgres: PostgresResource | None,
+) -> list[str]:
+    """Write each partition under its lock: read what is stored, unite, write; `payloads` gets the result.
+
+    An object that already holds exactly the payload's bytes (a re-run that found nothing new) is neither
+    decoded nor written again.
+    """
+    for payload in payloads.values():  # one that cannot be encoded fails before any partition changes
+        if not isinstance(payload, JsonDocument):
+            encode_json(payload)
+    uris = []
+    with partition_locks(postgres) as hold:
+        for partition_key, payload in payloads.items():
+            key = lake.partition_path(path, partition_key, filename)
+            data = _encoded(payload)
+            with hold(path, partition_key):
+                stored = lake.read_object(key, partition_key)
+                if stored != data:
+                    merged = merge(
+                        None if stored is None else lake.decode_json(stored, key, partition_key), payload
+                    )
+                    if merged is not payload:
+                        payloads[partition_key], data = merged, _encoded(merged)
+                    if stored != data:
+                        lake.write_bytes(key, data)
+            uris.append(lake.uri(key))
+    return uris
+
+
+def _encoded(payload: Any) -> bytes:
+    return payload.to_json_bytes() if isinstance(payload, JsonDocument) else encode_json(payload)
 
 
 class TableBatchWriter:
@@ -215,11 +267,13 @@ class LakeIOManager(dg.ConfigurableIOManager):
 
     # A real (not postponed) annotation: Dagster inspects it at runtime, so no `from __future__` here.
     lake: dg.ResourceDependency[LakeResource]
+    # Holds the raw partitions' locks (advisory locks every process reaches); unset: this process only.
+    postgres: Optional[PostgresResource] = None  # noqa: UP045 (Dagster reads the annotation at runtime)
 
     def handle_output(self, context: dg.OutputContext, obj: Mapping[str, Any]) -> None:
         """Write every partition of the output and record where it went."""
         check_output_partitions(context.asset_key, obj, context_partition_keys(context))
-        metadata, per_partition = write_asset_output(self.lake, context.asset_key, obj)
+        metadata, per_partition = write_asset_output(self.lake, context.asset_key, obj, self.postgres)
         record_output_metadata(context, metadata, per_partition)
 
     def load_input(self, context: dg.InputContext) -> Mapping[str, Any]:

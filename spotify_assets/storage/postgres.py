@@ -6,8 +6,9 @@ process that started it exits. Every process that uses the same data folder (Dag
 can stop it while another is mid-transaction. (pgserver's default, `stop`, reference-counts processes in a
 pid file and stops the server when the last one exits; a forked child never registers itself, and step
 subprocesses would restart the server in turn.) pgserver's inter-process lock serializes initdb and start;
-a stale `postmaster.pid` (after a reboot or a kill) is replaced by a fresh start, and a server stopped
-under a running process is started again on its next connection. Stop the server explicitly
+a stale `postmaster.pid` (after a reboot or a kill, or naming a killed postmaster that is a zombie because
+its parent does not reap it) is replaced by a fresh start, and a server stopped or killed under a running
+process is started again on its next connection. Stop the server explicitly
 with `stop_embedded_server` (the test fixtures do). PostgreSQL's WAL makes an unstopped server crash-safe.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 import fasteners
 import pgserver
+import psutil
 import psycopg
 from pgserver.utils import PostmasterInfo
 from psycopg import sql
@@ -48,20 +50,50 @@ def _read_pid_file(path: Path) -> PostmasterInfo | None:
         return None
 
 
+def _is_alive(info: PostmasterInfo | None) -> bool:
+    """Whether the pid file's process exists and is not a zombie (killed, not yet reaped by its parent).
+
+    A zombie keeps its pid until its parent reaps it, which a container whose PID 1 is no init never does:
+    pgserver's own check (`psutil.Process.is_running`) takes it for a live server.
+    """
+    if info is None or not info.is_running():
+        return False
+    try:
+        return info.process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _is_running(path: Path) -> bool:
     """Whether the data folder's postmaster runs (read afresh: another process may have stopped it)."""
     info = _read_pid_file(path)
-    return info is not None and info.is_running() and info.process.name() == "postgres"
+    return _is_alive(info) and info.process.name() == "postgres"
 
 
 def _clear_stale_pid_file(path: Path) -> None:
-    """Remove a postmaster.pid whose pid now belongs to another program (e.g. after a container restart).
+    """Remove a postmaster.pid whose pid is a zombie or now belongs to another program (e.g. after a container
+    restart), and the socket lock file of a zombie postmaster.
 
-    pgserver would take that program for the server and never start one. Call under pgserver's lock.
+    pgserver would take that process for the server and never start one, and PostgreSQL refuses to start
+    while a lock file names a pid that still exists (a zombie does). Call under pgserver's lock.
     """
     info = _read_pid_file(path)
-    if info is not None and info.is_running() and info.process.name() != "postgres":
-        (path / "postmaster.pid").unlink()
+    if info is None or not info.is_running():
+        return
+    if _is_alive(info) and info.process.name() == "postgres":
+        return
+    if info.socket_dir is not None and info.port is not None:
+        socket_lock = info.socket_dir / f".s.PGSQL.{info.port}.lock"
+        if _lock_file_pid(socket_lock) == info.pid:
+            socket_lock.unlink(missing_ok=True)
+    (path / "postmaster.pid").unlink(missing_ok=True)
+
+
+def _lock_file_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split("\n", 1)[0].strip())
+    except (OSError, ValueError):
+        return None
 
 
 def embedded_server(directory: str | Path) -> pgserver.PostgresServer:
@@ -108,6 +140,10 @@ def stop_embedded_server(directory: str | Path) -> None:
     with _lock:
         server = _servers.pop(path, None)
         _databases.difference_update({key for key in _databases if key[0] == path})
+        if not (path / "postmaster.pid").exists():
+            return
+        with fasteners.InterProcessLock(pgserver.PostgresServer.lock_path):
+            _clear_stale_pid_file(path)  # a zombie postmaster: nothing to stop (pg_ctl would wait for it)
         if not (path / "postmaster.pid").exists():
             return
         # As root, pgserver runs postgres as its own system user, and pg_ctl must run as that user too.

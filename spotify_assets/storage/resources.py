@@ -53,6 +53,6 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             timezone=settings.partitions_timezone,
         ),
         "history": HistoryResource(folder=settings.history_dir, timezone=settings.partitions_timezone),
-        "lake_io_manager": LakeIOManager(lake=lake),
+        "lake_io_manager": LakeIOManager(lake=lake, postgres=postgres),
         "io_manager": LakehouseIOManager(lake=lake, postgres=postgres),
     }

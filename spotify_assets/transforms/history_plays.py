@@ -32,6 +32,7 @@ from spotify_assets.sources.history import (
     typed_table,
 )
 from spotify_assets.tables import PLAYS, conform, empty_frame
+from spotify_assets.text import table_without_nul
 from spotify_assets.transforms.keys import derived_key, epoch_millis_array
 from spotify_assets.transforms.silver import LOCAL_URI_PREFIX
 
@@ -73,7 +74,7 @@ def read_partitions(payloads: Iterable[tuple[str, Any]]) -> HistoryRows:
             if not rows:
                 continue
             try:
-                table = typed_table(kind, rows)
+                table = table_without_nul(typed_table(kind, rows))
             except ValueError as error:
                 raise ValueError(f"raw streaming_history partition {day}, {kind}: {error}") from error
             dates = pa.array(np.full(len(rows), extraction_date, dtype=object), pa.date32())

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from spotify_assets.tables import PANDAS_DTYPES, PLAYS, conform, empty_frame
+from spotify_assets.text import without_nul
 from spotify_assets.transforms.keys import derived_key, epoch_millis_array
 
 SOURCE_RECENTLY_PLAYED = "recently_played"
@@ -88,7 +89,7 @@ def _artists(
 ) -> tuple[list[str], list[str | None], list[str | None]]:
     artist_keys, artist_ids, artist_names = [], [], []
     for artist in artists or ():
-        artist_id, name = artist.get("id"), artist.get("name")
+        artist_id, name = without_nul(artist.get("id")), without_nul(artist.get("name"))
         artist_keys.append(artist_id or keys.get("artist", name))
         artist_ids.append(artist_id)
         artist_names.append(name)
@@ -113,12 +114,14 @@ def _flatten_item(index: int, item: dict[str, Any], keys: _KeyCache) -> tuple[An
     # Local files credit no album artist; the track's artist stands in, as in the data exports.
     first_album_artist = album_artist_names[0] if album_artist_names else first_artist
 
-    track_id, track_name, uri = track.get("id"), track.get("name"), track.get("uri")
-    album_id, album_name = album.get("id"), album.get("name")
+    # NUL becomes U+FFFD before keys are derived (PostgreSQL text cannot hold it; see `text.py`).
+    track_id, track_name = without_nul(track.get("id")), without_nul(track.get("name"))
+    album_id, album_name = without_nul(album.get("id")), without_nul(album.get("name"))
+    uri = without_nul(track.get("uri"))
     is_local = track.get("is_local")
     if not isinstance(is_local, bool) and uri:
         is_local = uri.startswith(LOCAL_URI_PREFIX)
-    return (
+    row = (
         played_at,
         track_id or keys.get("track", first_artist, track_name),
         track_id,
@@ -146,6 +149,7 @@ def _flatten_item(index: int, item: dict[str, Any], keys: _KeyCache) -> tuple[An
         context.get("type"),
         context.get("uri"),
     )
+    return tuple(without_nul(value) for value in row)
 
 
 def _parse_played_at(values: Sequence[str]) -> pd.Series:

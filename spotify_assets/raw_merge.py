@@ -1,0 +1,93 @@
+"""How a raw partition written by one run is united with what another run stored meanwhile.
+
+The raw assets merge what they fetched with what the partition held when they read it; the lake IO manager
+merges once more, under a lock, with what the partition holds when it writes (`storage.raw_lock`), so two
+runs of one day never drop each other's items. The merges are idempotent: what is already stored is kept
+as it was, and a payload that already holds everything stored is written as it is.
+
+- `recently_played`: union by play identity (`played_at` + track uri, as `transforms.raw.merge_items`),
+  stored objects kept, newest first.
+- `streaming_history`: per kind, a multiset union of rows (a row kept as often as the most either side holds
+  it), ordered by stop time, then row text (as `transforms.history` orders a partition).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from spotify_assets.sources.history import STOP_TIME_FIELD, STORED_KINDS, row_json, stop_millis
+
+Item = dict[str, Any]
+
+
+def play_identity(item: Any) -> tuple[str, str]:
+    """What makes two recently-played items the same play: played_at and the track's uri (or id, or name).
+
+    An odd item without a played_at (raw keeps those too) is identified by its whole JSON text.
+    """
+    if not isinstance(item, dict) or not isinstance(item.get("played_at"), str):
+        return "", json.dumps(item, sort_keys=True)
+    track = item.get("track") if isinstance(item.get("track"), dict) else {}
+    return item["played_at"], track.get("uri") or track.get("id") or track.get("name") or ""
+
+
+def _newest_first(items: Iterable[Any]) -> list[Any]:
+    def when(item: Any) -> tuple[datetime, str]:
+        played_at, track = play_identity(item)
+        try:
+            return datetime.fromisoformat(played_at.replace("Z", "+00:00")), track
+        except ValueError:  # no valid played_at: last
+            return datetime.min.replace(tzinfo=UTC), track
+
+    return sorted(items, key=when, reverse=True)
+
+
+def merge_recently_played(stored: Any, written: Any) -> Any:
+    """`written` ({"items": [...]}) with every stored item it lacks added back; stored objects win."""
+    stored_items = (stored or {}).get("items") or []
+    if not stored_items:
+        return written
+    items = list(written.get("items") or [])
+    known = {play_identity(item) for item in items}
+    missing = [item for item in stored_items if play_identity(item) not in known]
+    if not missing:
+        return written
+    stored_by_identity = {play_identity(item): item for item in stored_items}
+    merged = [stored_by_identity.get(play_identity(item), item) for item in items] + missing
+    return {**written, "items": _newest_first(merged)}
+
+
+def merge_streaming_history(stored: Any, written: Any) -> Any:
+    """`written` (a payload or a `JsonDocument`) with every stored row it lacks added back, per kind."""
+    if not stored or not any(stored.get(kind) for kind in STORED_KINDS):
+        return written
+    payload = json.loads(written.to_json_bytes()) if hasattr(written, "to_json_bytes") else written
+    merged: dict[str, list[Any]] = {}
+    changed = False
+    for kind in STORED_KINDS:
+        new_rows, old_rows = payload.get(kind) or [], stored.get(kind) or []
+        new_texts, old_texts = [row_json(row) for row in new_rows], [row_json(row) for row in old_rows]
+        lacking = Counter(old_texts) - Counter(new_texts)
+        if not lacking:
+            merged[kind] = new_rows
+            continue
+        changed = True
+        rows = {text: row for text, row in zip([*new_texts, *old_texts], [*new_rows, *old_rows], strict=True)}
+        texts = list((Counter(new_texts) | Counter(old_texts)).elements())
+        field = STOP_TIME_FIELD[kind]
+        millis = dict(
+            zip(texts, stop_millis(kind, [rows[t].get(field) for t in texts]).tolist(), strict=True)
+        )
+        merged[kind] = [rows[text] for text in sorted(texts, key=lambda text: (millis[text], text))]
+    return merged if changed else written
+
+
+RAW_MERGES: dict[str, Callable[[Any, Any], Any]] = {
+    "recently_played": merge_recently_played,
+    "streaming_history": merge_streaming_history,
+}
+"""Raw asset name -> how its partition's payload is united with what is stored."""
