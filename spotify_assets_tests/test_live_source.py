@@ -33,6 +33,7 @@ from spotify_assets_tests.fake_spotify import (
     REFRESH_TOKEN,
     TOKEN,
     USER_ID,
+    FakeResponse,
     FakeSpotify,
     hang,
     played_at_ms,
@@ -408,3 +409,14 @@ def test_retries_stop_at_the_budget_so_a_run_never_waits_long(
     with pytest.raises(SpotifyApiError, match="HTTP 500"):
         source.recently_played_between(*day("2026-03-02"))
     assert len(fake_spotify.requests_to(RECENTLY_PLAYED)) < 10
+
+
+def test_an_item_without_a_valid_played_at_does_not_fail_the_fetch(
+    fake_spotify: FakeSpotify, tmp_path: Path, recorded_items: list
+) -> None:
+    odd = [{"played_at": "2017-05-27T25:99:00Z", "track": None}, {"track": None}, "not an object"]
+    page = {"items": [*recorded_items[:10], *odd, *recorded_items[10:]], "cursors": None, "limit": 50}
+    fake_spotify.script(RECENTLY_PLAYED, FakeResponse(200, page))
+    start, end = day("2017-05-27")
+    fetch = live_source(fake_spotify, tmp_path).recently_played_between(start, end)
+    assert fetch.items == in_window(recorded_items, start, end)

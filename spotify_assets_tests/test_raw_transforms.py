@@ -179,3 +179,10 @@ def test_next_checked_through(previous, window, answered, through):
         at(previous) if previous else None, at(window[0]), at(window[1]), at(answered), timedelta(minutes=15)
     )
     assert found == at(through)
+
+
+def test_items_without_a_valid_played_at_belong_to_no_day(recorded_items):
+    odd = [{"track": None}, {"played_at": "yesterday"}, "not an object", {"played_at": None}]
+    grouped = split_by_day([*odd, *recorded_items], "UTC", ["2017-05-27"])
+    assert grouped["2017-05-27"] == split_by_day(recorded_items, "UTC", ["2017-05-27"])["2017-05-27"]
+    assert newest_played_at([*odd, recorded_items[0]]) == newest_played_at(recorded_items[:1])

@@ -251,10 +251,14 @@ class LiveRecentlyPlayedSource:
         limit = RECENTLY_PLAYED_PAGE_LIMIT
 
         def keep(items: list[dict[str, Any]]) -> list[int]:
-            times = [_played_at_ms(item) for item in items]
-            for item, played_ms in zip(items, times, strict=True):
+            times = []
+            for item in items:
+                played_ms = _played_at_ms_or_none(item)
+                if played_ms is None:  # no day to store it on (raw's capture counts it)
+                    continue
+                times.append(played_ms)
                 if start_ms <= played_ms < end_ms:
-                    track = item.get("track") or {}
+                    track = item.get("track") if isinstance(item.get("track"), dict) else {}
                     found.setdefault((item["played_at"], str(track.get("uri") or track.get("id"))), item)
             return times
 
@@ -501,6 +505,13 @@ def _epoch_ms(moment: datetime) -> int:
 
 def _played_at_ms(item: dict[str, Any]) -> int:
     return _epoch_ms(datetime.fromisoformat(item["played_at"].replace("Z", "+00:00")))
+
+
+def _played_at_ms_or_none(item: Any) -> int | None:
+    try:
+        return _played_at_ms(item)
+    except (TypeError, KeyError, AttributeError, ValueError):
+        return None
 
 
 def _cursor(page: dict[str, Any], name: str) -> int | None:

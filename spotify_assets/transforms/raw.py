@@ -32,10 +32,14 @@ def local_day(item: Item, timezone: str) -> str:
 
 
 def split_by_day(items: Iterable[Item], timezone: str, days: Iterable[str]) -> dict[str, list[Item]]:
-    """Items grouped by local day, for the given days only (items on other days are left out)."""
+    """Items grouped by local day, for the given days only (items on other days, and items without a valid
+    played_at, which belong to no day, are left out)."""
     grouped: dict[str, list[Item]] = {day: [] for day in days}
     for item in items:
-        day = local_day(item, timezone)
+        try:
+            day = local_day(item, timezone)
+        except (ValueError, AttributeError, TypeError):
+            continue
         if day in grouped:
             grouped[day].append(item)
     return grouped
@@ -59,8 +63,14 @@ def merge_items(stored: Iterable[Item], fetched: Iterable[Item]) -> tuple[list[I
 
 
 def newest_played_at(items: Iterable[Item]) -> datetime | None:
-    """The latest `played_at` among `items`, or None when there are none."""
-    return max((played_at(item) for item in items), default=None)
+    """The latest valid `played_at` among `items`, or None when there is none."""
+    moments = []
+    for item in items:
+        try:
+            moments.append(played_at(item))
+        except (ValueError, AttributeError, TypeError):
+            continue
+    return max(moments, default=None)
 
 
 def gap_reference(
