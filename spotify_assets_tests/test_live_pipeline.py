@@ -2,6 +2,7 @@
 
 import copy
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -127,3 +128,21 @@ def test_no_secret_reaches_dagster_logs_metadata_or_the_lake(
     for secret in secrets:
         assert secret not in logs
         assert secret not in lake_text
+
+
+def test_a_local_error_fails_the_capture_at_once_without_retries(
+    tmp_path, clean_warehouse, fake_spotify, live_env, recorded_items
+):
+    fake_spotify.items = copy.deepcopy(recorded_items)
+    stored = (
+        tmp_path / "lake" / "raw" / "recently_played" / f"extraction_date={LAST}" / "recently_played.json"
+    )
+    stored.parent.mkdir(parents=True)
+    stored.write_text('{"items": [', encoding="utf-8")  # a corrupt object: no retry can fix it
+    began = time.monotonic()
+    result = materialize(live_settings(tmp_path, clean_warehouse), LAST, raise_on_error=False)
+    assert not result.success and time.monotonic() - began < 60
+    assert not any(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "recently_played.json" in str(failure.step_failure_data.error)
+    assert stored.read_text(encoding="utf-8") == '{"items": ['
