@@ -259,7 +259,9 @@ def test_a_run_whose_code_server_died_too_is_failed_by_run_monitoring(stack, cle
 def test_queued_runs_launch_once_after_the_daemon_is_killed_and_restarted(stack):
     days = ["2025-04-01", "2025-04-02", "2025-04-03"]
     runs = [stack.deployment.launch(ALL_ASSETS, {"dagster/partition": day}) for day in days]
-    wait_for(lambda: stack.deployment.run(runs[0])["status"] in ("STARTING", "STARTED", "SUCCESS"), 120)
+    # Launched: the daemon's part is done (killed while a launch is STARTING, the run would be failed by run
+    # monitoring's start timeout, as Dagster documents; that is not what this test is about).
+    wait_for(lambda: stack.deployment.run(runs[0])["status"] in ("STARTED", "SUCCESS"), 120)
     stack.deployment.processes["daemon"].kill()
     time.sleep(5)
     # One run at a time holds the warehouse pool: with the daemon dead, the last cannot have left the queue.
