@@ -486,3 +486,14 @@ def existing_keys(conn: psycopg.Connection, spec: TableSpec, column: str, values
         sql.Identifier(column), table_identifier(spec)
     )
     return {row[0] for row in conn.execute(query, (list(values),)).fetchall()}
+
+
+def drop_table(conn: psycopg.Connection, spec: TableSpec) -> int:
+    """Drop the spec's table, and the views that read it, under its writers' lock; return the rows it held."""
+    with conn.transaction():
+        _lock(conn, spec.qualified_name)
+        if not table_exists(conn, spec):
+            return 0
+        rows = count_rows(conn, spec)
+        conn.execute(sql.SQL("DROP TABLE {} CASCADE").format(table_identifier(spec)))
+    return rows
