@@ -2,13 +2,16 @@
 
 import re
 from dataclasses import replace
+from datetime import date
 
+import dagster as dg
 import pandas as pd
 import pytest
 
 from spotify_assets.storage.warehouse import WarehouseWriteError, ensure_table, read_table, write_partitions
 from spotify_assets.storage.warehouse_io import write_asset_partitions
 from spotify_assets.tables import DIM_TRACK, PLAYS, Column, TableSpec, conform
+from spotify_assets_tests.helpers import make_settings, materialize
 from spotify_assets_tests.test_warehouse import DAY, NEXT_DAY, assert_same_rows, tricky_frame
 
 ADDED = {"silver.plays": ("isrc", "conn_country"), "gold.dim_track": ("isrc",)}
@@ -134,3 +137,17 @@ def test_ensure_table_on_a_previous_spec_adds_columns_once(clean_warehouse):
         assert ensure_table(conn, old_spec) == []
         assert ensure_table(conn, DIM_TRACK) == ["isrc"]
         assert ensure_table(conn, DIM_TRACK) == []
+
+
+def test_a_run_on_a_warehouse_of_the_previous_spec_records_the_added_columns(tmp_path, clean_warehouse):
+    with clean_warehouse.connect() as conn:
+        ensure_table(conn, previous_spec(PLAYS))
+    result = materialize(make_settings(tmp_path, clean_warehouse), date.fromisoformat(DAY))
+    (event,) = [
+        event.materialization
+        for event in result.get_asset_materialization_events()
+        if event.materialization.asset_key == dg.AssetKey(["silver", "plays"])
+    ]
+    assert event.metadata["columns_added"].value == "isrc, conn_country"
+    with clean_warehouse.connect() as conn:
+        assert read_table(conn, PLAYS)["isrc"].notna().any()  # the new column is filled by the run
