@@ -151,3 +151,11 @@ def test_a_run_on_a_warehouse_of_the_previous_spec_records_the_added_columns(tmp
     assert event.metadata["columns_added"].value == "isrc, conn_country"
     with clean_warehouse.connect() as conn:
         assert read_table(conn, PLAYS)["isrc"].notna().any()  # the new column is filled by the run
+
+
+def test_a_key_column_declared_nullable_is_not_a_difference(clean_warehouse):
+    columns = tuple(replace(c, nullable=True) if c.name == "track_key" else c for c in DIM_TRACK.columns)
+    spec = replace(DIM_TRACK, columns=columns)  # PostgreSQL makes it NOT NULL anyway, as a key column
+    with clean_warehouse.connect() as conn:
+        ensure_table(conn, spec)
+        assert ensure_table(conn, spec) == []

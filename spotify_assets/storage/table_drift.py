@@ -57,15 +57,17 @@ def _differences(
 ) -> list[str]:
     wrong = []
     for column in spec.columns:
-        wanted = f"{column.pg_type}{'' if column.nullable else ' NOT NULL'}"
+        # PostgreSQL makes primary key columns NOT NULL whatever the spec says.
+        spec_not_null = not column.nullable or column.name in spec.primary_key
+        wanted = f"{column.pg_type}{' NOT NULL' if spec_not_null else ''}"
         if column.name not in columns:
-            if not column.nullable:
+            if spec_not_null:
                 wrong.append(f"{column.name} is missing, the spec says {wanted}")
             continue
         pg_type, not_null = columns[column.name]
         if pg_type != _catalog_type(column):
             wrong.append(f"{column.name} is {pg_type}, the spec says {column.pg_type}")
-        elif not_null == column.nullable:
+        elif not_null != spec_not_null:
             wrong.append(
                 f"{column.name} is {pg_type}{' NOT NULL' if not_null else ''}, the spec says {wanted}"
             )
