@@ -6,13 +6,14 @@ import sys
 from datetime import date
 
 import pytest
+from psycopg import sql
 
 from spotify_assets.rebuild import day_ranges, lake_partitions, run_rebuild, table_of
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.warehouse import read_table, write_partitions
-from spotify_assets.tables import DIM_TRACK, PLAYS
+from spotify_assets.tables import DIM_TRACK, FACT_RECENTLY_PLAYED, PLAYS
 from spotify_assets_tests.helpers import make_settings, materialize
-from spotify_assets_tests.test_warehouse import tricky_frame
+from spotify_assets_tests.test_warehouse import DAY, tricky_frame
 
 FIRST, SECOND, AFTER_A_GAP = date(2025, 3, 14), date(2025, 3, 15), date(2025, 3, 17)
 
@@ -52,19 +53,23 @@ def test_lake_partitions_are_the_days_holding_the_table_object(tmp_path):
     assert lake_partitions(lake, DIM_TRACK) == ["2025-03-14", "2025-03-15"]
 
 
-def gold_and_silver(resource) -> dict[str, object]:
+def warehouse_rows(resource) -> dict[str, object]:
     with resource.connect() as conn:
-        return {spec.qualified_name: read_table(conn, spec) for spec in (DIM_TRACK, PLAYS)}
+        return {
+            spec.qualified_name: read_table(conn, spec) for spec in (DIM_TRACK, FACT_RECENTLY_PLAYED, PLAYS)
+        }
 
 
-def test_rebuild_of_a_gold_table_from_the_lake_gives_the_same_rows(tmp_path, clean_warehouse):
+@pytest.mark.parametrize("spec", [DIM_TRACK, PLAYS], ids=lambda spec: spec.qualified_name)
+def test_rebuild_from_the_lake_gives_the_same_rows(tmp_path, clean_warehouse, spec):
     settings = make_settings(tmp_path, clean_warehouse)
     materialize(settings, FIRST, SECOND)
     materialize(settings, AFTER_A_GAP)
-    before = gold_and_silver(clean_warehouse)
-    assert len(before["gold.dim_track"]) > 0
+    before = warehouse_rows(clean_warehouse)
+    assert len(before[spec.qualified_name]) > 0
+    table = sql.Identifier(spec.schema, spec.name)
     with clean_warehouse.connect() as conn:  # as an older release created it: a type the spec has changed
-        conn.execute("ALTER TABLE gold.dim_track ALTER COLUMN duration_ms TYPE integer")
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN duration_ms TYPE integer").format(table))
         conn.commit()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SPOTIFY_", "DB_", "S3_"))}
     env.update(
@@ -73,23 +78,24 @@ def test_rebuild_of_a_gold_table_from_the_lake_gives_the_same_rows(tmp_path, cle
         EMBEDDED_PG_DIR=settings.embedded_pg_dir,
         SPOTIFY_SOURCE="sample",
     )
+    key = f"{spec.schema}/{spec.name}"
 
     result = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "rebuild", "gold/dim_track", "--yes"],
+        [sys.executable, "-m", "spotify_assets.cli", "rebuild", key, "--yes"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr[-3000:]
-    select = "dagster asset materialize -m spotify_assets.definitions --select gold/dim_track"
+    select = f"dagster asset materialize -m spotify_assets.definitions --select {key}"
     assert f"{select} --partition-range 2025-03-14...2025-03-15" in result.stdout
     assert f"{select} --partition-range 2025-03-17...2025-03-17" in result.stdout
-    after = gold_and_silver(clean_warehouse)
+    after = warehouse_rows(clean_warehouse)
     for name, rows in before.items():
         assert after[name].equals(rows), name
     with clean_warehouse.connect() as conn:
         assert conn.execute("SELECT to_regclass('bi.plays') IS NOT NULL").fetchone() == (True,)
         # the rebuilt table takes writes again
-        write_partitions(conn, DIM_TRACK, {"": tricky_frame(DIM_TRACK)})
+        write_partitions(conn, spec, {DAY: tricky_frame(spec, day=DAY)})
 
 
 def test_rebuild_keeps_the_table_unless_confirmed(tmp_path, clean_warehouse):
