@@ -1,4 +1,4 @@
-"""`spotify-assets`: the demo run and its summary, Spotify authorisation, and export date ranges."""
+"""`spotify-assets`: the demo run and its summary, Spotify authorisation, export date ranges, rebuilds."""
 
 from __future__ import annotations
 
@@ -216,6 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "history-range", help="print the days a Spotify data export covers and the settings to import it"
     )
     history_range.add_argument("folder", nargs="?", help="export folder (default: HISTORY_DIR)")
+    rebuild = commands.add_parser(
+        "rebuild", help="drop a warehouse table and re-materialize it from the lake (after a schema change)"
+    )
+    rebuild.add_argument("table", help="the table's asset key, e.g. gold/dim_track")
+    rebuild.add_argument("--yes", action="store_true", help="drop without asking")
+    rebuild.add_argument("--dry-run", action="store_true", help="only print the runs that would rebuild it")
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "history-range":
@@ -230,6 +236,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Cannot import this export: {error}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "rebuild":
+        from spotify_assets.rebuild import run_rebuild, table_of
+
+        try:
+            table_of(args.table)
+        except ValueError as error:
+            parser.error(str(error))
+        return run_rebuild(settings, args.table, yes=args.yes, dry_run=args.dry_run)
     if args.command == "auth":
         from spotify_assets.sources.auth import run_auth
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -23,9 +24,11 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from spotify_assets.day_batches import batches_of
+from spotify_assets.storage.table_drift import columns_to_add
 from spotify_assets.tables import (
     ARROW_TYPES,
     BATCH_ROWS,
+    Column,
     TableSpec,
     conform,
     empty_frame,
@@ -39,6 +42,14 @@ CHUNK_ROWS = 65_536
 
 class WarehouseWriteError(RuntimeError):
     """A warehouse write failed and was rolled back; the message names the table."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did: the rows it wrote and the columns it added to an existing table."""
+
+    rows: int
+    columns_added: tuple[str, ...] = ()
 
 
 def table_identifier(spec: TableSpec) -> sql.Composed:
@@ -70,30 +81,38 @@ def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
-_PG_TYPE_NAMES = {"timestamptz": "timestamp with time zone"}
-
-
-def _check_columns(conn: psycopg.Connection, spec: TableSpec) -> None:
-    """Refuse an existing table whose columns differ from the spec (binary COPY needs the exact types)."""
-    rows = conn.execute(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
-        " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-        (table_identifier(spec).as_string(conn),),
-    ).fetchall()
-    actual = dict(rows)
-    wrong = [
-        f"{column.name} is {actual.get(column.name, 'missing')}, the spec says {column.pg_type}"
-        for column in spec.columns
-        if actual.get(column.name) != _PG_TYPE_NAMES.get(column.pg_type, column.pg_type)
-    ]
-    if wrong:
-        raise ValueError(
-            f"{spec.qualified_name} differs from its spec ({'; '.join(wrong)}): migrate or drop it"
+def _comment_column(conn: psycopg.Connection, spec: TableSpec, column: Column) -> None:
+    conn.execute(
+        sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+            table_identifier(spec), sql.Identifier(column.name), sql.Literal(column.description)
         )
+    )
 
 
-def ensure_table(conn: psycopg.Connection, spec: TableSpec) -> None:
-    """Create the schema and table if missing: typed columns, NOT NULLs, primary key, comments."""
+def _add_columns(conn: psycopg.Connection, spec: TableSpec) -> list[str]:
+    """Add the spec's nullable columns that the existing table lacks (with their comments); their names.
+
+    Any other difference raises `SpecMismatchError` before anything is changed.
+    """
+    table = table_identifier(spec)
+    added = columns_to_add(conn, spec, table)
+    for column in added:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                table, sql.Identifier(column.name), sql.SQL(column.pg_type)
+            )
+        )
+        _comment_column(conn, spec, column)
+    return [column.name for column in added]
+
+
+def ensure_table(conn: psycopg.Connection, spec: TableSpec) -> list[str]:
+    """Create the schema and table if missing: typed columns, NOT NULLs, primary key, comments.
+
+    An existing table gets the spec's nullable columns it lacks (their names are returned); any other
+    difference from the spec raises `SpecMismatchError` naming the command that rebuilds the table. Call it
+    in the transaction that writes, under the table's advisory lock, so that the change commits with the rows.
+    """
     table = table_identifier(spec)
     unknown = sorted({column.pg_type for column in spec.columns} - set(ARROW_TYPES))
     if unknown:  # types are written into the DDL as SQL, so only the contract's vocabulary is allowed
@@ -109,16 +128,11 @@ def ensure_table(conn: psycopg.Connection, spec: TableSpec) -> None:
     column_defs.append(sql.SQL("PRIMARY KEY ({})").format(_columns(spec.primary_key)))
     ensure_schema(conn, spec.schema)
     if table_exists(conn, spec):
-        _check_columns(conn, spec)
-        return
+        return _add_columns(conn, spec)
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table, sql.SQL(", ").join(column_defs)))
     conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(spec.description)))
     for column in spec.columns:
-        conn.execute(
-            sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
-                table, sql.Identifier(column.name), sql.Literal(column.description)
-            )
-        )
+        _comment_column(conn, spec, column)
     if spec.write_mode == "replace_partition" and spec.partition_column:
         index = sql.Identifier(f"{spec.name}_{spec.partition_column}_idx")
         conn.execute(
@@ -126,6 +140,7 @@ def ensure_table(conn: psycopg.Connection, spec: TableSpec) -> None:
                 index, table, sql.Identifier(spec.partition_column)
             )
         )
+    return []
 
 
 # PostgreSQL binary COPY: a signature, then per row an int16 field count and per field an int32 byte length
@@ -382,14 +397,24 @@ def write_partition_batches(
 
     Still one transaction: the previous rows of every partition stay until all batches are written.
     """
+    return write_table_batches(conn, spec, partition_keys, batches).rows
+
+
+def write_table_batches(
+    conn: psycopg.Connection,
+    spec: TableSpec,
+    partition_keys: Sequence[str],
+    batches: Iterable[Mapping[str, pd.DataFrame]],
+) -> WriteResult:
+    """`write_partition_batches` that also says which nullable columns it added to an older table."""
     try:
         with conn.transaction():
             _lock(conn, spec.qualified_name)
-            ensure_table(conn, spec)
+            added = tuple(ensure_table(conn, spec))
             if spec.write_mode == "replace_partition":
                 days = [date.fromisoformat(key) for key in partition_keys]
-                return _replace_partitions(conn, spec, days, batches)
-            return _upsert(conn, spec, batches)
+                return WriteResult(_replace_partitions(conn, spec, days, batches), added)
+            return WriteResult(_upsert(conn, spec, batches), added)
     except Exception as error:  # re-raised with the table's name; the transaction is already rolled back
         raise WarehouseWriteError(f"writing {spec.qualified_name} failed, rolled back: {error}") from error
 
@@ -461,3 +486,14 @@ def existing_keys(conn: psycopg.Connection, spec: TableSpec, column: str, values
         sql.Identifier(column), table_identifier(spec)
     )
     return {row[0] for row in conn.execute(query, (list(values),)).fetchall()}
+
+
+def drop_table(conn: psycopg.Connection, spec: TableSpec) -> int:
+    """Drop the spec's table, and the views that read it, under its writers' lock; return the rows it held."""
+    with conn.transaction():
+        _lock(conn, spec.qualified_name)
+        if not table_exists(conn, spec):
+            return 0
+        rows = count_rows(conn, spec)
+        conn.execute(sql.SQL("DROP TABLE {} CASCADE").format(table_identifier(spec)))
+    return rows

@@ -12,7 +12,7 @@ import pandas as pd
 from spotify_assets.day_batches import batches_of
 from spotify_assets.storage.lake_io import column_schema, table_spec
 from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.storage.warehouse import count_rows, read_table, write_partition_batches
+from spotify_assets.storage.warehouse import count_rows, read_table, write_table_batches
 from spotify_assets.tables import TableSpec
 
 UNPARTITIONED = ""
@@ -29,19 +29,25 @@ def write_asset_partitions(
 
     `batches` (default: `batches_of(frames)`) is how the frames arrive, for a caller that stores each batch
     elsewhere too. `dagster/row_count` is the table's count(*) after the write; `rows_written` what this
-    output wrote.
+    output wrote; `columns_added` (only when there are any) the nullable columns that a newer spec added to
+    the existing table in the same transaction.
     """
     with resource.connect() as conn:
         batches = batches_of(frames) if batches is None else batches
-        rows = write_partition_batches(conn, spec, list(frames), batches)
+        result = write_table_batches(conn, spec, list(frames), batches)
         table_rows = count_rows(conn, spec)
-    return {
+    metadata: dict[str, Any] = {
         "dagster/row_count": table_rows,
-        "rows_written": rows,
+        "rows_written": result.rows,
         "dagster/table_name": spec.qualified_name,
         "dagster/column_schema": dg.MetadataValue.table_schema(column_schema(spec)),
         "warehouse_table": spec.qualified_name,
     }
+    if result.columns_added:
+        added = ", ".join(result.columns_added)
+        dg.get_dagster_logger().info(f"Added nullable columns to {spec.qualified_name} in place: {added}")
+        metadata["columns_added"] = added
+    return metadata
 
 
 def _output_frames(
@@ -82,7 +88,8 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     (`upsert`), as `{partition key: DataFrame}` (`{"": DataFrame}` for a whole table).
 
     Output metadata: `dagster/row_count` (the table's rows after the write), `rows_written`,
-    `dagster/table_name`, `dagster/column_schema`, `warehouse_table`.
+    `dagster/table_name`, `dagster/column_schema`, `warehouse_table`, and `columns_added` when the write
+    added a newer spec's nullable columns to an existing table.
 
     Example:
         ```python
