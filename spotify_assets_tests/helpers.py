@@ -1,6 +1,7 @@
 """Running the whole graph in tests: settings on tmp storage, one run per day or range, results read back."""
 
 import hashlib
+import os
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -60,3 +61,18 @@ def lake_digest(lake_dir: Path) -> dict[str, str]:
         for path in sorted(lake_dir.rglob("*"))
         if path.is_file()
     }
+
+
+def user_shell_env(tmp_path: Path, postgres_resource, **variables: str) -> dict[str, str]:
+    """A user's shell for CLI subprocesses: a fresh DAGSTER_HOME, the embedded stack under `tmp_path`, no
+    Spotify, database or S3 setting of this process's own, plus `variables`."""
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SPOTIFY_", "DB_", "S3_"))}
+    env.update(
+        DAGSTER_HOME=str(dagster_home),
+        LAKE_DIR=str(tmp_path / "lake"),
+        EMBEDDED_PG_DIR=postgres_resource.embedded_dir,
+        **variables,
+    )
+    return env

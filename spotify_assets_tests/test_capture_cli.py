@@ -1,6 +1,5 @@
 """A long rate limit through the entry point users run: `dagster asset materialize` fails at once."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from spotify_assets_tests.fake_spotify import (
     seed_token_file,
     synthetic_play,
 )
+from spotify_assets_tests.helpers import user_shell_env
 
 DAY = "2026-03-02"
 
@@ -28,21 +28,16 @@ def cli_env(tmp_path, warehouse, fake) -> dict[str, str]:
     seed_token_file(settings)
     start = datetime(2026, 3, 2, 9, tzinfo=UTC)
     fake.items = [synthetic_play(start + timedelta(minutes=4 * n), n) for n in range(10)]
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("SPOTIFY_", "DB_", "S3_"))}
-    env.update(
-        DAGSTER_HOME=str(dagster_home),
-        LAKE_DIR=str(tmp_path / "lake"),
-        EMBEDDED_PG_DIR=warehouse.embedded_dir,
+    return user_shell_env(
+        tmp_path,
+        warehouse,
         SPOTIFY_SOURCE="live",
-        SPOTIFY_CLIENT_ID=settings.spotify_client_id,
-        SPOTIFY_CLIENT_SECRET=settings.spotify_client_secret,
+        SPOTIFY_CLIENT_ID=str(settings.spotify_client_id),
+        SPOTIFY_CLIENT_SECRET=str(settings.spotify_client_secret),
         SPOTIFY_API_BASE_URL=settings.spotify_api_base_url,
         SPOTIFY_ACCOUNTS_BASE_URL=settings.spotify_accounts_base_url,
         SPOTIFY_TOKEN_FILE=settings.spotify_token_file,
     )
-    return env
 
 
 COMMAND = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "spotify_assets.definitions",

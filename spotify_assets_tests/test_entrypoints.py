@@ -18,6 +18,7 @@ from spotify_assets.settings import Settings
 from spotify_assets.storage.warehouse import count_rows
 from spotify_assets.tables import FACT_RECENTLY_PLAYED, PLAYS
 from spotify_assets_tests.dagster_ui import DagsterDev
+from spotify_assets_tests.helpers import user_shell_env
 
 DAY = "2025-06-01"
 
@@ -25,16 +26,7 @@ DAY = "2025-06-01"
 @pytest.fixture()
 def pipeline_env(tmp_path, clean_warehouse) -> dict[str, str]:
     """Environment of a user's shell: a DAGSTER_HOME, the embedded stack, the sample source."""
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("SPOTIFY_", "DB_", "S3_"))}
-    env.update(
-        DAGSTER_HOME=str(dagster_home),
-        LAKE_DIR=str(tmp_path / "lake"),
-        EMBEDDED_PG_DIR=clean_warehouse.embedded_dir,
-        SPOTIFY_SOURCE="sample",
-    )
-    return env
+    return user_shell_env(tmp_path, clean_warehouse, SPOTIFY_SOURCE="sample")
 
 
 def test_cli_materialize_is_recorded_in_the_instance(tmp_path, pipeline_env, clean_warehouse):
