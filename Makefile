@@ -42,8 +42,9 @@ serve: install
 bench: install-dev
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# ruff (lint and formatting) over the repository, mypy over spotify_assets/ (settings in pyproject.toml).
 lint: install-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 stop-postgres: install
 	$(BIN)/spotify-assets stop-postgres

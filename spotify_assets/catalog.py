@@ -6,6 +6,7 @@ lake's kind (`s3` when the lake is on S3) and its file format (`parquet` or `csv
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -35,7 +36,7 @@ def _with_catalog(spec: dg.AssetSpec, settings: Settings) -> dg.AssetSpec:
     if settings.uses_s3:
         kinds.add("s3")
     spec = spec.replace_attributes(kinds=kinds)
-    metadata = {"lake_location": build_lake(settings).uri("/".join(spec.key.path))}
+    metadata: dict[str, Any] = {"lake_location": build_lake(settings).uri("/".join(spec.key.path))}
     if table is not None:
         metadata.update(
             {

@@ -130,7 +130,8 @@ class _Chart:
         font = self.fonts.label
         text = text
         left, top, right, bottom = font.getbbox(text)
-        mask = Image.new("L", (right - left, bottom - top))
+        # A FreeType font's bounding box is whole pixels; Pillow's stubs type it as floats.
+        mask = Image.new("L", (int(right - left), int(bottom - top)))
         ImageDraw.Draw(mask).text((-left, -top), text, fill=255, font=font)
         mask = mask.transpose(Image.Transpose.ROTATE_90)
         box = (center[0] - mask.width // 2, center[1] - mask.height // 2)
@@ -280,8 +281,8 @@ def _ranking_chart(labels: list[str], plays: list[int], title: str) -> bytes:
     chart.axes_lines(plot)
     chart.x_label(plot, "plays")
     if not labels:
-        middle = ((plot.left + plot.right) / 2, (plot.top + plot.bottom) / 2)
-        chart.text(middle, "no plays", chart.fonts.label, "mm", fill=AXIS)
+        center = ((plot.left + plot.right) / 2, (plot.top + plot.bottom) / 2)
+        chart.text(center, "no plays", chart.fonts.label, "mm", fill=AXIS)
     chart.title(12, title)
     return chart.png()
 

@@ -18,6 +18,7 @@ the fact's and the bridge's keys against the dimensions, and silver's plays agai
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -96,7 +97,8 @@ def to_result(
     )
 
 
-def _metadata_value(value: object) -> object:
+def _metadata_value(value: Any) -> Any:
+    """An Outcome metadata value as Dagster metadata: dicts as JSON, Markdown as Markdown, the rest as is."""
     if isinstance(value, dict):
         return dg.MetadataValue.json(value)
     if isinstance(value, quality.Markdown):

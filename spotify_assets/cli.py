@@ -38,7 +38,10 @@ def summary_lines(settings: Settings) -> list[str]:
     with build_postgres(settings).connect() as conn:
         for spec in (PLAYS, *GOLD_TABLES):
             table = sql.Identifier(spec.schema, spec.name)
-            count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0]
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
+            if row is None:
+                raise RuntimeError(f"count(*) of {spec.qualified_name} returned no row")
+            count = row[0]
             lines.append(f"  {spec.qualified_name:<28} {count:>9,}")
         ensure_views(conn)
         top = conn.execute(

@@ -31,7 +31,9 @@ def play_identity(item: Any) -> tuple[str, str]:
     """
     if not isinstance(item, dict) or not isinstance(item.get("played_at"), str):
         return "", json.dumps(item, sort_keys=True)
-    track = item.get("track") if isinstance(item.get("track"), dict) else {}
+    track = item.get("track")
+    if not isinstance(track, dict):
+        track = {}
     return item["played_at"], track.get("uri") or track.get("id") or track.get("name") or ""
 
 

@@ -105,7 +105,8 @@ def run_rebuild(
     postgres = build_postgres(settings)
     with postgres.connect() as conn:
         rows = count_rows(conn, spec) if table_exists(conn, spec) else 0
-        views = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (BI_SCHEMA,)).fetchone()[0]
+        row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (BI_SCHEMA,)).fetchone()
+        views = bool(row and row[0])
     if not yes and not _confirm(f"Drop {spec.qualified_name} ({rows:,} rows) and rebuild it? [y/N] ", ask):
         print("Nothing dropped.")
         return 1

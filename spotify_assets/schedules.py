@@ -46,7 +46,10 @@ def run_request(first: date, last: date, run_key: str) -> dg.RunRequest:
 
 def _bounded(first: date, last: date) -> date:
     """`first`, but no earlier than MAX_RANGE_DAYS before `last` nor the first partition."""
-    first_partition = date.fromisoformat(daily_partitions.get_first_partition_key())
+    first_key = daily_partitions.get_first_partition_key()
+    if first_key is None:
+        raise ValueError("the daily partitions definition has no partitions")
+    first_partition = date.fromisoformat(first_key)
     return min(max(first, last - timedelta(days=MAX_RANGE_DAYS - 1), first_partition), last)
 
 

@@ -35,7 +35,11 @@ def checked_through(instance: dg.DagsterInstance) -> datetime | None:
     event = instance.get_latest_materialization_event(RAW_RECENTLY_PLAYED)
     materialization = event.asset_materialization if event else None
     entry = materialization.metadata.get(CHECKED_THROUGH) if materialization else None
-    return datetime.fromtimestamp(float(entry.value), UTC) if entry is not None else None
+    if entry is None:
+        return None
+    if not isinstance(entry.value, int | float):
+        raise TypeError(f"{CHECKED_THROUGH} metadata must be a timestamp, not {type(entry.value).__name__}")
+    return datetime.fromtimestamp(entry.value, UTC)
 
 
 @dg.asset(

@@ -31,8 +31,11 @@ def ranking_table(frame: pd.DataFrame, columns: tuple[str, ...]) -> dg.TableMeta
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def _plain(value: object) -> object:
-    return value.item() if hasattr(value, "item") else value
+def _plain(value: object) -> str | int | float | bool | None:
+    plain = value.item() if hasattr(value, "item") else value
+    if plain is not None and not isinstance(plain, str | int | float | bool):
+        raise TypeError(f"a table metadata cell must be a string or a number, not {type(plain).__name__}")
+    return plain
 
 
 ARTIST_COLUMNS = ("artist", "plays", "minutes")

@@ -258,7 +258,9 @@ class LiveRecentlyPlayedSource:
                     continue
                 times.append(played_ms)
                 if start_ms <= played_ms < end_ms:
-                    track = item.get("track") if isinstance(item.get("track"), dict) else {}
+                    track = item.get("track")
+                    if not isinstance(track, dict):
+                        track = {}
                     found.setdefault((item["played_at"], str(track.get("uri") or track.get("id"))), item)
             return times
 

@@ -288,7 +288,10 @@ class Catalogue:
 def _build_catalogue() -> Catalogue:
     rng = random.Random(CATALOGUE_SEED)
     artists = tuple(_artist_object(_base62(rng), name) for name in _ARTIST_NAMES)
-    albums, tracks, album_tracks, used = [], [], [], set()
+    albums: list[dict[str, Any]] = []
+    tracks: list[dict[str, Any]] = []
+    album_tracks: list[tuple[int, ...]] = []
+    used: set[str] = set()
     for plan in _ALBUM_PLANS:
         album_id = _base62(rng)
         release_date, precision = _release_date(rng)
@@ -323,8 +326,8 @@ def _build_catalogue() -> Catalogue:
             indices.append(len(tracks))
             tracks.append(_track_object(rng, album, [artists[i] for i in credited], name, number))
         album_tracks.append(tuple(indices))
-    for artist, album, title, seconds in _LOCAL_FILES:
-        tracks.append(_local_track(artist, album, title, seconds))
+    for artist_name, album_name, title, seconds in _LOCAL_FILES:
+        tracks.append(_local_track(artist_name, album_name, title, seconds))
 
     by_artist: dict[str, list[int]] = {}
     for index, track in enumerate(tracks):

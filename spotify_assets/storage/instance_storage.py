@@ -32,13 +32,18 @@ from spotify_assets.storage.postgres import CONNECT_TIMEOUT_S, EMBEDDED_USER, em
 SCHEMA_LOCK_KEY = 0x5D17A9  # any fixed number: serializes CREATE SCHEMA between processes starting at once
 
 
-def _embedded_target(settings: Settings) -> tuple[dict[str, Any], dict[str, str]]:
+def _embedded_target(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     info = embedded_server(settings.embedded_pg_dir).get_postmaster_info()
     host = str(info.socket_dir) if info.socket_dir is not None else info.hostname  # TCP on Windows
     libpq = {"host": host, "port": info.port, "dbname": "postgres", "user": EMBEDDED_USER}
     # dagster-postgres puts `hostname` into the URL's authority, where a socket folder cannot go: the
     # folder travels as the `host` query parameter instead.
-    url = {"username": EMBEDDED_USER, "hostname": "", "port": str(info.port), "db_name": "postgres"}
+    url: dict[str, Any] = {
+        "username": EMBEDDED_USER,
+        "hostname": "",
+        "port": str(info.port),
+        "db_name": "postgres",
+    }
     return libpq, {**url, "params": {"host": host}}
 
 

@@ -32,7 +32,7 @@ FILE_FORMATS = ("parquet", "csv")
 PARTITION_COLUMN = "extraction_date"
 _PARTITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
-_JSON_LIST = {"ensure_ascii": False, "separators": (",", ":")}
+_JSON_LIST: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
 # Pinned so that the same frame always gives the same bytes (pyarrow writes no timestamps; its created_by
 # string names the pyarrow version, so bytes are stable for one installed version).
 _PARQUET_OPTIONS: dict[str, Any] = {
@@ -167,11 +167,11 @@ class LakeResource(dg.ConfigurableResource):
             root = self._object_key("")
             pages = paginator.paginate(Bucket=self.bucket, Prefix=root + prefix)
             return sorted(o["Key"][len(root) :] for page in pages for o in page.get("Contents", []))
-        root = Path(self.local_dir).resolve()
-        start = root / prefix.rpartition("/")[0]
+        base = Path(self.local_dir).resolve()
+        start = base / prefix.rpartition("/")[0]
         if not start.is_dir():
             return []
-        keys = (p.relative_to(root).as_posix() for p in start.rglob("*") if p.is_file())
+        keys = (p.relative_to(base).as_posix() for p in start.rglob("*") if p.is_file())
         return sorted(k for k in keys if k.startswith(prefix) and not k.rpartition("/")[2].startswith("."))
 
     def partition_path(self, asset_path: Sequence[str], partition_key: str, filename: str) -> str:

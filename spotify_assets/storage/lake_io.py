@@ -58,9 +58,10 @@ def column_schema(spec: TableSpec) -> dg.TableSchema:
 
 def _item_count(payloads: Mapping[str, Any]) -> int | None:
     items = [p.get("items") if isinstance(p, Mapping) else None for p in payloads.values()]
-    if not all(isinstance(i, list) for i in items):
+    lists = [i for i in items if isinstance(i, list)]
+    if len(lists) != len(items):
         return None
-    return sum(len(i) for i in items)
+    return sum(len(i) for i in lists)
 
 
 def _uri_metadata(uris: Sequence[str]) -> dict[str, Any]:
@@ -171,7 +172,7 @@ class TableBatchWriter:
 
     def metadata(self) -> dict[str, Any]:
         """`lake_uri`, `lake_object_count`, `dagster/row_count` (rows written) and the column schema."""
-        metadata = _uri_metadata(self.uris) if self.uris else {"lake_object_count": 0}
+        metadata: dict[str, Any] = _uri_metadata(self.uris) if self.uris else {"lake_object_count": 0}
         metadata["dagster/row_count"] = self.rows
         metadata["dagster/column_schema"] = dg.MetadataValue.table_schema(column_schema(self._spec))
         return metadata

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import dagster as dg
 import fasteners
@@ -50,16 +51,23 @@ def _read_pid_file(path: Path) -> PostmasterInfo | None:
         return None
 
 
+def _process(info: PostmasterInfo) -> psutil.Process | None:
+    """The pid file's process, None when no process has that pid."""
+    # pgserver sets `process = None` in __init__ and the process only later, so its inferred type is None.
+    return cast("psutil.Process | None", info.process)
+
+
 def _is_alive(info: PostmasterInfo | None) -> bool:
     """Whether the pid file's process exists and is not a zombie (killed, not yet reaped by its parent).
 
     A zombie keeps its pid until its parent reaps it, which a container whose PID 1 is no init never does:
     pgserver's own check (`psutil.Process.is_running`) takes it for a live server.
     """
-    if info is None or not info.is_running():
+    process = _process(info) if info is not None and info.is_running() else None
+    if process is None:
         return False
     try:
-        return info.process.status() != psutil.STATUS_ZOMBIE
+        return process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 
@@ -67,7 +75,13 @@ def _is_alive(info: PostmasterInfo | None) -> bool:
 def _is_running(path: Path) -> bool:
     """Whether the data folder's postmaster runs (read afresh: another process may have stopped it)."""
     info = _read_pid_file(path)
-    return _is_alive(info) and info.process.name() == "postgres"
+    return info is not None and _is_alive(info) and _is_postgres(info)
+
+
+def _is_postgres(info: PostmasterInfo) -> bool:
+    """Whether the pid file's process (if any) is a postmaster, not another program that reused its pid."""
+    process = _process(info)
+    return process is not None and process.name() == "postgres"
 
 
 def _clear_stale_pid_file(path: Path) -> None:
@@ -80,7 +94,7 @@ def _clear_stale_pid_file(path: Path) -> None:
     info = _read_pid_file(path)
     if info is None or not info.is_running():
         return
-    if _is_alive(info) and info.process.name() == "postgres":
+    if _is_alive(info) and _is_postgres(info):
         return
     if info.socket_dir is not None and info.port is not None:
         socket_lock = info.socket_dir / f".s.PGSQL.{info.port}.lock"
@@ -149,7 +163,8 @@ def stop_embedded_server(directory: str | Path) -> None:
         # As root, pgserver runs postgres as its own system user, and pg_ctl must run as that user too.
         running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         user = server.system_user if server else ("pgserver" if running_as_root else None)
-        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=path, user=user)
+        # pgserver builds its command wrappers (pg_ctl, initdb, ...) at import time, unseen by type checkers.
+        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=path, user=user)  # type: ignore[attr-defined]
 
 
 class PostgresResource(dg.ConfigurableResource):
@@ -227,7 +242,7 @@ class PostgresResource(dg.ConfigurableResource):
             "application_name": APPLICATION_NAME,
             "client_encoding": "UTF8",  # COPY sends UTF-8 bytes, whatever the database's own encoding
         }
-        return make_conninfo(**{key: value for key, value in params.items() if value is not None})
+        return make_conninfo("", **{key: value for key, value in params.items() if value is not None})
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:

@@ -322,6 +322,8 @@ def _replace_partitions(
     days: Sequence[date],
     batches: Iterable[Mapping[str, pd.DataFrame]],
 ) -> int:
+    if spec.partition_column is None:
+        raise ValueError(f"{spec.qualified_name} has no partition_column: its partitions cannot be replaced")
     table = table_identifier(spec)
     conn.execute(
         sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(table, sql.Identifier(spec.partition_column)),

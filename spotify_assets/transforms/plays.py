@@ -173,11 +173,12 @@ def converge_keys(plays: pd.DataFrame) -> pd.DataFrame:
         (d, t): (i, r)
         for i, d, t, r in zip(donors.index, donors["day"], donors["track_id"], donors["rank"], strict=True)
     }
-    takers, givers = [], []
+    takers: list[int] = []
+    givers: list[int] = []
     for position in np.flatnonzero(has_id & (rank > 0)):
         donor = donor_of.get((day[position], resolved[position]))
         if donor is not None and donor[1] < rank[position]:
-            takers.append(position)
+            takers.append(int(position))
             givers.append(donor[0])
     out = plays.copy()
     if takers:

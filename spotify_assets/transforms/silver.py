@@ -53,7 +53,7 @@ class _KeyCache:
     """Derived keys of one flatten call, each hashed once."""
 
     def __init__(self) -> None:
-        self._keys: dict[tuple[str, ...], str] = {}
+        self._keys: dict[tuple[str | None, ...], str] = {}
 
     def get(self, kind: str, *names: str | None) -> str:
         lookup = (kind, *names)
