@@ -279,17 +279,19 @@ def test_the_capture_schedule_ticks_and_its_run_succeeds(stack):
         runs = stack.deployment.runs_with_tag("dagster/schedule_name", CAPTURE_SCHEDULE)
         return [run for run in runs if run["status"] == "SUCCESS"]
 
-    wait_for(lambda: bool(succeeded()), max(150 - (time.time() - stack.schedule_started_at), 1), interval=2)
+    # The schedule ticks every minute from the stack's start; other tests' runs share the queue meanwhile.
+    wait_for(lambda: bool(succeeded()), max(180 - (time.time() - stack.schedule_started_at), 60), interval=2)
     run = succeeded()[-1]
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
     latency = run["creationTime"] % 60  # after the minute CAPTURE_CRON ticks on
-    # A first capture takes yesterday and today as one range run; later ones, the days since the last one.
+    # A capture takes the days since the latest capture's checked-through time (yesterday on a first one; up to
+    # a week when the latest raw materialization was of an old day, as the other tests' runs here are).
     today = datetime.fromtimestamp(run["creationTime"], UTC).date()
     last = tags.get("dagster/partition") or tags["dagster/asset_partition_range_end"]
     first = tags.get("dagster/partition") or tags["dagster/asset_partition_range_start"]
     print(f"capture tick: run created {latency:.1f} s after its cron time ({first}...{last})")
     assert last == today.isoformat()
-    assert first in ((today - timedelta(days=1)).isoformat(), today.isoformat())
+    assert (today - timedelta(days=6)).isoformat() <= first <= last
 
 
 class Serve(DagsterDev):

@@ -6,7 +6,6 @@ from typing import Any
 import dagster as dg
 
 from spotify_assets.partitions import daily_partitions
-from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.sources.live import SpotifyAuthError
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake import LakeResource
@@ -48,7 +47,6 @@ def checked_through(instance: dg.DagsterInstance) -> datetime | None:
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="lake_io_manager",
-    pool=WAREHOUSE_POOL,
     kinds={"spotify", "json"},
 )
 def recently_played(
