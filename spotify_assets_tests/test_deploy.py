@@ -284,8 +284,8 @@ def test_the_capture_schedule_ticks_and_its_run_succeeds(stack):
     run = succeeded()[-1]
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
     latency = run["creationTime"] % 60  # after the minute CAPTURE_CRON ticks on
-    # A capture takes the days since the latest capture's checked-through time (yesterday on a first one; up to
-    # a week when the latest raw materialization was of an old day, as the other tests' runs here are).
+    # A capture takes the days since the latest capture's checked-through time (yesterday on a first one; up
+    # to a week when the latest raw materialization was of an old day, as the other tests' runs here are).
     today = datetime.fromtimestamp(run["creationTime"], UTC).date()
     last = tags.get("dagster/partition") or tags["dagster/asset_partition_range_end"]
     first = tags.get("dagster/partition") or tags["dagster/asset_partition_range_start"]
