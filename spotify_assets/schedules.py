@@ -11,7 +11,7 @@ from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED, checked_through
 from spotify_assets.partitions import daily_partitions
 from spotify_assets.settings import Settings
 
-FACT_RECENTLY_PLAYED = dg.AssetKey(["gold", "fact_recently_played"])
+FACT_ASSET_KEY = dg.AssetKey(["gold", "fact_recently_played"])
 MAX_RANGE_DAYS = 7
 """The longest range a scheduled run covers: after a week-long outage, older days are run by hand."""
 
@@ -66,7 +66,7 @@ def capture_range(instance: dg.DagsterInstance, moment: datetime, timezone: str)
 def daily_range(instance: dg.DagsterInstance, moment: datetime, timezone: str) -> tuple[date, date]:
     """Yesterday, and the days before it whose gold is not built yet (an outage failed their daily run)."""
     yesterday = moment.astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)
-    built = instance.get_materialized_partitions(FACT_RECENTLY_PLAYED)
+    built = instance.get_materialized_partitions(FACT_ASSET_KEY)
     first = yesterday
     for back in range(1, MAX_RANGE_DAYS):
         day = yesterday - timedelta(days=back)

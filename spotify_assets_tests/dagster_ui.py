@@ -109,11 +109,16 @@ class DagsterDev:
 
     def stop(self) -> None:
         """TERM the whole process group, then KILL what is left."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process_group(self.process)
         self._log.close()
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """TERM a process started in its own session (and its children), then KILL the group if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)

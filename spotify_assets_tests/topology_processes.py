@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from spotify_assets.topology import Topology, local_command
-from spotify_assets_tests.dagster_ui import LAUNCH_RUN, DagsterDev
+from spotify_assets_tests.dagster_ui import LAUNCH_RUN, DagsterDev, stop_process_group
 
 RUN_TIMES = """
 query RunTimes($runId: ID!) {
@@ -55,12 +55,7 @@ class Process:
 
     def stop(self) -> None:
         """TERM the process group, then KILL what is left."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process_group(self.process)
         self._log.close()
 
 

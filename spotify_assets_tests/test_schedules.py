@@ -1,0 +1,54 @@
+"""The schedules' own run requests: which days a tick asks for, from what the instance recorded."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from spotify_assets.definitions import build_definitions
+from spotify_assets.schedules import FACT_ASSET_KEY
+from spotify_assets.settings import Settings
+
+TICK = datetime(2026, 3, 10, 0, 30, tzinfo=UTC)  # the daily tick: yesterday is 2026-03-09
+
+
+@pytest.fixture()
+def instance(tmp_path):
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as test_instance:
+        yield test_instance
+
+
+def daily_request(instance: dg.DagsterInstance) -> dg.RunRequest:
+    defs = build_definitions(Settings(partitions_start_date=date(2015, 1, 1)))
+    schedule = next(s for s in defs.schedules if s.name == "medallion_daily_schedule")
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=TICK, repository_def=defs.get_repository_def()
+    )
+    (request,) = schedule.evaluate_tick(context).run_requests or []
+    return request
+
+
+def built(instance: dg.DagsterInstance, *days: str) -> None:
+    for day in days:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=FACT_ASSET_KEY, partition=day))
+
+
+def requested_days(request: dg.RunRequest) -> tuple[str, str]:
+    if request.partition_key:
+        return request.partition_key, request.partition_key
+    tags = request.tags
+    return tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]
+
+
+def test_the_daily_run_is_yesterday_when_the_days_before_are_built(instance):
+    built(instance, *[(date(2026, 3, 9) - timedelta(days=n)).isoformat() for n in range(1, 8)])
+    assert requested_days(daily_request(instance)) == ("2026-03-09", "2026-03-09")
+
+
+def test_the_daily_run_also_builds_a_recent_day_whose_gold_is_missing(instance):
+    built(instance, "2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-07", "2026-03-08")
+    assert requested_days(daily_request(instance)) == ("2026-03-06", "2026-03-09")
+
+
+def test_the_daily_run_reaches_back_a_week_at_most(instance):
+    assert requested_days(daily_request(instance)) == ("2026-03-03", "2026-03-09")
