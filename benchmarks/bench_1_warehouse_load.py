@@ -40,8 +40,8 @@ from sqlalchemy.dialects import postgresql
 
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.storage.postgres import PostgresResource, embedded_server
+from spotify_assets.storage.postgres_io import PostgresIOManager
 from spotify_assets.storage.warehouse import count_rows, ensure_table, table_identifier
-from spotify_assets.storage.warehouse_io import WarehouseIOManager
 from spotify_assets.tables import PLAYS
 from spotify_assets.transforms.silver import flatten_recently_played
 
@@ -80,7 +80,7 @@ def table_digest(postgres: PostgresResource) -> str:
 
 def load_with_io_manager(postgres: PostgresResource, frame: pd.DataFrame) -> None:
     context = dg.build_output_context(asset_key=dg.AssetKey(["silver", "plays"]), partition_key=PARTITION)
-    WarehouseIOManager(postgres=postgres).handle_output(context, {PARTITION: frame})
+    PostgresIOManager(postgres=postgres).handle_output(context, {PARTITION: frame})
 
 
 def export_csv(postgres: PostgresResource, path: Path) -> None:
