@@ -14,7 +14,8 @@ from spotify_assets.storage.asset_metadata import (
     record_output_metadata,
     table_partition_metadata,
 )
-from spotify_assets.storage.lake import JsonDocument, LakeResource, encode_json, missing_partition_error
+from spotify_assets.storage.lake import LakeResource, missing_partition_error
+from spotify_assets.storage.lake_formats import JsonDocument, encode_json
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.raw_lock import partition_locks
 from spotify_assets.storage.table_slice import table_spec
