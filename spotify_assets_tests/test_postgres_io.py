@@ -48,15 +48,20 @@ def materialization(result: dg.ExecuteInProcessResult, partition: str) -> dict[s
     return {key: value.value for key, value in events[0].materialization.metadata.items()}
 
 
-def plays_asset(name_of_run: list[str]) -> dg.AssetsDefinition:
-    """silver/plays, daily, single-run backfills; each run names its tracks after `name_of_run[0]`."""
-
-    @dg.asset(
+def silver_plays_asset(fn: Any) -> dg.AssetsDefinition:
+    """`fn` as silver/plays: daily, stored by the PostgresIOManager, ranges as single runs."""
+    return dg.asset(
         key=["silver", "plays"],
         partitions_def=DAYS,
         io_manager_key=KEY,
         backfill_policy=dg.BackfillPolicy.single_run(),
-    )
+    )(fn)
+
+
+def plays_asset(name_of_run: list[str]) -> dg.AssetsDefinition:
+    """silver/plays, daily, single-run backfills; each run names its tracks after `name_of_run[0]`."""
+
+    @silver_plays_asset
     def silver_plays(context: dg.AssetExecutionContext) -> dict[str, pd.DataFrame]:
         return {key: plays(key, 2, name_of_run[0]) for key in context.partition_keys}
 
@@ -100,12 +105,7 @@ def test_one_partition_may_be_a_plain_frame_and_a_day_batches_is_written_in_one_
 
     assert run([one_day], clean_warehouse, partition_key=DAY).success
 
-    @dg.asset(
-        key=["silver", "plays"],
-        partitions_def=DAYS,
-        io_manager_key=KEY,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-    )
+    @silver_plays_asset
     def batched(context: dg.AssetExecutionContext) -> DayBatches:
         keys = context.partition_keys
         return DayBatches(keys, lambda batch: {key: plays(key, 1, "batched") for key in batch}, batch_days=1)
@@ -167,12 +167,7 @@ def test_a_failing_write_leaves_the_previous_rows(clean_warehouse, bad):
     good = plays_asset(["good"])
     assert run([good], clean_warehouse, partition_range=(DAY, NEXT_DAY)).success
 
-    @dg.asset(
-        key=["silver", "plays"],
-        partitions_def=DAYS,
-        io_manager_key=KEY,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-    )
+    @silver_plays_asset
     def silver_plays(context: dg.AssetExecutionContext) -> dict[str, pd.DataFrame]:
         return {key: plays(key, 5, "new") if key == NEXT_DAY else bad(key) for key in context.partition_keys}
 
