@@ -22,7 +22,8 @@ from spotify_assets.sources.auth import (
     run_auth,
     validate_redirect_uri,
 )
-from spotify_assets.sources.live import LiveRecentlyPlayedSource, SpotifyAuthError
+from spotify_assets.sources.live import LiveRecentlyPlayedSource
+from spotify_assets.sources.spotify_client import SpotifyAuthError
 from spotify_assets.sources.token_store import (
     StoredToken,
     load_token,

@@ -25,13 +25,8 @@ import requests
 from spotipy.exceptions import SpotifyException
 
 from spotify_assets.settings import Settings
-from spotify_assets.sources.live import (
-    AUTH_COMMAND,
-    SpotifyAuthError,
-    SpotifyError,
-    make_client,
-    request_token,
-)
+from spotify_assets.sources.access_token import request_token
+from spotify_assets.sources.spotify_client import AUTH_COMMAND, SpotifyAuthError, SpotifyError, make_client
 from spotify_assets.sources.token_store import (
     StoredToken,
     fingerprint,
