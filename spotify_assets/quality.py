@@ -157,12 +157,6 @@ VALUE_RULES: tuple[tuple[str, tuple[str, ...], Rule], ...] = (
 """Sane-value rules: (name, columns the table must have for the rule to apply, the rule)."""
 
 
-def null_counts(frame: pd.DataFrame, spec: TableSpec) -> dict[str, int]:
-    """Nulls in the columns the spec declares NOT NULL (keys among them), by column; only those with some."""
-    counts = {c.name: int(frame[c.name].isna().sum()) for c in spec.columns if not c.nullable}
-    return {name: count for name, count in counts.items() if count}
-
-
 def _violations_by_partition(batch: Frames, spec: TableSpec, timezone: str) -> dict[str, dict[str, int]]:
     """Rows breaking each NOT NULL column and each applicable rule, by partition key: one pass per batch."""
     filled = {key: frame for key, frame in batch.items() if len(frame)}
