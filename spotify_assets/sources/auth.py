@@ -206,7 +206,7 @@ class CallbackListener:
     def __enter__(self) -> CallbackListener:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
 

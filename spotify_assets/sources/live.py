@@ -121,7 +121,7 @@ class LiveRecentlyPlayedSource:
             fetched_at=min(self._answered_at, default=None),
         )
 
-    def _note_answer_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    def _note_answer_time(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         """Response hook: when the server answered, by its own clock (Date), else by ours less the wait."""
         if response.ok and urlsplit(response.url).path.endswith("/me/player/recently-played"):
             self._answered_at.append(answer_time(response))
