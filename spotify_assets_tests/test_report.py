@@ -16,14 +16,12 @@ import pytest
 from PIL import Image, ImageColor
 
 from spotify_assets.assets.report import REPORT_LISTENING
+from spotify_assets.chart_canvas import ACCENT, INK, nice_ticks
 from spotify_assets.charts import (
-    ACCENT,
     CHARTS,
-    INK,
     RANKING_SIZE,
     SIZE,
     hour_of_day_chart,
-    nice_ticks,
     render_charts,
     report_markdown,
     top_artists_chart,
