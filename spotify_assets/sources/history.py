@@ -315,14 +315,16 @@ def describe_files(paths: Iterable[Path], limit: int = 10) -> str:
 class HistoryResource(dg.ConfigurableResource):
     """Where Spotify's data-export files are: HISTORY_DIR (unset: no history to import).
 
+    Its rows are split into days in the partitions' time zone (the asset takes it from its partitions
+    definition), so the resource has no time zone of its own.
+
     Example:
-        HistoryResource(folder="~/Downloads/my_spotify_data", timezone="Europe/Berlin")
+        HistoryResource(folder="~/Downloads/my_spotify_data")
     """
 
     folder: str | None = Field(
         default=None, description="Folder of export files (searched recursively); unset: nothing to import"
     )
-    timezone: str = Field(default="UTC", description="Time zone of the daily partitions' day boundaries")
 
     def read(self) -> ExportRead:
         """Read and check every export file once (raises HistoryFileError for a malformed one)."""

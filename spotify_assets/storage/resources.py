@@ -40,19 +40,19 @@ def build_postgres(settings: Settings) -> PostgresResource:
     )
 
 
-def build_resources(settings: Settings) -> dict[str, Any]:
-    """Resource dict keyed as the assets expect; the keys are the same for every deployment."""
+def build_resources(settings: Settings, partitions: dg.DailyPartitionsDefinition) -> dict[str, Any]:
+    """Resource dict keyed as the assets expect; the keys are the same for every deployment.
+
+    The sample source's time zone is the partitions definition's (the project's one time zone); secrets are
+    read by the resources at run time, never passed here as config.
+    """
     lake = build_lake(settings)
     postgres = build_postgres(settings)
     return {
         "lake": lake,
         "postgres": postgres,
-        "spotify": SpotifyResource(
-            source=settings.spotify_source,
-            listener_id=settings.listener_id,
-            timezone=settings.partitions_timezone,
-        ),
-        "history": HistoryResource(folder=settings.history_dir, timezone=settings.partitions_timezone),
+        "spotify": SpotifyResource.from_settings(settings, timezone=partitions.timezone),
+        "history": HistoryResource(folder=settings.history_dir),
         "lake_io_manager": LakeIOManager(lake=lake, postgres=postgres),
         "io_manager": LakehouseIOManager(lake=lake, postgres=postgres),
     }
