@@ -12,9 +12,9 @@ from spotify_assets.assets.silver import build_silver_asset
 from spotify_assets.catalog import with_catalog_metadata
 from spotify_assets.checks import build_checks
 from spotify_assets.partitions import build_daily_partitions
+from spotify_assets.resources import build_resources
 from spotify_assets.schedules import build_jobs, build_schedules
 from spotify_assets.settings import Settings, get_settings
-from spotify_assets.storage.resources import build_resources
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

@@ -402,3 +402,17 @@ GOLD_TABLES: tuple[TableSpec, ...] = (
     KEY_MAP,
 )
 TABLES: dict[str, TableSpec] = {spec.qualified_name: spec for spec in (PLAYS, *GOLD_TABLES)}
+
+LISTENING_COLUMNS = (
+    "play_id",
+    "extraction_date",
+    "hour_of_day",
+    "track_key",
+    "track_name",
+    "primary_artist_key",
+    "artist_name",
+    "duration_ms",
+    "ms_played",
+)
+"""The rows the listening report reads (`storage.bi.read_listening` gives them, `transforms.report` sums
+them): fact rows joined to their track's and primary artist's names."""

@@ -4,14 +4,9 @@ import dagster as dg
 import numpy as np
 
 from spotify_assets.assets.raw import raw_asset
+from spotify_assets.export_formats import STORED_KINDS, VIDEO
 from spotify_assets.pools import WAREHOUSE_POOL
-from spotify_assets.sources.history import (
-    STORED_KINDS,
-    VIDEO,
-    HistoryFileError,
-    HistoryResource,
-    describe_files,
-)
+from spotify_assets.sources.history import HistoryFileError, HistoryResource, describe_files
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.lake_io import JsonPartitions
 from spotify_assets.transforms.history import HistoryPartition, import_rows, local_day_keys, plan_partitions

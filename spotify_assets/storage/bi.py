@@ -15,8 +15,14 @@ import psycopg
 from psycopg import sql
 
 from spotify_assets.storage.warehouse import advisory_lock_key, ensure_schema, ensure_table
-from spotify_assets.tables import DIM_ARTIST, DIM_DATE, DIM_TRACK, FACT_RECENTLY_PLAYED, KEY_MAP
-from spotify_assets.transforms.report import LISTENING_COLUMNS
+from spotify_assets.tables import (
+    DIM_ARTIST,
+    DIM_DATE,
+    DIM_TRACK,
+    FACT_RECENTLY_PLAYED,
+    KEY_MAP,
+    LISTENING_COLUMNS,
+)
 
 BI_SCHEMA = "bi"
 _LISTENED_MS = "coalesce(f.ms_played, f.duration_ms, 0)"

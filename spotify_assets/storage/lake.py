@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
-from spotify_assets.sources.history import STORED_KINDS
+from spotify_assets.export_formats import STORED_KINDS
 from spotify_assets.tables import ARROW_TYPES, BATCH_ROWS, TableSpec, conform, to_arrow_partitions
 from spotify_assets.text import utf8
 

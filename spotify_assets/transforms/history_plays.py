@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from spotify_assets.sources.history import (
+from spotify_assets.export_formats import (
     AUDIOBOOK,
     EXTENDED,
     MUSIC,

@@ -1,4 +1,7 @@
-"""One place that turns settings into the resources every asset uses: local or cloud, same keys."""
+"""One place that turns settings into the resources every asset uses: local or cloud, same keys.
+
+It sits beside `definitions.py`, above the layers it wires: where plays come from (`sources`) and where
+tables go (`storage`), so that neither has to import the other."""
 
 from __future__ import annotations
 
