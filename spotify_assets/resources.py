@@ -46,6 +46,10 @@ def build_postgres(settings: Settings) -> PostgresResource:
 def build_resources(settings: Settings, partitions: dg.DailyPartitionsDefinition) -> dict[str, Any]:
     """Resource dict keyed as the assets expect; the keys are the same for every deployment.
 
+    Every asset names its IO manager (`io_manager_key`): raw JSON goes through `lake_io_manager`, silver and
+    gold tables through `lakehouse_io_manager` (lake, then warehouse). No bare `io_manager` is bound: an
+    asset that forgot its key would fall back to Dagster's default, which a test forbids.
+
     The sample source's time zone is the partitions definition's (the project's one time zone); secrets are
     read by the resources at run time, never passed here as config.
     """
@@ -57,5 +61,5 @@ def build_resources(settings: Settings, partitions: dg.DailyPartitionsDefinition
         "spotify": SpotifyResource.from_settings(settings, timezone=partitions.timezone),
         "history": HistoryResource(folder=settings.history_dir),
         "lake_io_manager": LakeIOManager(lake=lake, postgres=postgres),
-        "io_manager": LakehouseIOManager(lake=lake, postgres=postgres),
+        "lakehouse_io_manager": LakehouseIOManager(lake=lake, postgres=postgres),
     }

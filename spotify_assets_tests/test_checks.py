@@ -63,7 +63,11 @@ def materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
 
 daily_partitions = build_daily_partitions(get_settings())  # the environment conftest sets
 ASSET_CHECKS = build_checks(daily_partitions)
-STAND_IN = {"partitions_def": daily_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
+STAND_IN = {
+    "partitions_def": daily_partitions,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "io_manager_key": "lakehouse_io_manager",
+}
 
 
 def broken_gold(key: dg.AssetKey, build: Callable[[pd.DataFrame], pd.DataFrame]) -> dg.AssetsDefinition:

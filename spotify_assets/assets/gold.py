@@ -28,6 +28,7 @@ def build_gold_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asset
             backfill_policy=dg.BackfillPolicy.single_run(),
             ins={"plays": dg.AssetIn(key=SILVER_PLAYS)} if reads_plays else None,
             deps=None if reads_plays else [SILVER_PLAYS],
+            io_manager_key="lakehouse_io_manager",
             pool=WAREHOUSE_POOL,
             kinds={"pandas", "parquet", "postgres"},
         )

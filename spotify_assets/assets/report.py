@@ -67,6 +67,8 @@ def build_report_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=GOLD_INPUTS,
+        # No io_manager_key: the asset returns a MaterializeResult (it writes its charts to the lake itself
+        # and its views live in the warehouse), so no output of it is stored by an IO manager.
         pool=WAREHOUSE_POOL,
         kinds={"pillow", "pandas", "postgres"},
     )

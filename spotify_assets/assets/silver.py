@@ -35,6 +35,7 @@ def build_silver_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
                 key=RAW_STREAMING_HISTORY, metadata={OPTIONAL_LAZY_INPUT: True}
             ),
         },
+        io_manager_key="lakehouse_io_manager",
         pool=WAREHOUSE_POOL,
         kinds={"pandas", "parquet", "postgres"},
     )
