@@ -23,9 +23,7 @@ FACT_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
 """The daily schedule refreshes the fact shortly after midnight. Older than 26 hours (the day's run is a
 day late: missed or failed; two hours' slack) is a warning; older than 50 hours (two runs missed) fails."""
 
-FRESHNESS_POLICIES = {
-    dg.AssetKey([FACT_RECENTLY_PLAYED.schema, FACT_RECENTLY_PLAYED.name]): FACT_FRESHNESS_POLICY
-}
+FRESHNESS_POLICIES = {FACT_RECENTLY_PLAYED.asset_key: FACT_FRESHNESS_POLICY}
 
 
 def _with_catalog(spec: dg.AssetSpec, settings: Settings) -> dg.AssetSpec:

@@ -38,9 +38,9 @@ from spotify_assets.tables import (
     DIM_DATE,
     DIM_TRACK,
     FACT_RECENTLY_PLAYED,
-    GOLD_TABLES,
     PLAYS,
     TableSpec,
+    gold_tables,
 )
 
 UNIQUE_KEY = "unique_key"
@@ -62,10 +62,6 @@ REFERENCES: dict[str, dict[str, tuple[TableSpec, str]]] = {
     },
 }
 """Foreign keys checked by `keys_in_dimensions`: table -> column -> (dimension, its key column)."""
-
-
-def asset_key(spec: TableSpec) -> dg.AssetKey:
-    return dg.AssetKey([spec.schema, spec.name])
 
 
 def checked_partitions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
@@ -211,7 +207,7 @@ def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefiniti
     """The checks of one table: unique key and valid values (days in the partitions' `timezone`) for every
     table; reconciliation with raw for silver; referential integrity for the fact and the bridge (after the
     dimensions of the same run); reconciliation with silver for the fact."""
-    key = asset_key(spec)
+    key = spec.asset_key
     references = REFERENCES.get(spec.name, {})
     specs = [
         dg.AssetCheckSpec(
@@ -238,7 +234,7 @@ def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefiniti
             )
         )
     if references:
-        dimensions = sorted({asset_key(dimension) for dimension, _ in references.values()}, key=str)
+        dimensions = sorted({dimension.asset_key for dimension, _ in references.values()}, key=str)
         specs.append(
             dg.AssetCheckSpec(
                 KEYS_IN_DIMENSIONS,
@@ -284,5 +280,5 @@ def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefiniti
 
 def build_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     """Every asset check of the project, judging days in the time zone of `partitions`."""
-    tables = [build_table_checks(spec, partitions.timezone) for spec in (PLAYS, *GOLD_TABLES)]
+    tables = [build_table_checks(spec, partitions.timezone) for spec in (PLAYS, *gold_tables())]
     return [no_possible_gap, spotify_authorization_fresh, *tables]

@@ -30,7 +30,7 @@ def table_of(name: str) -> TableSpec:
 
 def asset_key(spec: TableSpec) -> str:
     """The table's asset key as Dagster's CLI selects it: `schema/table`."""
-    return f"{spec.schema}/{spec.name}"
+    return spec.asset_key.to_user_string()
 
 
 def lake_partitions(lake: LakeResource, spec: TableSpec) -> list[str]:
