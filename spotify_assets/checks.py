@@ -32,13 +32,9 @@ from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.warehouse import existing_keys, read_table
 from spotify_assets.tables import (
-    BRIDGE_TRACK_ARTIST,
-    DIM_ALBUM,
-    DIM_ARTIST,
-    DIM_DATE,
-    DIM_TRACK,
     FACT_RECENTLY_PLAYED,
     PLAYS,
+    TABLES,
     TableSpec,
     gold_tables,
 )
@@ -49,19 +45,10 @@ MATCHES_RAW = "matches_raw"
 MATCHES_SILVER = "matches_silver"
 KEYS_IN_DIMENSIONS = "keys_in_dimensions"
 
-REFERENCES: dict[str, dict[str, tuple[TableSpec, str]]] = {
-    FACT_RECENTLY_PLAYED.name: {
-        "track_key": (DIM_TRACK, "track_key"),
-        "album_key": (DIM_ALBUM, "album_key"),
-        "primary_artist_key": (DIM_ARTIST, "artist_key"),
-        "date_key": (DIM_DATE, "date_key"),
-    },
-    BRIDGE_TRACK_ARTIST.name: {
-        "track_key": (DIM_TRACK, "track_key"),
-        "artist_key": (DIM_ARTIST, "artist_key"),
-    },
-}
-"""Foreign keys checked by `keys_in_dimensions`: table -> column -> (dimension, its key column)."""
+
+def references_of(spec: TableSpec) -> dict[str, tuple[TableSpec, str]]:
+    """The spec's foreign keys, checked by `keys_in_dimensions`: column -> (dimension, its key column)."""
+    return {column: (TABLES[dimension], key) for column, dimension, key in spec.references}
 
 
 def checked_partitions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
@@ -208,7 +195,7 @@ def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefiniti
     table; reconciliation with raw for silver; referential integrity for the fact and the bridge (after the
     dimensions of the same run); reconciliation with silver for the fact."""
     key = spec.asset_key
-    references = REFERENCES.get(spec.name, {})
+    references = references_of(spec)
     specs = [
         dg.AssetCheckSpec(
             UNIQUE_KEY,

@@ -62,9 +62,10 @@ class TableSpec:
     largest, and every other column is taken from the row with the newest `recency_column` (or the incoming
     row when there is none), so the order in which partitions are written does not matter.
 
-    A gold table also names its `builder`, the pure transform that makes its rows (a function, or
-    `"module:function"` when the transform's module imports the specs): gold assets are generated from the
-    registry with it, called per day as `build_from` says.
+    `references` are foreign keys, `(column, dimension "schema.table", its key column)`, which the
+    `keys_in_dimensions` check verifies. A gold table also names its `builder`, the pure transform that
+    makes its rows (a function, or `"module:function"` when the transform's module imports the specs): gold
+    assets are generated from the registry with it, called per day as `build_from` says.
     """
 
     schema: str
@@ -77,6 +78,7 @@ class TableSpec:
     least_columns: tuple[str, ...] = ()
     greatest_columns: tuple[str, ...] = ()
     recency_column: str | None = None
+    references: tuple[tuple[str, str, str], ...] = ()
     builder: Builder | str | None = None
     build_from: BuildFrom = "plays"
     column_names: tuple[str, ...] = field(init=False)
@@ -85,6 +87,7 @@ class TableSpec:
         object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
         named = {*self.primary_key, *self.least_columns, *self.greatest_columns}
         named |= {name for name in (self.recency_column, self.partition_column) if name}
+        named |= {column for column, _, _ in self.references}
         unknown = named - set(self.column_names)
         if unknown:
             raise ValueError(f"{self.qualified_name}: unknown columns {sorted(unknown)}")

@@ -183,6 +183,10 @@ BRIDGE_TRACK_ARTIST = TableSpec(
     ),
     primary_key=("track_key", "artist_key"),
     write_mode="upsert",
+    references=(
+        ("track_key", "gold.dim_track", "track_key"),
+        ("artist_key", "gold.dim_artist", "artist_key"),
+    ),
     builder=f"{GOLD}:build_bridge_track_artist",
 )
 
@@ -237,6 +241,12 @@ FACT_RECENTLY_PLAYED = TableSpec(
     primary_key=("play_id",),
     write_mode="replace_partition",
     partition_column="extraction_date",
+    references=(
+        ("track_key", "gold.dim_track", "track_key"),
+        ("album_key", "gold.dim_album", "album_key"),
+        ("primary_artist_key", "gold.dim_artist", "artist_key"),
+        ("date_key", "gold.dim_date", "date_key"),
+    ),
     builder=f"{GOLD}:build_fact",
     build_from="plays_in_timezone",
 )
