@@ -3,9 +3,11 @@
 Values come from the process environment, then from a `.env` file in the working directory (the environment
 wins). Nothing else in the package reads `os.environ` for configuration.
 
-`get_settings()` is called at load time only (the CLI, and `definitions.py`'s module-level `defs`); everything
-Dagster runs gets its values from `build_definitions(settings)`. Secrets are the exception: they never become
-resource config (which the UI shows), so resources read them at run time with `read_secret`.
+`get_settings()` is called at load time only: the CLI, `definitions.py`'s module-level `defs`, and the Dagster
+instance's storage (`storage/instance_storage.py`, which Dagster builds from dagster.yaml outside any
+Definitions). Everything Dagster runs gets its values from `build_definitions(settings)`. Secrets are the
+exception: they never become resource config (which the UI shows), so resources read them at run time with
+`read_secret` (or `dg.EnvVar`).
 """
 
 from __future__ import annotations
