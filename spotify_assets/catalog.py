@@ -10,9 +10,9 @@ from typing import Any
 
 import dagster as dg
 
+from spotify_assets.resources import build_lake
 from spotify_assets.settings import Settings
 from spotify_assets.storage.asset_metadata import column_schema
-from spotify_assets.storage.resources import build_lake
 from spotify_assets.tables import FACT_RECENTLY_PLAYED, TABLES
 
 LAKE_FORMAT_KINDS = frozenset({"parquet", "csv"})
@@ -23,9 +23,7 @@ FACT_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
 """The daily schedule refreshes the fact shortly after midnight. Older than 26 hours (the day's run is a
 day late: missed or failed; two hours' slack) is a warning; older than 50 hours (two runs missed) fails."""
 
-FRESHNESS_POLICIES = {
-    dg.AssetKey([FACT_RECENTLY_PLAYED.schema, FACT_RECENTLY_PLAYED.name]): FACT_FRESHNESS_POLICY
-}
+FRESHNESS_POLICIES = {FACT_RECENTLY_PLAYED.asset_key: FACT_FRESHNESS_POLICY}
 
 
 def _with_catalog(spec: dg.AssetSpec, settings: Settings) -> dg.AssetSpec:

@@ -26,24 +26,18 @@ import pandas as pd
 from spotify_assets import quality
 from spotify_assets.assets.raw import RAW_FILENAME, RAW_RECENTLY_PLAYED
 from spotify_assets.day_batches import DayBatches, batches_of
-from spotify_assets.partitions import daily_partitions
 from spotify_assets.reconciliation import fact_matches_silver, silver_matches_raw
-from spotify_assets.settings import get_settings
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.sources.token_store import load_token, reauthorization_due
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.warehouse import existing_keys, read_table
 from spotify_assets.tables import (
-    BRIDGE_TRACK_ARTIST,
-    DIM_ALBUM,
-    DIM_ARTIST,
-    DIM_DATE,
-    DIM_TRACK,
     FACT_RECENTLY_PLAYED,
-    GOLD_TABLES,
     PLAYS,
+    TABLES,
     TableSpec,
+    gold_tables,
 )
 
 UNIQUE_KEY = "unique_key"
@@ -52,23 +46,10 @@ MATCHES_RAW = "matches_raw"
 MATCHES_SILVER = "matches_silver"
 KEYS_IN_DIMENSIONS = "keys_in_dimensions"
 
-REFERENCES: dict[str, dict[str, tuple[TableSpec, str]]] = {
-    FACT_RECENTLY_PLAYED.name: {
-        "track_key": (DIM_TRACK, "track_key"),
-        "album_key": (DIM_ALBUM, "album_key"),
-        "primary_artist_key": (DIM_ARTIST, "artist_key"),
-        "date_key": (DIM_DATE, "date_key"),
-    },
-    BRIDGE_TRACK_ARTIST.name: {
-        "track_key": (DIM_TRACK, "track_key"),
-        "artist_key": (DIM_ARTIST, "artist_key"),
-    },
-}
-"""Foreign keys checked by `keys_in_dimensions`: table -> column -> (dimension, its key column)."""
 
-
-def asset_key(spec: TableSpec) -> dg.AssetKey:
-    return dg.AssetKey([spec.schema, spec.name])
+def references_of(spec: TableSpec) -> dict[str, tuple[TableSpec, str]]:
+    """The spec's foreign keys, checked by `keys_in_dimensions`: column -> (dimension, its key column)."""
+    return {column: (TABLES[dimension], key) for column, dimension, key in spec.references}
 
 
 def checked_partitions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
@@ -168,61 +149,14 @@ def spotify_authorization_fresh(spotify: SpotifyResource) -> dg.AssetCheckResult
     """Warns two weeks before the Spotify refresh token's six-month expiry (or when its consent date is
     unknown), so that `spotify-assets auth` runs before captures fail. Passes on the sample source."""
     source = spotify.resolved_source()
-    token = load_token(get_settings()) if source == "live" else None
+    token = load_token(spotify.live_settings()) if source == "live" else None
     authorized_at = token.authorized_at if token else None
     due = reauthorization_due(authorized_at) if authorized_at else None
     outcome = quality.authorization_fresh(source, authorized_at, due, datetime.now(UTC))
     return to_result(RAW_RECENTLY_PLAYED, "spotify_authorization_fresh", outcome, [])
 
 
-# -- silver -------------------------------------------------------------------------------------------------
-
-SILVER_PLAYS = asset_key(PLAYS)
-SILVER_CHECKS = (UNIQUE_KEY, VALID_VALUES, MATCHES_RAW)
-
-
-@dg.multi_asset_check(
-    name="silver_plays_checks",
-    specs=[
-        dg.AssetCheckSpec(
-            UNIQUE_KEY,
-            asset=SILVER_PLAYS,
-            blocking=True,
-            description="One row per (listener_id, played_at, track_key) in the checked partitions.",
-        ),
-        dg.AssetCheckSpec(
-            VALID_VALUES,
-            asset=SILVER_PLAYS,
-            blocking=True,
-            description="No null keys; played_at inside the partition's day; ms_played >= 0; "
-            "duration_ms > 0.",
-        ),
-        dg.AssetCheckSpec(
-            MATCHES_RAW,
-            asset=SILVER_PLAYS,
-            blocking=True,
-            description="Every raw recently-played music play of the day is a silver play, and every "
-            "recently-played silver row is in raw (exclusions: see spotify_assets/reconciliation.py).",
-        ),
-    ],
-)
-def silver_plays_checks(
-    context: dg.AssetCheckExecutionContext, lake: LakeResource
-) -> Iterable[dg.AssetCheckResult]:
-    """Keys, values and reconciliation with raw of the silver plays of the run's partitions."""
-    partitions = checked_partitions(context, SILVER_PLAYS)
-    if not partitions:
-        yield from _nothing_to_check(SILVER_PLAYS, SILVER_CHECKS)
-        return
-    plays = _lake_rows(lake, PLAYS, partitions)
-    raw_items = _raw_items(lake, partitions)
-    timezone = daily_partitions.timezone
-    yield to_result(SILVER_PLAYS, UNIQUE_KEY, quality.unique_key(plays, PLAYS), partitions)
-    yield to_result(SILVER_PLAYS, VALID_VALUES, quality.valid_values(plays, PLAYS, timezone), partitions)
-    yield to_result(SILVER_PLAYS, MATCHES_RAW, silver_matches_raw(raw_items, plays), partitions)
-
-
-# -- gold ---------------------------------------------------------------------------------------------------
+# -- silver and gold: every table of the registry ------------------------------------------------------------
 
 
 def _references(
@@ -257,11 +191,12 @@ def _matches_silver(postgres: PostgresResource, partitions: Sequence[str]) -> qu
     return fact_matches_silver(silver, fact)
 
 
-def build_gold_checks(spec: TableSpec) -> dg.AssetChecksDefinition:
-    """The checks of one gold table: unique key and valid values, plus referential integrity for the fact
-    and the bridge (after the dimensions of the same run), plus reconciliation with silver for the fact."""
-    key = asset_key(spec)
-    references = REFERENCES.get(spec.name, {})
+def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefinition:
+    """The checks of one table: unique key and valid values (days in the partitions' `timezone`) for every
+    table; reconciliation with raw for silver; referential integrity for the fact and the bridge (after the
+    dimensions of the same run); reconciliation with silver for the fact."""
+    key = spec.asset_key
+    references = references_of(spec)
     specs = [
         dg.AssetCheckSpec(
             UNIQUE_KEY,
@@ -276,8 +211,18 @@ def build_gold_checks(spec: TableSpec) -> dg.AssetChecksDefinition:
             description="No nulls in NOT NULL columns; sane values (see spotify_assets/quality.py).",
         ),
     ]
+    if spec is PLAYS:
+        specs.append(
+            dg.AssetCheckSpec(
+                MATCHES_RAW,
+                asset=key,
+                blocking=True,
+                description="Every raw recently-played music play of the day is a silver play, and every "
+                "recently-played silver row is in raw (exclusions: see spotify_assets/reconciliation.py).",
+            )
+        )
     if references:
-        dimensions = sorted({asset_key(dimension) for dimension, _ in references.values()}, key=str)
+        dimensions = sorted({dimension.asset_key for dimension, _ in references.values()}, key=str)
         specs.append(
             dg.AssetCheckSpec(
                 KEYS_IN_DIMENSIONS,
@@ -299,8 +244,8 @@ def build_gold_checks(spec: TableSpec) -> dg.AssetChecksDefinition:
         )
     names = [s.name for s in specs]
 
-    @dg.multi_asset_check(name=f"{spec.name}_checks", specs=specs)
-    def gold_checks(
+    @dg.multi_asset_check(name=f"{spec.schema}_{spec.name}_checks", specs=specs)
+    def table_checks(
         context: dg.AssetCheckExecutionContext, lake: LakeResource, postgres: PostgresResource
     ) -> Iterable[dg.AssetCheckResult]:
         partitions = checked_partitions(context, key)
@@ -309,16 +254,19 @@ def build_gold_checks(spec: TableSpec) -> dg.AssetChecksDefinition:
             return
         rows = _lake_rows(lake, spec, partitions)
         yield to_result(key, UNIQUE_KEY, quality.unique_key(rows, spec), partitions)
-        timezone = daily_partitions.timezone
         yield to_result(key, VALID_VALUES, quality.valid_values(rows, spec, timezone), partitions)
+        if MATCHES_RAW in names:
+            outcome = silver_matches_raw(_raw_items(lake, partitions), rows)
+            yield to_result(key, MATCHES_RAW, outcome, partitions)
         if references:
             yield to_result(key, KEYS_IN_DIMENSIONS, _references(postgres, rows, references), partitions)
         if MATCHES_SILVER in names:
             yield to_result(key, MATCHES_SILVER, _matches_silver(postgres, partitions), partitions)
 
-    return gold_checks
+    return table_checks
 
 
-GOLD_CHECKS = [build_gold_checks(spec) for spec in GOLD_TABLES]
-ASSET_CHECKS = [no_possible_gap, spotify_authorization_fresh, silver_plays_checks, *GOLD_CHECKS]
-"""Every asset check of the project."""
+def build_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    """Every asset check of the project, judging days in the time zone of `partitions`."""
+    tables = [build_table_checks(spec, partitions.timezone) for spec in (PLAYS, *gold_tables())]
+    return [no_possible_gap, spotify_authorization_fresh, *tables]

@@ -30,8 +30,8 @@ def summary_lines(settings: Settings) -> list[str]:
     """Rows per gold table and the top 5 artists (as the report and BI views count them: `bi.plays`)."""
     from psycopg import sql
 
+    from spotify_assets.resources import build_postgres
     from spotify_assets.storage.bi import ensure_views
-    from spotify_assets.storage.resources import build_postgres
     from spotify_assets.tables import GOLD_TABLES, PLAYS
 
     lines = ["Rows in the warehouse:"]
@@ -101,7 +101,8 @@ def prepare_instance(settings: Settings, dotenv: bool = False) -> list[str]:
 
 def history_range_lines(folder: str, timezone: str) -> list[str]:
     """What an export folder holds: files and rows per kind with their days, and the settings to import it."""
-    from spotify_assets.sources.history import STORED_KINDS, VIDEO, read_export_folder
+    from spotify_assets.export_formats import STORED_KINDS, VIDEO
+    from spotify_assets.sources.history import read_export_folder
     from spotify_assets.transforms.history import day_range
 
     export = read_export_folder(folder)

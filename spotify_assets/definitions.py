@@ -4,28 +4,41 @@ from __future__ import annotations
 
 import dagster as dg
 
-from spotify_assets.assets.gold import GOLD_ASSETS
-from spotify_assets.assets.history import streaming_history
-from spotify_assets.assets.raw import recently_played
-from spotify_assets.assets.report import listening
-from spotify_assets.assets.silver import plays
+from spotify_assets.assets.gold import build_gold_assets
+from spotify_assets.assets.history import build_history_asset
+from spotify_assets.assets.raw import build_raw_asset
+from spotify_assets.assets.report import build_report_asset
+from spotify_assets.assets.silver import build_silver_asset
 from spotify_assets.catalog import with_catalog_metadata
-from spotify_assets.checks import ASSET_CHECKS
-from spotify_assets.schedules import build_schedules, medallion_job, raw_capture_job
+from spotify_assets.checks import build_checks
+from spotify_assets.partitions import build_daily_partitions
+from spotify_assets.resources import build_resources
+from spotify_assets.schedules import build_jobs, build_schedules
 from spotify_assets.settings import Settings, get_settings
-from spotify_assets.storage.resources import build_resources
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Everything Dagster loads, wired to the storage and source these settings choose."""
+    """Everything Dagster loads, wired to the storage and source these settings choose.
+
+    The one partitions definition is made here, and every asset, check, job, schedule and resource that
+    needs a day boundary or a time zone takes it from that object: two calls with different settings give
+    two independent sets of definitions.
+    """
+    partitions = build_daily_partitions(settings)
+    assets = [
+        build_raw_asset(partitions),
+        build_history_asset(partitions),
+        build_silver_asset(partitions),
+        *build_gold_assets(partitions),
+        build_report_asset(partitions),
+    ]
+    medallion_job, raw_capture_job = build_jobs(partitions)
     return dg.Definitions(
-        assets=with_catalog_metadata(
-            [recently_played, streaming_history, plays, *GOLD_ASSETS, listening], settings
-        ),
-        asset_checks=ASSET_CHECKS,
-        resources=build_resources(settings),
+        assets=with_catalog_metadata(assets, settings),
+        asset_checks=build_checks(partitions),
+        resources=build_resources(settings, partitions),
         jobs=[medallion_job, raw_capture_job],
-        schedules=build_schedules(settings),
+        schedules=build_schedules(settings, partitions, medallion_job, raw_capture_job),
         # One process per run: at this data size a process per step costs more than it saves (see README).
         executor=dg.in_process_executor,
     )

@@ -1,10 +1,13 @@
-"""The one daily partitions definition every asset shares."""
+"""The one daily partitions definition every asset shares, built once per `build_definitions(settings)`.
+
+Its time zone is the project's only one: assets, checks, schedules and resources take it from here (the
+definition's `timezone`), never from the settings again."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from spotify_assets.settings import Settings, get_settings
+from spotify_assets.settings import Settings
 
 
 def build_daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
@@ -18,6 +21,3 @@ def build_daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
         timezone=settings.partitions_timezone,
         end_offset=1,
     )
-
-
-daily_partitions = build_daily_partitions(get_settings())

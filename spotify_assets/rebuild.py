@@ -30,7 +30,7 @@ def table_of(name: str) -> TableSpec:
 
 def asset_key(spec: TableSpec) -> str:
     """The table's asset key as Dagster's CLI selects it: `schema/table`."""
-    return f"{spec.schema}/{spec.name}"
+    return spec.asset_key.to_user_string()
 
 
 def lake_partitions(lake: LakeResource, spec: TableSpec) -> list[str]:
@@ -86,8 +86,8 @@ def run_rebuild(
     settings: Settings, name: str, yes: bool = False, dry_run: bool = False, ask: Callable[[str], str] = input
 ) -> int:
     """Drop the table (asking first, unless `yes`) and rebuild it from the lake; `dry_run` only says how."""
+    from spotify_assets.resources import build_lake, build_postgres
     from spotify_assets.storage.bi import BI_SCHEMA, ensure_views
-    from spotify_assets.storage.resources import build_lake, build_postgres
     from spotify_assets.storage.warehouse import count_rows, drop_table, table_exists
 
     spec = table_of(name)

@@ -8,27 +8,30 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED, checked_through
-from spotify_assets.partitions import daily_partitions
 from spotify_assets.settings import Settings
 
 FACT_ASSET_KEY = dg.AssetKey(["gold", "fact_recently_played"])
 MAX_RANGE_DAYS = 7
 """The longest range a scheduled run covers: after a week-long outage, older days are run by hand."""
 
-medallion_job = dg.define_asset_job(
-    "medallion_daily",
-    selection=dg.AssetSelection.groups("raw", "silver", "gold", "report"),
-    partitions_def=daily_partitions,
-    description="Raw, silver, gold and the listening report for one day (or a range, as one run), with "
-    "their checks.",
-)
-raw_capture_job = dg.define_asset_job(
-    "raw_capture",
-    selection=dg.AssetSelection.keys(RAW_RECENTLY_PLAYED),
-    partitions_def=daily_partitions,
-    description="Capture the recently-played items of today (and of the days since the last capture) into "
-    "raw before the API forgets them.",
-)
+
+def build_jobs(partitions: dg.DailyPartitionsDefinition) -> tuple[dg.UnresolvedAssetJobDefinition, ...]:
+    """The daily job (the whole graph) and the capture job (raw recently-played), on `partitions`."""
+    medallion_job = dg.define_asset_job(
+        "medallion_daily",
+        selection=dg.AssetSelection.groups("raw", "silver", "gold", "report"),
+        partitions_def=partitions,
+        description="Raw, silver, gold and the listening report for one day (or a range, as one run), with "
+        "their checks.",
+    )
+    raw_capture_job = dg.define_asset_job(
+        "raw_capture",
+        selection=dg.AssetSelection.keys(RAW_RECENTLY_PLAYED),
+        partitions_def=partitions,
+        description="Capture the recently-played items of today (and of the days since the last capture) "
+        "into raw before the API forgets them.",
+    )
+    return medallion_job, raw_capture_job
 
 
 def run_request(first: date, last: date, run_key: str) -> dg.RunRequest:
@@ -44,40 +47,47 @@ def run_request(first: date, last: date, run_key: str) -> dg.RunRequest:
     )
 
 
-def _bounded(first: date, last: date) -> date:
+def _bounded(first: date, last: date, first_partition: date) -> date:
     """`first`, but no earlier than MAX_RANGE_DAYS before `last` nor the first partition."""
-    first_key = daily_partitions.get_first_partition_key()
-    if first_key is None:
-        raise ValueError("the daily partitions definition has no partitions")
-    first_partition = date.fromisoformat(first_key)
     return min(max(first, last - timedelta(days=MAX_RANGE_DAYS - 1), first_partition), last)
 
 
-def capture_range(instance: dg.DagsterInstance, moment: datetime, timezone: str) -> tuple[date, date]:
+def capture_range(
+    instance: dg.DagsterInstance, moment: datetime, partitions: dg.DailyPartitionsDefinition
+) -> tuple[date, date]:
     """Today's partition, and every earlier day back to the one the latest capture vouched for (yesterday
     until a first capture has run): so the plays of a day's last minutes, or of an outage, are captured on
     their own day."""
-    today = moment.astimezone(ZoneInfo(timezone)).date()
+    zone = ZoneInfo(partitions.timezone)
+    today = moment.astimezone(zone).date()
     start = checked_through(instance)
-    first = today - timedelta(days=1) if start is None else start.astimezone(ZoneInfo(timezone)).date()
-    return _bounded(first, today), today
+    first = today - timedelta(days=1) if start is None else start.astimezone(zone).date()
+    return _bounded(first, today, partitions.start.date()), today
 
 
-def daily_range(instance: dg.DagsterInstance, moment: datetime, timezone: str) -> tuple[date, date]:
+def daily_range(
+    instance: dg.DagsterInstance, moment: datetime, partitions: dg.DailyPartitionsDefinition
+) -> tuple[date, date]:
     """Yesterday, and the days before it whose gold is not built yet (an outage failed their daily run)."""
-    yesterday = moment.astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)
+    yesterday = moment.astimezone(ZoneInfo(partitions.timezone)).date() - timedelta(days=1)
     built = instance.get_materialized_partitions(FACT_ASSET_KEY)
     first = yesterday
     for back in range(1, MAX_RANGE_DAYS):
         day = yesterday - timedelta(days=back)
         if day.isoformat() not in built:
             first = day
-    return _bounded(first, yesterday), yesterday
+    return _bounded(first, yesterday, partitions.start.date()), yesterday
 
 
-def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
-    """The daily schedule (whole graph; DAILY_CRON) and the capture one (raw; CAPTURE_CRON)."""
-    timezone = settings.partitions_timezone
+def build_schedules(
+    settings: Settings,
+    partitions: dg.DailyPartitionsDefinition,
+    medallion_job: dg.UnresolvedAssetJobDefinition,
+    raw_capture_job: dg.UnresolvedAssetJobDefinition,
+) -> list[dg.ScheduleDefinition]:
+    """The daily schedule (whole graph; DAILY_CRON) and the capture one (raw; CAPTURE_CRON), ticking in the
+    partitions' time zone (settings give only the crons)."""
+    timezone = partitions.timezone
 
     @dg.schedule(
         name="medallion_daily_schedule",
@@ -88,7 +98,7 @@ def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
     )
     def medallion_daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """Materialize yesterday (and any recent day whose gold is missing) through gold, as one run."""
-        first, last = daily_range(context.instance, context.scheduled_execution_time, timezone)
+        first, last = daily_range(context.instance, context.scheduled_execution_time, partitions)
         return run_request(first, last, run_key=last.isoformat())
 
     @dg.schedule(
@@ -102,7 +112,7 @@ def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
         """Merge the plays since the last capture into their days' raw partitions (today, and yesterday
         around midnight)."""
         moment = context.scheduled_execution_time
-        first, last = capture_range(context.instance, moment, timezone)
+        first, last = capture_range(context.instance, moment, partitions)
         return run_request(first, last, run_key=moment.isoformat())
 
     return [medallion_daily_schedule, raw_capture_intraday_schedule]

@@ -2,6 +2,12 @@
 
 Values come from the process environment, then from a `.env` file in the working directory (the environment
 wins). Nothing else in the package reads `os.environ` for configuration.
+
+`get_settings()` is called at load time only: the CLI, `definitions.py`'s module-level `defs`, and the Dagster
+instance's storage (`storage/instance_storage.py`, which Dagster builds from dagster.yaml outside any
+Definitions). Everything Dagster runs gets its values from `build_definitions(settings)`. Secrets are the
+exception: they never become resource config (which the UI shows), so resources read them at run time with
+`read_secret` (or `dg.EnvVar`).
 """
 
 from __future__ import annotations
@@ -203,6 +209,16 @@ def _flag(value: str | None, default: bool, name: str) -> bool:
     if value.lower() in ("false", "0", "no"):
         return False
     raise ValueError(f"{name} must be true or false, not {value!r}")
+
+
+SECRET_VARIABLES = frozenset({"SPOTIFY_CLIENT_SECRET", "SPOTIFY_REFRESH_TOKEN", "DB_PASSWORD"})
+
+
+def read_secret(name: str) -> str | None:
+    """One secret, read when a run needs it (the environment over `.env`): never a resource config value."""
+    if name not in SECRET_VARIABLES:
+        raise ValueError(f"{name} is not a secret setting; pass it through build_definitions(settings)")
+    return {**read_dotenv(Path(".env")), **os.environ}.get(name) or None
 
 
 @lru_cache(maxsize=1)

@@ -1,187 +1,47 @@
-"""The data model: every silver and gold table's columns, PostgreSQL types, key and write mode.
+"""The registry of the project's tables: every silver and gold table's columns, PostgreSQL types, key, write
+mode and (gold) builder.
 
 This module is the contract between the transforms (which produce frames of these shapes) and storage (which
-creates the tables and loads them). `conform` gives any frame exactly a table's columns, order and dtypes.
+creates the tables and loads them). Gold assets, their checks and their catalog metadata are generated from
+`TABLES`: adding a gold table is a spec here (added to `GOLD_TABLES`) and its transform; see the README's
+"Adding a table". `TableSpec` and the frame helpers live in `table_spec.py` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from spotify_assets.table_spec import (
+    ARROW_TYPES,
+    BATCH_ROWS,
+    PANDAS_DTYPES,
+    Column,
+    TableSpec,
+    WriteMode,
+    arrow_schema,
+    batches,
+    conform,
+    empty_frame,
+    to_arrow,
+    to_arrow_partitions,
+)
 
-import pandas as pd
-import pyarrow as pa
+__all__ = [
+    "ARROW_TYPES",
+    "BATCH_ROWS",
+    "PANDAS_DTYPES",
+    "TABLES",
+    "Column",
+    "TableSpec",
+    "WriteMode",
+    "arrow_schema",
+    "batches",
+    "conform",
+    "empty_frame",
+    "gold_tables",
+    "to_arrow",
+    "to_arrow_partitions",
+]
 
-WriteMode = Literal["replace_partition", "upsert"]
-
-PANDAS_DTYPES: dict[str, str] = {
-    "text": "string",
-    "bigint": "Int64",
-    "integer": "Int64",
-    "smallint": "Int64",
-    "boolean": "boolean",
-    "timestamptz": "datetime64[ms, UTC]",
-    "date": "object",  # datetime.date values: Parquet date32, PostgreSQL date
-    "text[]": "object",  # lists of str
-}
-
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "text": pa.string(),
-    "bigint": pa.int64(),
-    "integer": pa.int32(),
-    "smallint": pa.int16(),
-    "boolean": pa.bool_(),
-    "timestamptz": pa.timestamp("ms", tz="UTC"),
-    "date": pa.date32(),
-    "text[]": pa.list_(pa.string()),
-}
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    pg_type: str
-    description: str
-    nullable: bool = True
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """One warehouse/lake table.
-
-    `replace_partition` tables hold `partition_column`; a write replaces exactly the written partitions' rows.
-    `upsert` tables merge by primary key: `least_columns` keep the smallest value seen, `greatest_columns` the
-    largest, and every other column is taken from the row with the newest `recency_column` (or the incoming
-    row when there is none), so the order in which partitions are written does not matter.
-    """
-
-    schema: str
-    name: str
-    description: str
-    columns: tuple[Column, ...]
-    primary_key: tuple[str, ...]
-    write_mode: WriteMode
-    partition_column: str | None = None
-    least_columns: tuple[str, ...] = ()
-    greatest_columns: tuple[str, ...] = ()
-    recency_column: str | None = None
-    column_names: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
-        named = {*self.primary_key, *self.least_columns, *self.greatest_columns}
-        named |= {name for name in (self.recency_column, self.partition_column) if name}
-        unknown = named - set(self.column_names)
-        if unknown:
-            raise ValueError(f"{self.qualified_name}: unknown columns {sorted(unknown)}")
-        # pg types go into DDL as SQL text, so only the known ones are allowed.
-        if bad_types := {c.pg_type for c in self.columns} - set(ARROW_TYPES):
-            raise ValueError(f"{self.qualified_name}: unsupported column types {sorted(bad_types)}")
-        if self.write_mode == "replace_partition" and self.partition_column not in self.column_names:
-            raise ValueError(f"{self.qualified_name}: replace_partition needs a partition column")
-
-    @property
-    def qualified_name(self) -> str:
-        return f"{self.schema}.{self.name}"
-
-    def column(self, name: str) -> Column:
-        return next(c for c in self.columns if c.name == name)
-
-
-_TARGET_DTYPES = {
-    pg_type: pd.api.types.pandas_dtype(dtype) for pg_type, dtype in PANDAS_DTYPES.items() if dtype != "object"
-}
-
-
-def _nulls_are_none(values: pd.Series) -> bool:
-    """Whether an object column's missing values are all None already (not NaN, NA or NaT)."""
-    array = values.to_numpy(dtype=object)
-    missing = pd.isna(array)
-    return not missing.any() or all(value is None for value in array[missing])
-
-
-def conform(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
-    """Return `frame` with exactly the spec's columns, in order, cast to their dtypes (missing ones null)."""
-    missing = [name for name in spec.column_names if name not in frame.columns]
-    if missing:
-        frame = frame.assign(**{name: pd.NA for name in missing})
-    # No .copy(): pandas' copy-on-write keeps `frame` unchanged, and a column already of its dtype is not cast
-    # again (a million-row frame would otherwise be copied whole on every call, and the many small frames of
-    # a long range would pay pandas' per-column overhead many times over).
-    out = frame if list(frame.columns) == list(spec.column_names) else frame.loc[:, list(spec.column_names)]
-    cast: dict[str, pd.Series] = {}
-    for column in spec.columns:
-        values = out[column.name]
-        target = _TARGET_DTYPES.get(column.pg_type)
-        if target is None:  # object: datetime.date values or lists, nulls as None
-            if values.dtype == object and _nulls_are_none(values):
-                continue
-            values = values.astype("object")
-            cast[column.name] = values.where(values.notna(), None)
-        elif values.dtype == target:
-            continue
-        elif column.pg_type == "timestamptz":
-            cast[column.name] = pd.to_datetime(values, utc=True, format="ISO8601").astype(target)
-        else:
-            cast[column.name] = values.astype(target)
-    if cast:
-        out = out.assign(**cast)
-    index = out.index
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
-        return out if out is not frame else out.copy(deep=False)
-    return out.reset_index(drop=True)
-
-
-def arrow_schema(spec: TableSpec) -> pa.Schema:
-    """The Arrow (and so Parquet) schema of a table: typed even when a column is all null."""
-    return pa.schema([pa.field(c.name, ARROW_TYPES[c.pg_type], nullable=c.nullable) for c in spec.columns])
-
-
-def to_arrow(frame: pd.DataFrame, spec: TableSpec) -> pa.Table:
-    """A conformed frame as an Arrow table with the spec's schema."""
-    return pa.Table.from_pandas(conform(frame, spec), schema=arrow_schema(spec), preserve_index=False)
-
-
-BATCH_ROWS = 65_536
-"""Partitions are converted between pandas and Arrow in groups of about this many rows: a conversion costs
-milliseconds whatever its size, so a year of small daily partitions takes a few conversions, not 365, while
-a range of big partitions never holds more than one group twice (as pandas and as Arrow)."""
-
-
-def batches(sizes: Mapping[str, int], rows: int = BATCH_ROWS) -> Iterator[list[str]]:
-    """Consecutive groups of keys whose sizes add up to about `rows` (at least one key each)."""
-    group: list[str] = []
-    total = 0
-    for key, size in sizes.items():
-        group.append(key)
-        total += size
-        if total >= rows:
-            yield group
-            group, total = [], 0
-    if group:
-        yield group
-
-
-def to_arrow_partitions(
-    frames: Mapping[str, pd.DataFrame], spec: TableSpec
-) -> Iterator[tuple[str, pa.Table]]:
-    """`(key, to_arrow(frame, spec))` for each frame, in order, converted in `batches` (then sliced)."""
-    for group in batches({key: len(frame) for key, frame in frames.items()}):
-        filled = [frames[key] for key in group if len(frames[key])]
-        if len(filled) < 2:
-            yield from ((key, to_arrow(frames[key], spec)) for key in group)
-            continue
-        table = to_arrow(pd.concat(filled, ignore_index=True), spec)
-        start = 0
-        for key in group:
-            yield key, table.slice(start, len(frames[key]))
-            start += len(frames[key])
-
-
-def empty_frame(spec: TableSpec) -> pd.DataFrame:
-    """A frame with the spec's columns and dtypes and no rows."""
-    return conform(pd.DataFrame({name: [] for name in spec.column_names}), spec)
+GOLD = "spotify_assets.transforms.gold"
 
 
 def _col(name: str, pg_type: str, description: str, nullable: bool = True) -> Column:
@@ -261,6 +121,7 @@ DIM_ARTIST = TableSpec(
     least_columns=("first_played_at",),
     greatest_columns=("last_played_at",),
     recency_column="last_played_at",
+    builder=f"{GOLD}:build_dim_artist",
 )
 
 DIM_ALBUM = TableSpec(
@@ -284,6 +145,7 @@ DIM_ALBUM = TableSpec(
     least_columns=("first_played_at",),
     greatest_columns=("last_played_at",),
     recency_column="last_played_at",
+    builder=f"{GOLD}:build_dim_album",
 )
 
 DIM_TRACK = TableSpec(
@@ -307,6 +169,7 @@ DIM_TRACK = TableSpec(
     least_columns=("first_played_at",),
     greatest_columns=("last_played_at",),
     recency_column="last_played_at",
+    builder=f"{GOLD}:build_dim_track",
 )
 
 BRIDGE_TRACK_ARTIST = TableSpec(
@@ -320,6 +183,11 @@ BRIDGE_TRACK_ARTIST = TableSpec(
     ),
     primary_key=("track_key", "artist_key"),
     write_mode="upsert",
+    references=(
+        ("track_key", "gold.dim_track", "track_key"),
+        ("artist_key", "gold.dim_artist", "artist_key"),
+    ),
+    builder=f"{GOLD}:build_bridge_track_artist",
 )
 
 DIM_DATE = TableSpec(
@@ -339,6 +207,8 @@ DIM_DATE = TableSpec(
     ),
     primary_key=("date_key",),
     write_mode="upsert",
+    builder=f"{GOLD}:build_dim_date",
+    build_from="days",
 )
 
 FACT_RECENTLY_PLAYED = TableSpec(
@@ -371,6 +241,14 @@ FACT_RECENTLY_PLAYED = TableSpec(
     primary_key=("play_id",),
     write_mode="replace_partition",
     partition_column="extraction_date",
+    references=(
+        ("track_key", "gold.dim_track", "track_key"),
+        ("album_key", "gold.dim_album", "album_key"),
+        ("primary_artist_key", "gold.dim_artist", "artist_key"),
+        ("date_key", "gold.dim_date", "date_key"),
+    ),
+    builder=f"{GOLD}:build_fact",
+    build_from="plays_in_timezone",
 )
 
 KEY_MAP = TableSpec(
@@ -390,6 +268,7 @@ KEY_MAP = TableSpec(
     least_columns=("first_seen_at",),
     greatest_columns=("last_seen_at",),
     recency_column="last_seen_at",
+    builder="spotify_assets.transforms.plays:build_key_map",
 )
 
 GOLD_TABLES: tuple[TableSpec, ...] = (
@@ -402,3 +281,24 @@ GOLD_TABLES: tuple[TableSpec, ...] = (
     KEY_MAP,
 )
 TABLES: dict[str, TableSpec] = {spec.qualified_name: spec for spec in (PLAYS, *GOLD_TABLES)}
+"""The registry, by `schema.table`: what storage writes, and what the gold assets and checks are made from."""
+
+
+def gold_tables() -> list[TableSpec]:
+    """The registry's gold tables, in order, as `build_definitions` finds them (read at call time)."""
+    return [spec for spec in TABLES.values() if spec.schema == "gold"]
+
+
+LISTENING_COLUMNS = (
+    "play_id",
+    "extraction_date",
+    "hour_of_day",
+    "track_key",
+    "track_name",
+    "primary_artist_key",
+    "artist_name",
+    "duration_ms",
+    "ms_played",
+)
+"""The rows the listening report reads (`storage.bi.read_listening` gives them, `transforms.report` sums
+them): fact rows joined to their track's and primary artist's names."""

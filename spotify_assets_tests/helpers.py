@@ -10,12 +10,26 @@ import dagster as dg
 import pandas as pd
 
 from spotify_assets.definitions import build_definitions
-from spotify_assets.settings import Settings
+from spotify_assets.settings import Settings, get_settings
 from spotify_assets.storage.warehouse import read_table
 from spotify_assets.tables import TABLES
 
+LIVE_FIELDS = (
+    "spotify_client_id",
+    "spotify_api_base_url",
+    "spotify_accounts_base_url",
+    "spotify_redirect_uri",
+    "spotify_token_file",
+)
+"""What the live source takes from the settings (secrets are read from the environment at run time)."""
+
 
 def make_settings(tmp_path: Path, postgres_resource, **overrides) -> Settings:
+    """Settings on tmp storage; for the live source, the Spotify settings of the environment (as the
+    `live_env` fixture sets them, like a user's `.env`)."""
+    if overrides.get("spotify_source") == "live":
+        environment = get_settings()
+        overrides = {**{name: getattr(environment, name) for name in LIVE_FIELDS}, **overrides}
     base = Settings(
         lake_dir=str(tmp_path / "lake"),
         embedded_pg_dir=postgres_resource.embedded_dir,

@@ -14,9 +14,9 @@ import pytest
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.assets.report import REPORT_LISTENING
-from spotify_assets.checks import ASSET_CHECKS, recorded_gap_days, spotify_authorization_fresh
+from spotify_assets.checks import build_checks, recorded_gap_days, spotify_authorization_fresh
 from spotify_assets.definitions import build_definitions
-from spotify_assets.partitions import daily_partitions
+from spotify_assets.partitions import build_daily_partitions
 from spotify_assets.settings import get_settings
 from spotify_assets.sources.token_store import StoredToken, write_token_file
 from spotify_assets.tables import GOLD_TABLES
@@ -61,7 +61,13 @@ def materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
     return {event.asset_key for event in result.get_asset_materialization_events()}
 
 
-STAND_IN = {"partitions_def": daily_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
+daily_partitions = build_daily_partitions(get_settings())  # the environment conftest sets
+ASSET_CHECKS = build_checks(daily_partitions)
+STAND_IN = {
+    "partitions_def": daily_partitions,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "io_manager_key": "lakehouse_io_manager",
+}
 
 
 def broken_gold(key: dg.AssetKey, build: Callable[[pd.DataFrame], pd.DataFrame]) -> dg.AssetsDefinition:

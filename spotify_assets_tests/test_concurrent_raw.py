@@ -146,7 +146,7 @@ def test_two_history_imports_of_one_day_at_once_keep_every_row(tmp_path, clean_w
     settings = make_settings(tmp_path, clean_warehouse)
 
     def run(folder) -> list[str]:
-        history = HistoryResource(folder=str(folder), timezone="UTC")
+        history = HistoryResource(folder=str(folder))
         return capture(settings, lake, clean_warehouse, RAW_STREAMING_HISTORY, history=history)
 
     with ThreadPoolExecutor(RUNS) as pool:

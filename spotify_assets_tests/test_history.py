@@ -8,13 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from spotify_assets.export_formats import AUDIOBOOK, EXTENDED, MUSIC, PODCAST, STORED_KINDS, VIDEO
 from spotify_assets.sources.history import (
-    AUDIOBOOK,
-    EXTENDED,
-    MUSIC,
-    PODCAST,
-    STORED_KINDS,
-    VIDEO,
     ExportFile,
     HistoryFileError,
     RowTexts,

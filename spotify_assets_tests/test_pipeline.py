@@ -202,3 +202,20 @@ def test_a_batch_failing_mid_range_leaves_the_warehouse_as_it_was(tmp_path, clea
     assert {k: v for k, v in lake_after.items() if not k.startswith("silver/")} == {
         k: v for k, v in lake_before.items() if not k.startswith("silver/")
     }
+
+
+def test_every_stored_output_names_its_io_manager():
+    """Raw through the lake IO manager, silver and gold through the lakehouse one, named on each asset; the
+    report stores no output (it returns a MaterializeResult), and no bare `io_manager` is bound."""
+    from spotify_assets.definitions import defs
+
+    expected = {"raw": "lake_io_manager", "silver": "lakehouse_io_manager", "gold": "lakehouse_io_manager"}
+    keys = {}
+    for assets_def in defs.assets or []:
+        assert isinstance(assets_def, dg.AssetsDefinition)
+        for key in assets_def.keys:
+            keys[key.to_user_string()] = assets_def.get_io_manager_key_for_asset_key(key)
+    stored = {name: manager for name, manager in keys.items() if not name.startswith("report/")}
+    assert stored == {name: expected[name.split("/")[0]] for name in stored}
+    assert set(stored.values()) <= set(defs.resources or {})
+    assert "io_manager" not in (defs.resources or {})

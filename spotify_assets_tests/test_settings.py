@@ -73,3 +73,91 @@ def test_db_port_is_read_with_db_host_and_ignored_by_the_embedded_server():
     assert Settings.from_mapping({"DB_HOST": "db.example"}).db_port == 5432
     embedded = Settings.from_mapping({"DB_PORT": "abc"})  # the embedded server listens on a socket only
     assert embedded.uses_embedded_postgres and embedded.db_port == 5432
+
+
+def _summary(defs) -> dict[str, object]:
+    """What two sets of definitions must not share: partitions, schedules and resources' settings."""
+    graph = defs.resolve_asset_graph()
+    partitions = {graph.get(key).partitions_def for key in graph.get_all_asset_keys()}
+    (daily,) = partitions  # one partitions definition for every asset
+    schedules = {s.name: (s.cron_schedule, s.execution_timezone) for s in defs.schedules}
+    jobs = {job.name: job.partitions_def for job in defs.jobs}
+    resources = defs.resources
+    return {
+        "timezone": daily.timezone,
+        "first_key": daily.get_first_partition_key(),
+        "schedules": schedules,
+        "jobs": {name: (p.timezone, p.get_first_partition_key()) for name, p in jobs.items()},
+        "spotify_timezone": resources["spotify"].timezone,
+        "spotify_source": resources["spotify"].source,
+        "lake_dir": resources["lake"].local_dir,
+        "pg_dir": resources["postgres"].embedded_dir,
+        "history": resources["history"].folder,
+    }
+
+
+def _expected(timezone, first_key, crons, source, folder, history=None) -> dict[str, object]:
+    daily_cron, capture_cron = crons
+    return {
+        "timezone": timezone,
+        "first_key": first_key,
+        "schedules": {
+            "medallion_daily_schedule": (daily_cron, timezone),
+            "raw_capture_intraday_schedule": (capture_cron, timezone),
+        },
+        "jobs": {"medallion_daily": (timezone, first_key), "raw_capture": (timezone, first_key)},
+        "spotify_timezone": timezone,
+        "spotify_source": source,
+        "lake_dir": str(folder / "lake"),
+        "pg_dir": str(folder / "pg"),
+        "history": history,
+    }
+
+
+def test_definitions_follow_the_settings_they_are_built_from(tmp_path):
+    from spotify_assets.definitions import build_definitions
+
+    utc = Settings(
+        partitions_start_date=date(2025, 1, 1),
+        lake_dir=str(tmp_path / "a" / "lake"),
+        embedded_pg_dir=str(tmp_path / "a" / "pg"),
+        spotify_source="sample",
+    )
+    paris = Settings(
+        partitions_start_date=date(2024, 6, 1),
+        partitions_timezone="Europe/Paris",
+        capture_cron="*/5 * * * *",
+        daily_cron="15 1 * * *",
+        lake_dir=str(tmp_path / "b" / "lake"),
+        embedded_pg_dir=str(tmp_path / "b" / "pg"),
+        spotify_source="live",
+        history_dir="exports",
+    )
+    first = build_definitions(utc)
+    before = _summary(first)
+    second = _summary(build_definitions(paris))
+    assert before == _expected("UTC", "2025-01-01", ("30 0 * * *", "*/15 * * * *"), "sample", tmp_path / "a")
+    assert second == _expected(
+        "Europe/Paris", "2024-06-01", ("15 1 * * *", "*/5 * * * *"), "live", tmp_path / "b", "exports"
+    )
+    assert _summary(first) == before  # building the second changed nothing of the first
+
+
+def test_no_secret_is_resource_config(tmp_path):
+    """Secrets reach resources at run time from the environment, never as config the UI would show."""
+    from spotify_assets.definitions import build_definitions
+
+    secrets = Settings.from_mapping(
+        {
+            "SPOTIFY_CLIENT_ID": "id",
+            "SPOTIFY_CLIENT_SECRET": "client-secret-value",
+            "SPOTIFY_REFRESH_TOKEN": "refresh-token-value",
+            "DB_HOST": "db.example",
+            "DB_PASSWORD": "db-password-value",
+            "LAKE_DIR": str(tmp_path / "lake"),
+        }
+    )
+    defs = build_definitions(secrets)
+    config = repr({key: resource for key, resource in defs.resources.items()})
+    for secret in ("client-secret-value", "refresh-token-value", "db-password-value"):
+        assert secret not in config

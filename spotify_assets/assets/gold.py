@@ -1,80 +1,59 @@
-"""Gold layer: the star schema built from each day's silver plays."""
+"""Gold layer: the star schema, one asset per gold table of the registry (`tables.TABLES`).
 
-from collections.abc import Callable
+Nothing here names a table: each spec says its asset key, its description and its builder (the pure transform
+that turns a day's silver plays, or the partition days, into its rows), and `build_gold_asset` makes the thin
+asset that calls it for each day of the run.
+"""
+
 from datetime import date
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from spotify_assets.day_batches import PartitionMap, per_day
-from spotify_assets.partitions import daily_partitions
 from spotify_assets.pools import WAREHOUSE_POOL
-from spotify_assets.sources.resource import SpotifyResource
-from spotify_assets.transforms import gold
-from spotify_assets.transforms.plays import build_key_map
+from spotify_assets.tables import PLAYS, TableSpec, gold_tables
 
-SILVER_PLAYS = dg.AssetKey(["silver", "plays"])
+SILVER_PLAYS = PLAYS.asset_key
 Frames = PartitionMap
 """`{partition key: DataFrame}`; for a long range a `DayBatches` read and built a month at a time."""
 
 
-def _gold_asset(name: str, *, reads_plays: bool = True) -> Callable:
-    return dg.asset(
-        key=["gold", name],
-        group_name="gold",
-        partitions_def=daily_partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        ins={"plays": dg.AssetIn(key=SILVER_PLAYS)} if reads_plays else None,
-        deps=None if reads_plays else [SILVER_PLAYS],
-        pool=WAREHOUSE_POOL,
-        kinds={"pandas", "parquet", "postgres"},
-    )
+def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    """The asset of one gold table on `partitions`: its spec's builder applied to each day (a builder that
+    takes the time zone gets the partitions' one)."""
+    build = spec.resolve_builder()
+    common: dict[str, Any] = {
+        "key": spec.asset_key,
+        "description": spec.description,
+        "group_name": "gold",
+        "partitions_def": partitions,
+        "backfill_policy": dg.BackfillPolicy.single_run(),
+        "io_manager_key": "lakehouse_io_manager",
+        "pool": WAREHOUSE_POOL,
+        "kinds": {"pandas", "parquet", "postgres"},
+    }
+    if spec.build_from == "days":
+
+        @dg.asset(deps=[SILVER_PLAYS], **common)
+        def from_days(context: dg.AssetExecutionContext) -> Frames:
+            return {day: build([date.fromisoformat(day)]) for day in context.partition_keys}
+
+        return from_days
+
+    timezone = partitions.timezone
+
+    def build_day(plays: pd.DataFrame) -> pd.DataFrame:
+        return build(plays, timezone) if spec.build_from == "plays_in_timezone" else build(plays)
+
+    @dg.asset(ins={"plays": dg.AssetIn(key=SILVER_PLAYS)}, **common)
+    def from_plays(plays: Frames) -> Frames:
+        return per_day(plays, build_day)
+
+    return from_plays
 
 
-def _per_day(plays: Frames, build: Callable[[pd.DataFrame], pd.DataFrame]) -> Frames:
-    return per_day(plays, build)
-
-
-@_gold_asset("dim_artist")
-def dim_artist(plays: Frames) -> Frames:
-    """Every artist a played track or its album names (upserted by artist_key)."""
-    return _per_day(plays, gold.build_dim_artist)
-
-
-@_gold_asset("dim_album")
-def dim_album(plays: Frames) -> Frames:
-    """Every album of a played track (upserted by album_key)."""
-    return _per_day(plays, gold.build_dim_album)
-
-
-@_gold_asset("dim_track")
-def dim_track(plays: Frames) -> Frames:
-    """Every played track (upserted by track_key)."""
-    return _per_day(plays, gold.build_dim_track)
-
-
-@_gold_asset("bridge_track_artist")
-def bridge_track_artist(plays: Frames) -> Frames:
-    """Which artists each track credits, in order."""
-    return _per_day(plays, gold.build_bridge_track_artist)
-
-
-@_gold_asset("dim_date", reads_plays=False)
-def dim_date(context: dg.AssetExecutionContext) -> Frames:
-    """Calendar attributes of each day."""
-    return {day: gold.build_dim_date([date.fromisoformat(day)]) for day in context.partition_keys}
-
-
-@_gold_asset("fact_recently_played")
-def fact_recently_played(plays: Frames, spotify: SpotifyResource) -> Frames:
-    """One row per play, keyed to the dimensions."""
-    return _per_day(plays, lambda frame: gold.build_fact(frame, spotify.timezone))
-
-
-@_gold_asset("key_map")
-def key_map(plays: Frames) -> Frames:
-    """Keys derived from names, mapped to the Spotify id that plays with ids gave the same names."""
-    return _per_day(plays, build_key_map)
-
-
-GOLD_ASSETS = [dim_artist, dim_album, dim_track, bridge_track_artist, dim_date, fact_recently_played, key_map]
+def build_gold_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """Every gold table's asset, in registry order."""
+    return [build_gold_asset(spec, partitions) for spec in gold_tables()]

@@ -5,7 +5,6 @@ from typing import Any
 
 import dagster as dg
 
-from spotify_assets.partitions import daily_partitions
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.sources.spotify_client import SpotifyAuthError
 from spotify_assets.storage.lake import LakeResource
@@ -41,63 +40,76 @@ def checked_through(instance: dg.DagsterInstance) -> datetime | None:
     return datetime.fromtimestamp(entry.value, UTC)
 
 
-@dg.asset(
-    key=RAW_RECENTLY_PLAYED,
-    group_name="raw",
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    io_manager_key="lake_io_manager",
-    kinds={"spotify", "json"},
-)
-def recently_played(
-    context: dg.AssetExecutionContext, spotify: SpotifyResource, lake: LakeResource
-) -> dg.Output[dict[str, dict[str, Any]]]:
-    """Every recently-played item whose played_at falls on the day, merged with what was captured before."""
-    days = context.partition_keys
-    windows = [daily_partitions.time_window_for_partition_key(day) for day in days]
-    window_start, window_end = windows[0].start, windows[-1].end
-    previous = checked_through(context.instance)
-    source = spotify.get_source()
-    try:
-        fetch = source.recently_played_between(window_start, window_end)
-    except SpotifyAuthError as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from error
-    fetched_by_day = split_by_day(fetch.items, spotify.timezone, days)
-
-    payloads: dict[str, dict[str, Any]] = {}
-    new_items = 0
-    newest_stored: datetime | None = None
-    for day in days:
-        stored = (lake.read_json_partition(RAW_RECENTLY_PLAYED.path, RAW_FILENAME, day) or {}).get(
-            "items", []
-        )
-        newest_stored = max(filter(None, (newest_stored, newest_played_at(stored))), default=None)
-        merged, added = merge_items(stored, fetched_by_day[day])
-        payloads[day] = {"items": merged}
-        new_items += added
-
-    reference = gap_reference(window_start, newest_stored, previous)
-    lost_days = gap_days(reference, fetch.oldest_played_at, fetch.reached_api_limit, days, spotify.timezone)
-    if lost_days:
-        context.log.warning(
-            f"Possible gap in recently-played for {', '.join(lost_days)}: the API's last 50 plays reach back "
-            f"only to {fetch.oldest_played_at:%Y-%m-%d %H:%M:%S} UTC, and plays are known to be captured up "
-            f"to {reference:%Y-%m-%d %H:%M:%S} UTC; plays in between may be lost."
-        )
-    for day in days:
-        context.add_asset_metadata({"possible_gap": day in lost_days}, partition_key=day)
-    return dg.Output(
-        payloads,
-        metadata={
-            "fetched_items": len(fetch.items),
-            "new_items": new_items,
-            "api_requests": fetch.requests,
-            "possible_gap_days": ", ".join(lost_days),
-            CHECKED_THROUGH: dg.MetadataValue.timestamp(
-                next_checked_through(
-                    previous, window_start, window_end, fetch.fetched_at or datetime.now(UTC), LISTING_LAG
-                )
-            ),
-            "source": spotify.resolved_source(),
-        },
+def raw_asset(key: dg.AssetKey, partitions: dg.DailyPartitionsDefinition, **extra: Any) -> Any:
+    """The decorator of a raw asset: Spotify's JSON, stored by the lake IO manager, one object a day."""
+    return dg.asset(
+        key=key,
+        group_name="raw",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        io_manager_key="lake_io_manager",
+        kinds={"spotify", "json"},
+        **extra,
     )
+
+
+def build_raw_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    """`raw/recently_played` on `partitions`: its days are cut in their time zone."""
+    timezone = partitions.timezone
+
+    @raw_asset(RAW_RECENTLY_PLAYED, partitions)
+    def recently_played(
+        context: dg.AssetExecutionContext, spotify: SpotifyResource, lake: LakeResource
+    ) -> dg.Output[dict[str, dict[str, Any]]]:
+        """Every recently-played item whose played_at falls on the day, merged with what was captured
+        before."""
+        days = context.partition_keys
+        windows = [partitions.time_window_for_partition_key(day) for day in days]
+        window_start, window_end = windows[0].start, windows[-1].end
+        previous = checked_through(context.instance)
+        source = spotify.get_source()
+        try:
+            fetch = source.recently_played_between(window_start, window_end)
+        except SpotifyAuthError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from error
+        fetched_by_day = split_by_day(fetch.items, timezone, days)
+
+        payloads: dict[str, dict[str, Any]] = {}
+        new_items = 0
+        newest_stored: datetime | None = None
+        for day in days:
+            stored = (lake.read_json_partition(RAW_RECENTLY_PLAYED.path, RAW_FILENAME, day) or {}).get(
+                "items", []
+            )
+            newest_stored = max(filter(None, (newest_stored, newest_played_at(stored))), default=None)
+            merged, added = merge_items(stored, fetched_by_day[day])
+            payloads[day] = {"items": merged}
+            new_items += added
+
+        reference = gap_reference(window_start, newest_stored, previous)
+        lost_days = gap_days(reference, fetch.oldest_played_at, fetch.reached_api_limit, days, timezone)
+        if lost_days:
+            context.log.warning(
+                f"Possible gap in recently-played for {', '.join(lost_days)}: the API's last 50 plays "
+                f"reach back only to {fetch.oldest_played_at:%Y-%m-%d %H:%M:%S} UTC, and plays are known to "
+                f"be captured up to {reference:%Y-%m-%d %H:%M:%S} UTC; plays in between may be lost."
+            )
+        for day in days:
+            context.add_asset_metadata({"possible_gap": day in lost_days}, partition_key=day)
+        return dg.Output(
+            payloads,
+            metadata={
+                "fetched_items": len(fetch.items),
+                "new_items": new_items,
+                "api_requests": fetch.requests,
+                "possible_gap_days": ", ".join(lost_days),
+                CHECKED_THROUGH: dg.MetadataValue.timestamp(
+                    next_checked_through(
+                        previous, window_start, window_end, fetch.fetched_at or datetime.now(UTC), LISTING_LAG
+                    )
+                ),
+                "source": spotify.resolved_source(),
+            },
+        )
+
+    return recently_played

@@ -6,7 +6,6 @@ import dagster as dg
 import pandas as pd
 
 from spotify_assets.charts import render_charts, report_markdown
-from spotify_assets.partitions import daily_partitions
 from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.storage.bi import ensure_views, read_listening
 from spotify_assets.storage.lake import LakeResource
@@ -59,39 +58,47 @@ def report_numbers(report: ListeningReport) -> dict[str, object]:
     return numbers
 
 
-@dg.asset(
-    key=REPORT_LISTENING,
-    group_name="report",
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=GOLD_INPUTS,
-    pool=WAREHOUSE_POOL,
-    kinds={"pillow", "pandas", "postgres"},
-)
-def listening(
-    context: dg.AssetExecutionContext, postgres: PostgresResource, lake: LakeResource
-) -> dg.MaterializeResult:
-    """Plays, minutes, top artists and tracks and hours of the day and of the last 30 days, with charts."""
-    days = [date.fromisoformat(key) for key in context.partition_keys]
-    with postgres.connect() as conn:
-        views = ensure_views(conn)
-        plays = read_listening(conn, days[0] - timedelta(days=WINDOW_DAYS - 1), days[-1])
-    for day, report in zip(days, listening_reports(plays, days), strict=True):
-        charts = render_charts(report)
-        uris = {}
-        for name, png in charts.items():
-            key = lake.partition_path(REPORT_LISTENING.path, day.isoformat(), f"{name}.png")
-            lake.write_bytes(key, png)
-            uris[name] = lake.uri(key)
-        numbers = report_numbers(report)
-        scalars = {k: v for k, v in numbers.items() if not isinstance(v, dg.MetadataValue)}
-        metadata = {
-            "report": dg.MetadataValue.md(report_markdown(report, charts)),
-            **scalars,
-            "charts": dg.MetadataValue.json(uris),
-            "chart_bytes": sum(len(png) for png in charts.values()),
-            "bi_views": ", ".join(views),
-            **{k: v for k, v in numbers.items() if k not in scalars},
-        }
-        context.add_asset_metadata(metadata, partition_key=day.isoformat())
-    return dg.MaterializeResult()
+def build_report_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    """`report/listening` on `partitions`."""
+
+    @dg.asset(
+        key=REPORT_LISTENING,
+        group_name="report",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=GOLD_INPUTS,
+        # No io_manager_key: the asset returns a MaterializeResult (it writes its charts to the lake itself
+        # and its views live in the warehouse), so no output of it is stored by an IO manager.
+        pool=WAREHOUSE_POOL,
+        kinds={"pillow", "pandas", "postgres"},
+    )
+    def listening(
+        context: dg.AssetExecutionContext, postgres: PostgresResource, lake: LakeResource
+    ) -> dg.MaterializeResult:
+        """Plays, minutes, top artists and tracks and hours of the day and of the last 30 days, with
+        charts."""
+        days = [date.fromisoformat(key) for key in context.partition_keys]
+        with postgres.connect() as conn:
+            views = ensure_views(conn)
+            plays = read_listening(conn, days[0] - timedelta(days=WINDOW_DAYS - 1), days[-1])
+        for day, report in zip(days, listening_reports(plays, days), strict=True):
+            charts = render_charts(report)
+            uris = {}
+            for name, png in charts.items():
+                key = lake.partition_path(REPORT_LISTENING.path, day.isoformat(), f"{name}.png")
+                lake.write_bytes(key, png)
+                uris[name] = lake.uri(key)
+            numbers = report_numbers(report)
+            scalars = {k: v for k, v in numbers.items() if not isinstance(v, dg.MetadataValue)}
+            metadata = {
+                "report": dg.MetadataValue.md(report_markdown(report, charts)),
+                **scalars,
+                "charts": dg.MetadataValue.json(uris),
+                "chart_bytes": sum(len(png) for png in charts.values()),
+                "bi_views": ", ".join(views),
+                **{k: v for k, v in numbers.items() if k not in scalars},
+            }
+            context.add_asset_metadata(metadata, partition_key=day.isoformat())
+        return dg.MaterializeResult()
+
+    return listening

@@ -10,7 +10,6 @@ import pandas as pd
 from spotify_assets.assets.history import RAW_STREAMING_HISTORY
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.day_batches import DayBatches, PartitionMap
-from spotify_assets.partitions import daily_partitions
 from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake_io import OPTIONAL_LAZY_INPUT, JsonPartitions
@@ -20,45 +19,55 @@ from spotify_assets.transforms.plays import combine_days
 from spotify_assets.transforms.silver import flatten_recently_played
 
 
-@dg.asset(
-    key=["silver", "plays"],
-    group_name="silver",
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    ins={
-        "raw_recently_played": dg.AssetIn(key=RAW_RECENTLY_PLAYED),
-        # Lazy (one day's JSON at a time) and optional (a day never imported holds no history).
-        "raw_streaming_history": dg.AssetIn(key=RAW_STREAMING_HISTORY, metadata={OPTIONAL_LAZY_INPUT: True}),
-    },
-    pool=WAREHOUSE_POOL,
-    kinds={"pandas", "parquet", "postgres"},
-)
-def plays(
-    context: dg.AssetExecutionContext,
-    spotify: SpotifyResource,
-    raw_recently_played: PartitionMap,
-    raw_streaming_history: JsonPartitions,
-) -> DayBatches:
-    """One row per real play (listener + played_at + track) from the API and the data exports, flattened,
-    typed and deduplicated from raw."""
-    listener_id = spotify.get_source().listener_id()
-    counts = SilverCounts()
+def build_silver_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    """`silver/plays` on `partitions`: plays are dated in the partitions' time zone."""
+    timezone = partitions.timezone
 
-    def build(days: list[str]) -> dict[str, pd.DataFrame]:
-        recent = {}
-        for day in days:
-            items, excluded = play_items(raw_recently_played[day].get("items", []))
-            counts.excluded.update(excluded)
-            recent[day] = flatten_recently_played(items, listener_id, spotify.timezone)
-        history = history_plays(
-            read_partitions((day, raw_streaming_history[day]) for day in days), listener_id
-        )
-        frames, merged = combine_days(recent, history.plays)
-        counts.add(frames, merged, history.counts)
-        return frames
+    @dg.asset(
+        key=["silver", "plays"],
+        group_name="silver",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        ins={
+            "raw_recently_played": dg.AssetIn(key=RAW_RECENTLY_PLAYED),
+            # Lazy (one day's JSON at a time) and optional (a day never imported holds no history).
+            "raw_streaming_history": dg.AssetIn(
+                key=RAW_STREAMING_HISTORY, metadata={OPTIONAL_LAZY_INPUT: True}
+            ),
+        },
+        io_manager_key="lakehouse_io_manager",
+        pool=WAREHOUSE_POOL,
+        kinds={"pandas", "parquet", "postgres"},
+    )
+    def plays(
+        context: dg.AssetExecutionContext,
+        spotify: SpotifyResource,
+        raw_recently_played: PartitionMap,
+        raw_streaming_history: JsonPartitions,
+    ) -> DayBatches:
+        """One row per real play (listener + played_at + track) from the API and the data exports, flattened,
+        typed and deduplicated from raw."""
+        listener_id = spotify.get_source().listener_id()
+        counts = SilverCounts()
 
-    # Built a month at a time as the IO manager writes it: a year of exported history never sits in memory.
-    return DayBatches(context.partition_keys, build, metadata=counts.metadata)
+        def build(days: list[str]) -> dict[str, pd.DataFrame]:
+            recent = {}
+            for day in days:
+                items, excluded = play_items(raw_recently_played[day].get("items", []))
+                counts.excluded.update(excluded)
+                recent[day] = flatten_recently_played(items, listener_id, timezone)
+            history = history_plays(
+                read_partitions((day, raw_streaming_history[day]) for day in days), listener_id
+            )
+            frames, merged = combine_days(recent, history.plays)
+            counts.add(frames, merged, history.counts)
+            return frames
+
+        # Built a month at a time as the IO manager writes it: a year of exported history never sits in
+        # memory.
+        return DayBatches(context.partition_keys, build, metadata=counts.metadata)
+
+    return plays
 
 
 class SilverCounts:

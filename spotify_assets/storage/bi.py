@@ -15,8 +15,14 @@ import psycopg
 from psycopg import sql
 
 from spotify_assets.storage.warehouse import advisory_lock_key, ensure_schema, ensure_table
-from spotify_assets.tables import DIM_ARTIST, DIM_DATE, DIM_TRACK, FACT_RECENTLY_PLAYED, KEY_MAP
-from spotify_assets.transforms.report import LISTENING_COLUMNS
+from spotify_assets.tables import (
+    DIM_ARTIST,
+    DIM_DATE,
+    DIM_TRACK,
+    FACT_RECENTLY_PLAYED,
+    KEY_MAP,
+    LISTENING_COLUMNS,
+)
 
 BI_SCHEMA = "bi"
 _LISTENED_MS = "coalesce(f.ms_played, f.duration_ms, 0)"
@@ -99,7 +105,7 @@ def ensure_views(conn: psycopg.Connection) -> list[str]:
     """Create or replace the BI views (and any gold table they read that is still missing); their names."""
     with conn.transaction():
         for spec in (FACT_RECENTLY_PLAYED, DIM_ARTIST, DIM_TRACK, DIM_DATE, KEY_MAP):
-            # The lock the table's writers take (warehouse.write_partitions), so that creation never races.
+            # The lock the table's writers take (warehouse_write.write_table), so that creation never races.
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_lock_key(spec.qualified_name),))
             ensure_table(conn, spec)
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_lock_key("bi views"),))

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from spotify_assets.sources.history import STORED_KINDS
+from spotify_assets.export_formats import STORED_KINDS
 from spotify_assets.tables import ARROW_TYPES, TableSpec, conform
 from spotify_assets.text import utf8
 

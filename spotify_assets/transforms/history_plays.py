@@ -6,7 +6,7 @@ derived from names (`keys.py`), with `master_metadata_album_artist_name` as the 
 Account-data rows carry names only (minute precision, no ids): every key is derived. Podcast episodes and
 audiobook chapters (in the extended Audio files, and the account-data podcast/audiobook files) never become
 tracks; rows that name nothing playable are counted as unidentified. Personal fields (`ip_addr`, `username`,
-user agents, `offline_timestamp`, ...) stay in raw: only the fields in `sources.history.SCHEMAS` are read.
+user agents, `offline_timestamp`, ...) stay in raw: only the fields in `export_formats.SCHEMAS` are read.
 
 Duplicates inside one source (the same stop time and the same track; Spotify sometimes logs a play twice,
 and account data's minute precision merges quick replays) count once: the longest row is kept.
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from spotify_assets.sources.history import (
+from spotify_assets.export_formats import (
     AUDIOBOOK,
     EXTENDED,
     MUSIC,

@@ -4,7 +4,7 @@ A report's rows are turned into numpy arrays once (dates, listened ms, hours, gr
 its day, window and daily totals are counted and summed on them: no pandas groupby or sort per period, so a
 report of a 30-day window of ~3,000 plays takes a few ms instead of ~50 (a year's backfill makes 365).
 
-Definitions (the same as the BI views in `storage/bi.py`):
+Definitions (the same as the BI views in `storage/bi.py`; the rows are `tables.LISTENING_COLUMNS`):
 - a play is a fact row; minutes are `sum(coalesce(ms_played, duration_ms)) / 60000`: how long it played when
   an export says so, else the track's length (the recently-played API does not say how long it played);
 - top artists rank primary artists (the first credited track artist) by plays, then minutes, then name;
@@ -28,18 +28,6 @@ WINDOW_DAYS = 30
 TOP_N = 10
 HOURS = 24
 MS_PER_MINUTE = 60_000
-LISTENING_COLUMNS = (
-    "play_id",
-    "extraction_date",
-    "hour_of_day",
-    "track_key",
-    "track_name",
-    "primary_artist_key",
-    "artist_name",
-    "duration_ms",
-    "ms_played",
-)
-"""The columns `summarize` expects: fact rows joined to their track's and primary artist's names."""
 
 
 @dataclass(frozen=True)

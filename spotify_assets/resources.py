@@ -1,4 +1,7 @@
-"""One place that turns settings into the resources every asset uses: local or cloud, same keys."""
+"""One place that turns settings into the resources every asset uses: local or cloud, same keys.
+
+It sits beside `definitions.py`, above the layers it wires: where plays come from (`sources`) and where
+tables go (`storage`), so that neither has to import the other."""
 
 from __future__ import annotations
 
@@ -41,21 +44,25 @@ def build_postgres(settings: Settings) -> PostgresResource:
     )
 
 
-def build_resources(settings: Settings) -> dict[str, Any]:
-    """Resource dict keyed as the assets expect; the keys are the same for every deployment."""
+def build_resources(settings: Settings, partitions: dg.DailyPartitionsDefinition) -> dict[str, Any]:
+    """Resource dict keyed as the assets expect; the keys are the same for every deployment.
+
+    Every asset names its IO manager (`io_manager_key`): raw JSON goes through `lake_io_manager`, silver and
+    gold tables through `lakehouse_io_manager` (lake, then warehouse). No bare `io_manager` is bound: an
+    asset that forgot its key would fall back to Dagster's default, which a test forbids.
+
+    The sample source's time zone is the partitions definition's (the project's one time zone); secrets are
+    read by the resources at run time, never passed here as config.
+    """
     lake = build_lake(settings)
     postgres = build_postgres(settings)
     return {
         "lake": lake,
         "postgres": postgres,
-        "spotify": SpotifyResource(
-            source=settings.spotify_source,
-            listener_id=settings.listener_id,
-            timezone=settings.partitions_timezone,
-        ),
-        "history": HistoryResource(folder=settings.history_dir, timezone=settings.partitions_timezone),
+        "spotify": SpotifyResource.from_settings(settings, timezone=partitions.timezone),
+        "history": HistoryResource(folder=settings.history_dir),
         "lake_io_manager": LakeIOManager(lake=lake, postgres=postgres),
-        "io_manager": LakehouseIOManager(
+        "lakehouse_io_manager": LakehouseIOManager(
             lake_io=LakeIOManager(lake=lake, postgres=postgres),
             postgres_io=PostgresIOManager(postgres=postgres),
         ),
