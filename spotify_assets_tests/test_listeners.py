@@ -129,7 +129,7 @@ def test_two_listeners_are_added_listed_and_one_removed(
 
 
 def test_plain_auth_still_writes_the_single_token_and_registers_nothing(
-    home: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A subprocess, as a user runs it: its browser (BROWSER) approves the consent page.
     browser = home / "browser.py"
@@ -156,6 +156,29 @@ def test_plain_auth_still_writes_the_single_token_and_registers_nothing(
     (default,) = lines[1:]
     assert default.split()[:2] == [USER_ID, USER_ID] and " ok " in default
     assert default.endswith(f"{token_file} (default listener, SPOTIFY_TOKEN_FILE)")
+
+    monkeypatch.setenv("LISTENER_ID", "me")  # the name the pipeline gives that listener's plays
+    get_settings.cache_clear()
+    code, lines = run(capsys, "listeners")
+    assert code == 0 and lines[1].split()[:2] == ["me", USER_ID]
+
+
+def test_a_listener_on_a_server_pastes_the_redirect(
+    home: Path, fake_spotify: FakeSpotify, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def paste(prompt: str) -> str:
+        """The listener opens the printed URL on their phone; the address their browser ends on is pasted."""
+        (url,) = [
+            line for line in capsys.readouterr().out.splitlines() if f"{fake_spotify.url}{AUTHORIZE}?" in line
+        ]
+        return requests.get(url, allow_redirects=False, timeout=5).headers["Location"]
+
+    monkeypatch.setattr("builtins.input", paste)
+    fake_spotify.consenting_users.append(ALICE)
+    code, out = run(capsys, "auth", "--listener", "alice", "--no-browser")
+    assert code == 0, out
+    assert listener_keys(home) == ["alice"]
+    assert json.loads((home / "data" / "spotify_tokens" / "alice.json").read_text())["user_id"] == ALICE
 
 
 def test_a_listener_file_never_receives_another_users_token(
