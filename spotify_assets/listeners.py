@@ -28,6 +28,7 @@ from spotify_assets.quality import TOKEN_WARNING_LEAD
 from spotify_assets.settings import Settings
 from spotify_assets.sources.token_store import (
     StoredToken,
+    load_token,
     read_token_file,
     reauthorization_due,
     token_dir,
@@ -44,6 +45,7 @@ EXPIRED = "expired"
 NO_TOKEN_FILE = "no token file"
 BROKEN_TOKEN_FILE = "broken token file"
 NO_REFRESH_TOKEN = "no refresh token"
+INVALID_NAME = "invalid name: remove it"
 
 
 class ListenerError(ValueError):
@@ -74,6 +76,14 @@ def check_listener_name(name: str) -> str:
     return name
 
 
+def _is_name(name: str) -> bool:
+    try:
+        check_listener_name(name)
+    except ListenerError:
+        return False
+    return True
+
+
 def listener_token_path(settings: Settings, name: str) -> Path:
     """The token file of listener `name`: SPOTIFY_TOKEN_DIR/<name>.json."""
     return token_dir(settings) / f"{check_listener_name(name)}.json"
@@ -101,6 +111,12 @@ def describe(name: str, path: Path, *, registered: bool, now: datetime, default:
         return Listener(name, path, BROKEN_TOKEN_FILE, registered=registered, default=default)
     if stored is None:
         return Listener(name, path, NO_TOKEN_FILE, registered=registered, default=default)
+    return _with_token(name, path, stored, registered=registered, now=now, default=default)
+
+
+def _with_token(
+    name: str, path: Path, stored: StoredToken, *, registered: bool, now: datetime, default: bool
+) -> Listener:
     due = reauthorization_due(stored.authorized_at) if stored.authorized_at else None
     return Listener(
         name,
@@ -125,15 +141,19 @@ def _state(stored: StoredToken, due: datetime | None, now: datetime) -> str:
 
 
 def default_listener(settings: Settings, now: datetime) -> Listener | None:
-    """The single-listener token (SPOTIFY_TOKEN_FILE), named LISTENER_ID or its user id; None without one."""
+    """The single listener's token (SPOTIFY_REFRESH_TOKEN, else SPOTIFY_TOKEN_FILE) as the pipeline finds it,
+    named LISTENER_ID or its user id; None when there is neither."""
     path = token_path(settings)
-    if not path.exists() and not settings.spotify_refresh_token:
-        return None
-    listener = describe("-", path, registered=False, now=now, default=True)
-    if listener.state == NO_REFRESH_TOKEN and settings.spotify_refresh_token:
-        listener = replace(listener, state=OK)  # `auth --print-env`: the token is in the environment
-    elif listener.state == NO_TOKEN_FILE and settings.spotify_refresh_token:
-        listener = replace(listener, state="token in SPOTIFY_REFRESH_TOKEN")
+    if not settings.spotify_refresh_token:
+        if not path.exists():
+            return None
+        listener = describe("-", path, registered=False, now=now, default=True)
+    else:
+        try:  # the file's consent date and user apply only when it describes this very token
+            stored = load_token(settings) or StoredToken(refresh_token=settings.spotify_refresh_token)
+        except ValueError:
+            stored = StoredToken(refresh_token=settings.spotify_refresh_token)
+        listener = _with_token("-", path, stored, registered=False, now=now, default=True)
     return replace(listener, name=settings.listener_id or listener.user_id or "-")
 
 
@@ -144,11 +164,16 @@ def list_listeners(
     not registered, then the default listener."""
     now = now or datetime.now(UTC)
     keys = list(instance.get_dynamic_partitions(LISTENER_PARTITIONS))
-    listeners = [describe(key, token_dir(settings) / f"{key}.json", registered=True, now=now) for key in keys]
     folder = token_dir(settings)
+    listeners = [
+        describe(key, folder / f"{key}.json", registered=True, now=now)
+        if _is_name(key)
+        else Listener(key, Path("-"), INVALID_NAME)  # added by hand (the UI can add keys): no file is read
+        for key in keys
+    ]
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     for path in files:
-        if LISTENER_NAME.fullmatch(path.stem) and path.stem not in keys:
+        if _is_name(path.stem) and path.stem not in keys:
             listeners.append(describe(path.stem, path, registered=False, now=now))
     default = default_listener(settings, now)
     return [*listeners, default] if default else listeners
@@ -175,8 +200,11 @@ def _check_no_case_twin(instance: dg.DagsterInstance, name: str) -> None:
 def remove_listener(instance: dg.DagsterInstance, settings: Settings, name: str) -> Path | None:
     """Unregister `name` and delete its token file (returned, or None if there was none); the lake and the
     warehouse keep their plays. ListenerError when `name` is neither registered nor has a token file."""
-    path = listener_token_path(settings, name)
     registered = instance.has_dynamic_partition(LISTENER_PARTITIONS, name)
+    if registered and not _is_name(name):  # a key added by hand: it has no token file
+        instance.delete_dynamic_partition(LISTENER_PARTITIONS, name)
+        return None
+    path = listener_token_path(settings, name)
     if not registered and not path.exists():
         known = ", ".join(instance.get_dynamic_partitions(LISTENER_PARTITIONS)) or "none"
         raise ListenerError(f"no listener named {name!r} (registered: {known})")

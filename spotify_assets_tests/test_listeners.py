@@ -162,6 +162,13 @@ def test_plain_auth_still_writes_the_single_token_and_registers_nothing(
     code, lines = run(capsys, "listeners")
     assert code == 0 and lines[1].split()[:2] == ["me", USER_ID]
 
+    # A SPOTIFY_REFRESH_TOKEN of another consent wins over the file: the file's date and user do not apply.
+    monkeypatch.setenv("SPOTIFY_REFRESH_TOKEN", "another-refresh-token")
+    get_settings.cache_clear()
+    code, lines = run(capsys, "listeners")
+    assert code == 0 and lines[1].split()[:5] == ["me", "-", "-", "-", "ok"]
+    assert "another-refresh-token" not in "\n".join(lines)
+
 
 def test_a_listener_on_a_server_pastes_the_redirect(
     home: Path, fake_spotify: FakeSpotify, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -238,6 +245,14 @@ def test_missing_broken_and_expired_tokens_are_listed_with_their_state(
     ]
 
     assert run(capsys, "listeners", "--remove", "gone")[0] == 0
+    assert listener_keys(home) == ["broken", "old"]
+
+    # A key added by hand (the Dagster UI can add partitions) that is no listener name: listed, removable.
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["../x|y"])
+    code, lines = run(capsys, "listeners")
+    assert code == 0 and "invalid name" in " ".join(row_of(lines, "../x|y"))
+    assert run(capsys, "listeners", "--remove", "../x|y")[0] == 0
     assert listener_keys(home) == ["broken", "old"]
 
 
