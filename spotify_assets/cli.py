@@ -212,6 +212,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     auth.add_argument("--no-browser", action="store_true", help="print the URL and paste the redirect back")
     auth.add_argument("--port", type=int, help="loopback port of the callback listener")
     auth.add_argument("--print-env", action="store_true", help="print SPOTIFY_REFRESH_TOKEN=... for .env")
+    auth.add_argument(
+        "--listener",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="one of several listeners: store the token in SPOTIFY_TOKEN_DIR/NAME.json and register NAME "
+        "(without NAME: the Spotify user id)",
+    )
+    listeners = commands.add_parser("listeners", help="list the listeners and their tokens, or remove one")
+    listeners.add_argument("--remove", metavar="NAME", help="unregister NAME and delete its token file")
     bi_port = commands.add_parser(
         "bi-port", help="serve the embedded warehouse on 127.0.0.1 for Power BI, Tableau, Metabase"
     )
@@ -248,6 +258,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as error:
             parser.error(str(error))
         return run_rebuild(settings, args.table, yes=args.yes, dry_run=args.dry_run)
+    if args.command == "auth" and args.listener is not None:
+        from spotify_assets.listeners import authorize_listener
+
+        if args.print_env:
+            parser.error("--print-env keeps one token in .env: it does not combine with --listener")
+        return authorize_listener(
+            settings, args.listener or None, open_browser=not args.no_browser, port=args.port
+        )
+    if args.command == "listeners":
+        from spotify_assets.listeners import run_listeners
+
+        return run_listeners(settings, remove=args.remove)
     if args.command == "auth":
         from spotify_assets.sources.auth import run_auth
 

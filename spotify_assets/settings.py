@@ -53,6 +53,7 @@ class Settings:
     spotify_accounts_base_url: str = DEFAULT_ACCOUNTS_BASE_URL
     spotify_source: str = "auto"
     spotify_token_file: str = "./data/spotify_token.json"
+    spotify_token_dir: str = "./data/spotify_tokens"
     s3_bucket_name: str | None = None
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None
@@ -124,6 +125,7 @@ class Settings:
             spotify_accounts_base_url=get_or("SPOTIFY_ACCOUNTS_BASE_URL", DEFAULT_ACCOUNTS_BASE_URL),
             spotify_source=get_or("SPOTIFY_SOURCE", "auto"),
             spotify_token_file=get_or("SPOTIFY_TOKEN_FILE", "./data/spotify_token.json"),
+            spotify_token_dir=get_or("SPOTIFY_TOKEN_DIR", cls.spotify_token_dir),
             s3_bucket_name=get("S3_BUCKET_NAME"),
             s3_prefix=get_or("S3_PREFIX", "").strip("/"),
             s3_endpoint_url=get("S3_ENDPOINT_URL"),

@@ -1,12 +1,13 @@
 """A local Spotify over real HTTP: the accounts and Web API routes the live source and `auth` use.
 
 Routes: POST /api/token (authorization_code and refresh_token grants), GET /authorize (approves at once and
-redirects to the redirect_uri with code and state), GET /v1/me, GET /v1/me/player/recently-played (limit,
-after, before, cursors and next; newest first; only the last `retention` plays exist). Faults are scripted per
-route as a queue of responses (429 with Retry-After, 500, a hang longer than the client's timeout). A settable
-clock (`now`) makes it a Spotify of that moment: a play is listed only from its listing time on (its
-played_at, or what `listed_at` says), the last `retention` of the plays listed by then are remembered, and
-answers carry that moment as their Date.
+redirects to the redirect_uri with code and state; the user who consents is `user_id`, or the next of
+`consenting_users`, who then gets a refresh token of their own), GET /v1/me (the token's user), GET
+/v1/me/player/recently-played (limit, after, before, cursors and next; newest first; only the last `retention`
+plays exist). Faults are scripted per route as a queue of responses (429 with Retry-After, 500, a hang longer
+than the client's timeout). A settable clock (`now`) makes it a Spotify of that moment: a play is listed only
+from its listing time on (its played_at, or what `listed_at` says), the last `retention` of the plays listed
+by then are remembered, and answers carry that moment as their Date.
 Use the `fake_spotify` fixture and `fake_settings(fake, tmp_path)`.
 """
 
@@ -117,9 +118,11 @@ class FakeSpotify:
         self.refresh_token = REFRESH_TOKEN
         self.invalid_grant = False
         self.user_id = USER_ID
+        self.consenting_users: deque[str] = deque()  # who consents at the next /authorize (else user_id)
+        self.user_of_token: dict[str, str] = {}  # refresh and access tokens issued to a consenting user
         self.access_tokens: set[str] = set()  # currently valid
         self.issued_access_tokens: list[str] = []  # ever issued
-        self.codes: dict[str, tuple[str, str]] = {}  # code -> (redirect_uri, scope asked for)
+        self.codes: dict[str, tuple[str, str, str | None]] = {}  # code -> (redirect_uri, scope, user)
         self.requests: list[RecordedRequest] = []
         self._scripts: dict[str, deque[FakeResponse]] = defaultdict(deque)
         self._lock = threading.Lock()
@@ -162,12 +165,14 @@ class FakeSpotify:
         with self._lock:
             self.access_tokens.clear()
 
-    def issue_access_token(self) -> str:
-        """A new valid access token."""
+    def issue_access_token(self, user: str | None = None) -> str:
+        """A new valid access token (of `user`, else of `user_id`)."""
         token = "fake-access-" + secrets.token_urlsafe(16)
         with self._lock:
             self.access_tokens.add(token)
             self.issued_access_tokens.append(token)
+            if user is not None:
+                self.user_of_token[token] = user
         return token
 
     def handle(
@@ -193,9 +198,8 @@ class FakeSpotify:
             if bearer not in self.access_tokens:
                 return FakeResponse(401, {"error": {"status": 401, "message": "The access token expired"}})
             if path == ME:
-                return FakeResponse(
-                    200, {"id": self.user_id, "type": "user", "uri": f"spotify:user:{self.user_id}"}
-                )
+                user = self.user_of_token.get(bearer, self.user_id)
+                return FakeResponse(200, {"id": user, "type": "user", "uri": f"spotify:user:{user}"})
             return self._recently_played(query)
         return FakeResponse(404, {"error": {"status": 404, "message": "Service not found"}})
 
@@ -208,21 +212,28 @@ class FakeSpotify:
             return FakeResponse(401, {"error": "invalid_client", "error_description": "Invalid client"})
         grant = form.get("grant_type")
         if grant == "refresh_token":
-            if self.invalid_grant or form.get("refresh_token") != self.refresh_token:
+            refresh_token = form.get("refresh_token", "")
+            user = self.user_of_token.get(refresh_token)
+            if self.invalid_grant or (refresh_token != self.refresh_token and user is None):
                 return FakeResponse(
                     400, {"error": "invalid_grant", "error_description": "Refresh token revoked"}
                 )
-            body = {"access_token": self.issue_access_token(), "token_type": "Bearer", "expires_in": 3600}
+            body = {"access_token": self.issue_access_token(user), "token_type": "Bearer", "expires_in": 3600}
             return FakeResponse(200, {**body, "scope": "user-read-recently-played"})
         if grant == "authorization_code":
             with self._lock:
-                redirect_uri, scope = self.codes.pop(form.get("code", ""), (None, ""))
+                redirect_uri, scope, user = self.codes.pop(form.get("code", ""), (None, "", None))
             if redirect_uri is None or redirect_uri != form.get("redirect_uri"):
                 return FakeResponse(
                     400, {"error": "invalid_grant", "error_description": "Invalid authorization code"}
                 )
-            body = {"access_token": self.issue_access_token(), "token_type": "Bearer", "expires_in": 3600}
-            return FakeResponse(200, {**body, "refresh_token": self.refresh_token, "scope": scope})
+            refresh_token = self.refresh_token
+            if user is not None:
+                refresh_token = f"fake-refresh-token-{user}-" + secrets.token_urlsafe(8)
+                with self._lock:
+                    self.user_of_token[refresh_token] = user
+            body = {"access_token": self.issue_access_token(user), "token_type": "Bearer", "expires_in": 3600}
+            return FakeResponse(200, {**body, "refresh_token": refresh_token, "scope": scope})
         return FakeResponse(400, {"error": "unsupported_grant_type"})
 
     def _authorize(self, query: dict[str, str]) -> FakeResponse:
@@ -235,7 +246,8 @@ class FakeSpotify:
             )
         code = "fake-code-" + secrets.token_urlsafe(12)
         with self._lock:
-            self.codes[code] = (redirect_uri, query.get("scope", ""))
+            user = self.consenting_users.popleft() if self.consenting_users else None
+            self.codes[code] = (redirect_uri, query.get("scope", ""), user)
         location = f"{redirect_uri}?{urlencode({'code': code, 'state': query.get('state', '')})}"
         return FakeResponse(302, None, {"Location": location})
 

@@ -4,6 +4,8 @@ The file is JSON, written atomically (temporary file, then `os.replace`) with mo
 `refresh_token`, `access_token`, `expires_at` (epoch seconds), `authorized_at` (ISO-8601, UTC: when the user
 consented), `user_id` (the `/me` id), `scope`, and `refresh_token_sha256`.
 
+`spotify-assets auth --listener NAME` writes the same file as `SPOTIFY_TOKEN_DIR/NAME.json`, one per listener.
+
 `SPOTIFY_REFRESH_TOKEN` in the environment wins over the file's refresh token. `spotify-assets auth
 --print-env` writes a file without the refresh token but with its SHA-256 fingerprint, so the consent date and
 user still apply to the token kept in `.env`, and only to that token.
@@ -86,6 +88,11 @@ def reauthorization_due(authorized_at: datetime) -> datetime:
 def token_path(settings: Settings) -> Path:
     """SPOTIFY_TOKEN_FILE as a path."""
     return Path(settings.spotify_token_file).expanduser()
+
+
+def token_dir(settings: Settings) -> Path:
+    """SPOTIFY_TOKEN_DIR as a path: one token file per listener of several (`<listener>.json`)."""
+    return Path(settings.spotify_token_dir).expanduser()
 
 
 def read_token_file(path: Path) -> StoredToken | None:

@@ -1,0 +1,363 @@
+"""Several listeners: who they are (keys of the dynamic partitions definition `listener` in the Dagster
+instance) and their Spotify tokens (one file per listener, `SPOTIFY_TOKEN_DIR/<listener>.json`, mode 0600).
+
+`spotify-assets auth --listener NAME` authorises a listener and registers them; `spotify-assets listeners`
+lists them; `spotify-assets listeners --remove NAME` unregisters one and deletes their token (their captured
+plays stay). The single-listener token (SPOTIFY_TOKEN_FILE, written by plain `spotify-assets auth`) is listed
+as the default listener and is never a partition key here.
+
+A listener name is a partition key and a file name: `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}` without `..` (Dagster
+reads `...` as a range, and `|` joins the keys of a multi-partition).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import webbrowser
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from spotify_assets.quality import TOKEN_WARNING_LEAD
+from spotify_assets.settings import Settings
+from spotify_assets.sources.token_store import (
+    StoredToken,
+    load_token,
+    read_token_file,
+    reauthorization_due,
+    token_dir,
+    token_path,
+)
+
+LISTENER_PARTITIONS = "listener"
+LISTENER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+AUTH_LISTENER_COMMAND = "spotify-assets auth --listener"
+
+OK = "ok"
+DUE_SOON = "re-authorise soon"
+EXPIRED = "expired"
+NO_TOKEN_FILE = "no token file"
+BROKEN_TOKEN_FILE = "broken token file"
+NO_REFRESH_TOKEN = "no refresh token"
+INVALID_NAME = "invalid name: remove it"
+
+
+class ListenerError(ValueError):
+    """A listener name that is invalid, unknown, or taken by another Spotify user."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One listener as `spotify-assets listeners` shows it; `state` is the token's (ok, expired, ...)."""
+
+    name: str
+    token_file: Path
+    state: str
+    user_id: str | None = None
+    authorized_at: datetime | None = None
+    reauthorization_due: datetime | None = None
+    registered: bool = True
+    default: bool = False
+
+
+def check_listener_name(name: str) -> str:
+    """`name` if it can be a partition key and a file name, else a ListenerError saying what is allowed."""
+    if not LISTENER_NAME.fullmatch(name) or ".." in name:
+        raise ListenerError(
+            f"{name!r} cannot be a listener name: use 1 to 64 letters, digits, `_`, `-` or `.`, starting "
+            "with a letter or digit (no `..`), e.g. `alice` or `bob-2`."
+        )
+    return name
+
+
+def _is_name(name: str) -> bool:
+    try:
+        check_listener_name(name)
+    except ListenerError:
+        return False
+    return True
+
+
+def listener_token_path(settings: Settings, name: str) -> Path:
+    """The token file of listener `name`: SPOTIFY_TOKEN_DIR/<name>.json."""
+    return token_dir(settings) / f"{check_listener_name(name)}.json"
+
+
+@contextlib.contextmanager
+def listener_instance(settings: Settings) -> Iterator[dg.DagsterInstance]:
+    """The project's Dagster instance (DAGSTER_HOME, default ./data/dagster_home), whose dagster.yaml is
+    generated from the settings first when there is none, so that keys land where the daemon looks."""
+    from spotify_assets.instance_config import dagster_home, write_instance_yaml
+
+    home = dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    if not (home / "dagster.yaml").is_file():
+        write_instance_yaml(home, settings)
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+def describe(name: str, path: Path, *, registered: bool, now: datetime, default: bool = False) -> Listener:
+    """A listener and the state of its token file, never an exception for a missing or broken file."""
+    try:
+        stored = read_token_file(path)
+    except (ValueError, OSError):
+        return Listener(name, path, BROKEN_TOKEN_FILE, registered=registered, default=default)
+    if stored is None:
+        return Listener(name, path, NO_TOKEN_FILE, registered=registered, default=default)
+    return _with_token(name, path, stored, registered=registered, now=now, default=default)
+
+
+def _with_token(
+    name: str, path: Path, stored: StoredToken, *, registered: bool, now: datetime, default: bool
+) -> Listener:
+    due = reauthorization_due(stored.authorized_at) if stored.authorized_at else None
+    return Listener(
+        name,
+        path,
+        _state(stored, due, now),
+        user_id=stored.user_id,
+        authorized_at=stored.authorized_at,
+        reauthorization_due=due,
+        registered=registered,
+        default=default,
+    )
+
+
+def _state(stored: StoredToken, due: datetime | None, now: datetime) -> str:
+    if not stored.refresh_token:
+        return NO_REFRESH_TOKEN
+    if due is not None and now >= due:
+        return EXPIRED
+    if due is not None and now >= due - TOKEN_WARNING_LEAD:
+        return DUE_SOON
+    return OK
+
+
+def default_listener(settings: Settings, now: datetime) -> Listener | None:
+    """The single listener's token (SPOTIFY_REFRESH_TOKEN, else SPOTIFY_TOKEN_FILE) as the pipeline finds it,
+    named LISTENER_ID or its user id; None when there is neither."""
+    path = token_path(settings)
+    if not settings.spotify_refresh_token:
+        if not path.exists():
+            return None
+        listener = describe("-", path, registered=False, now=now, default=True)
+    else:
+        try:  # the file's consent date and user apply only when it describes this very token
+            stored = load_token(settings) or StoredToken(refresh_token=settings.spotify_refresh_token)
+        except ValueError:
+            stored = StoredToken(refresh_token=settings.spotify_refresh_token)
+        listener = _with_token("-", path, stored, registered=False, now=now, default=True)
+    return replace(listener, name=settings.listener_id or listener.user_id or "-")
+
+
+def list_listeners(
+    instance: dg.DagsterInstance, settings: Settings, now: datetime | None = None
+) -> list[Listener]:
+    """The registered listeners in the order they were added, then token files in SPOTIFY_TOKEN_DIR that are
+    not registered, then the default listener."""
+    now = now or datetime.now(UTC)
+    keys = list(instance.get_dynamic_partitions(LISTENER_PARTITIONS))
+    folder = token_dir(settings)
+    listeners = [
+        describe(key, folder / f"{key}.json", registered=True, now=now)
+        if _is_name(key)
+        else Listener(key, Path("-"), INVALID_NAME)  # added by hand (the UI can add keys): no file is read
+        for key in keys
+    ]
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    for path in files:
+        if _is_name(path.stem) and path.stem not in keys:
+            listeners.append(describe(path.stem, path, registered=False, now=now))
+    default = default_listener(settings, now)
+    return [*listeners, default] if default else listeners
+
+
+def add_listener(instance: dg.DagsterInstance, name: str) -> bool:
+    """Register `name` as a key of the `listener` partitions; False when it already was."""
+    check_listener_name(name)
+    if instance.has_dynamic_partition(LISTENER_PARTITIONS, name):
+        return False
+    _check_no_case_twin(instance, name)
+    instance.add_dynamic_partitions(LISTENER_PARTITIONS, [name])
+    return True
+
+
+def _check_no_case_twin(instance: dg.DagsterInstance, name: str) -> None:
+    """ListenerError if a listener's name differs from `name` by case only: alice.json and Alice.json are one
+    file on some file systems."""
+    for key in instance.get_dynamic_partitions(LISTENER_PARTITIONS):
+        if key != name and key.lower() == name.lower():
+            raise ListenerError(f"listener {key!r} exists; names may not differ by case only")
+
+
+def remove_listener(instance: dg.DagsterInstance, settings: Settings, name: str) -> Path | None:
+    """Unregister `name` and delete its token file (returned, or None if there was none); the lake and the
+    warehouse keep their plays. ListenerError when `name` is neither registered nor has a token file."""
+    registered = instance.has_dynamic_partition(LISTENER_PARTITIONS, name)
+    if registered and not _is_name(name):  # a key added by hand: it has no token file
+        instance.delete_dynamic_partition(LISTENER_PARTITIONS, name)
+        return None
+    path = listener_token_path(settings, name)
+    if not registered and not path.exists():
+        known = ", ".join(instance.get_dynamic_partitions(LISTENER_PARTITIONS)) or "none"
+        raise ListenerError(f"no listener named {name!r} (registered: {known})")
+    if registered:
+        instance.delete_dynamic_partition(LISTENER_PARTITIONS, name)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    return path
+
+
+def authorize_listener(
+    settings: Settings,
+    name: str | None,
+    *,
+    open_browser: bool,
+    port: int | None = None,
+    print_fn: Callable[[str], None] = print,
+    input_fn: Callable[[str], str] | None = None,
+    open_url: Callable[[str], object] | None = None,
+) -> int:
+    """`spotify-assets auth --listener [NAME]`: the OAuth flow of `auth`, the token stored in NAME's own file
+    (NAME: the Spotify user id when not given), and NAME registered; the exit code.
+
+    The token is written to a pending file first and moved into place only once it is known who consented,
+    so a listener's file never receives another Spotify user's token.
+    """
+    try:
+        if name is not None:
+            check_listener_name(name)
+        with listener_instance(settings) as instance:
+            return _authorize_into(instance, settings, name, open_browser, port, print_fn, input_fn, open_url)
+    except ListenerError as error:
+        print_fn(f"Listener not added: {error}")
+        return 2
+
+
+def _authorize_into(
+    instance: dg.DagsterInstance,
+    settings: Settings,
+    name: str | None,
+    open_browser: bool,
+    port: int | None,
+    print_fn: Callable[[str], None],
+    input_fn: Callable[[str], str] | None,
+    open_url: Callable[[str], object] | None,
+) -> int:
+    from spotify_assets.sources.auth import run_auth
+
+    pending = token_dir(settings) / f".pending-{secrets.token_hex(8)}.json"
+    # Only the pending file: neither SPOTIFY_TOKEN_FILE nor SPOTIFY_REFRESH_TOKEN is the listener's.
+    flow_settings = replace(settings, spotify_token_file=str(pending), spotify_refresh_token=None)
+    try:
+        code = run_auth(
+            flow_settings,
+            open_browser=open_browser,
+            port=port,
+            print_fn=lambda line: None if str(pending) in line else print_fn(line),
+            input_fn=input_fn or (lambda prompt: input(prompt)),
+            open_url=open_url or (lambda url: webbrowser.open(url)),
+        )
+        if code != 0:
+            return code
+        token = read_token_file(pending)
+        assert token is not None and token.user_id is not None
+        if name is None:
+            try:
+                name = check_listener_name(token.user_id)
+            except ListenerError as error:
+                raise ListenerError(f"{error} Give one: `{AUTH_LISTENER_COMMAND} NAME`.") from error
+        path = listener_token_path(settings, name)
+        _check_owner(instance, settings, name, token.user_id)
+        os.replace(pending, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            pending.unlink()
+    print_fn(f"Token of listener {name} saved to {path} (mode 0600).")
+    if add_listener(instance, name):
+        print_fn(
+            f"Registered listener {name} (partition key of `{LISTENER_PARTITIONS}` in the Dagster instance "
+            f"{os.environ['DAGSTER_HOME']})."
+        )
+    else:
+        print_fn(f"Listener {name} was registered already: their token is renewed.")
+    return 0
+
+
+def _check_owner(instance: dg.DagsterInstance, settings: Settings, name: str, user_id: str) -> None:
+    """ListenerError if `name`'s file holds another Spotify user's token, or `user_id` is another listener."""
+    now = datetime.now(UTC)
+    _check_no_case_twin(instance, name)
+    current = describe(name, listener_token_path(settings, name), registered=True, now=now)
+    if current.user_id is not None and current.user_id != user_id:
+        raise ListenerError(
+            f"listener {name!r} is Spotify user {current.user_id}, but Spotify user {user_id} consented "
+            "(the browser was signed in to another account?). Nothing was saved; sign in as "
+            f"{current.user_id} and run again, or remove {name!r} first."
+        )
+    for other in list_listeners(instance, settings, now):
+        if not other.default and other.name != name and other.user_id == user_id:
+            raise ListenerError(
+                f"Spotify user {user_id} is listener {other.name!r} already. Nothing was saved; sign in to "
+                "Spotify as the new listener (or sign out first) and run again."
+            )
+
+
+def listener_lines(listeners: list[Listener]) -> list[str]:
+    """What `spotify-assets listeners` prints: a header and one aligned line per listener."""
+    if not listeners:
+        return [
+            f"No listeners. Add one with `{AUTH_LISTENER_COMMAND} NAME` (see the README, Several listeners)."
+        ]
+    rows = [["LISTENER", "SPOTIFY USER", "AUTHORISED", "RE-AUTHORISE BY", "STATE", "TOKEN FILE"]]
+    for listener in listeners:
+        note = " (default listener, SPOTIFY_TOKEN_FILE)" if listener.default else ""
+        if not listener.default and not listener.registered:
+            note = f" (not registered: run `{AUTH_LISTENER_COMMAND} {listener.name}`)"
+        rows.append(
+            [
+                listener.name,
+                listener.user_id or "-",
+                f"{listener.authorized_at:%Y-%m-%d}" if listener.authorized_at else "-",
+                f"{listener.reauthorization_due:%Y-%m-%d}" if listener.reauthorization_due else "-",
+                listener.state,
+                f"{listener.token_file}{note}",
+            ]
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
+
+
+def run_listeners(
+    settings: Settings, remove: str | None = None, print_fn: Callable[[str], None] = print
+) -> int:
+    """`spotify-assets listeners [--remove NAME]`: list the listeners, or remove one; the exit code."""
+    try:
+        with listener_instance(settings) as instance:
+            if remove is None:
+                for line in listener_lines(list_listeners(instance, settings)):
+                    print_fn(line)
+                return 0
+            deleted = remove_listener(instance, settings, remove)
+    except ListenerError as error:
+        print_fn(f"Cannot remove {remove!r}: {error}" if remove is not None else str(error))
+        return 1
+    token = f"deleted its token file {deleted}" if deleted else "it had no token file"
+    print_fn(f"Removed listener {remove}: unregistered from the Dagster instance, {token}.")
+    print_fn(
+        "Their plays already captured stay in the lake and the warehouse. To end the app's access too, "
+        "remove them under User Management in the Spotify developer dashboard."
+    )
+    return 0
