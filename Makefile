@@ -42,9 +42,10 @@ serve: install
 bench: install-dev
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-# ruff (lint and formatting) over the repository, mypy over spotify_assets/ (settings in pyproject.toml).
+# ruff (lint and formatting) over the repository, mypy and vulture (dead code) over spotify_assets/ (settings
+# in pyproject.toml).
 lint: install-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/vulture
 
 stop-postgres: install
 	$(BIN)/spotify-assets stop-postgres

@@ -29,6 +29,7 @@ setup(
             "moto[server]==5.2.5",
             "ruff==0.17.6",
             "mypy==2.4.1",
+            "vulture==2.16",
             "types-PyYAML==6.0.12.20261122",
             "types-psutil==7.2.2.20261111",
             # benchmark 1 measures them against our hand-written binary COPY encoder

@@ -81,11 +81,11 @@ from sqlalchemy.dialects import postgresql
 from spotify_assets.definitions import build_definitions
 from spotify_assets.settings import Settings
 from spotify_assets.sources.sample import generate_recently_played
-from spotify_assets.storage.postgres import PostgresResource, embedded_server
 
 # Our hand-written PostgreSQL binary COPY encoder (Arrow table + TableSpec -> COPY tuples), timed alone
-# against pgpq's. The storage code is being restructured: if the encoder moves, change this one line.
-from spotify_assets.storage.warehouse import encode_binary_rows
+# against pgpq's. It moved once (storage/warehouse.py -> storage/pg_copy.py): if it moves again, change this.
+from spotify_assets.storage.pg_copy import encode_binary_rows
+from spotify_assets.storage.postgres import PostgresResource, embedded_server
 from spotify_assets.tables import PLAYS, to_arrow
 from spotify_assets.transforms.silver import flatten_recently_played
 

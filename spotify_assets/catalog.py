@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from spotify_assets.settings import Settings
-from spotify_assets.storage.lake_io import column_schema
+from spotify_assets.storage.asset_metadata import column_schema
 from spotify_assets.storage.resources import build_lake
 from spotify_assets.tables import FACT_RECENTLY_PLAYED, TABLES
 

@@ -27,6 +27,7 @@ from spotify_assets import quality
 from spotify_assets.assets.raw import RAW_FILENAME, RAW_RECENTLY_PLAYED
 from spotify_assets.day_batches import DayBatches, batches_of
 from spotify_assets.partitions import daily_partitions
+from spotify_assets.reconciliation import fact_matches_silver, silver_matches_raw
 from spotify_assets.settings import get_settings
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.sources.token_store import load_token, reauthorization_due
@@ -201,7 +202,7 @@ SILVER_CHECKS = (UNIQUE_KEY, VALID_VALUES, MATCHES_RAW)
             asset=SILVER_PLAYS,
             blocking=True,
             description="Every raw recently-played music play of the day is a silver play, and every "
-            "recently-played silver row is in raw (exclusions: see spotify_assets/quality.py).",
+            "recently-played silver row is in raw (exclusions: see spotify_assets/reconciliation.py).",
         ),
     ],
 )
@@ -218,7 +219,7 @@ def silver_plays_checks(
     timezone = daily_partitions.timezone
     yield to_result(SILVER_PLAYS, UNIQUE_KEY, quality.unique_key(plays, PLAYS), partitions)
     yield to_result(SILVER_PLAYS, VALID_VALUES, quality.valid_values(plays, PLAYS, timezone), partitions)
-    yield to_result(SILVER_PLAYS, MATCHES_RAW, quality.silver_matches_raw(raw_items, plays), partitions)
+    yield to_result(SILVER_PLAYS, MATCHES_RAW, silver_matches_raw(raw_items, plays), partitions)
 
 
 # -- gold ---------------------------------------------------------------------------------------------------
@@ -253,7 +254,7 @@ def _matches_silver(postgres: PostgresResource, partitions: Sequence[str]) -> qu
         # Only the columns compared: a range of a million plays would not fit in memory as whole rows.
         silver = read_table(conn, PLAYS, partitions, columns=("listener_id", "played_at", "track_key"))
         fact = read_table(conn, FACT_RECENTLY_PLAYED, partitions, columns=("play_id",))
-    return quality.fact_matches_silver(silver, fact)
+    return fact_matches_silver(silver, fact)
 
 
 def build_gold_checks(spec: TableSpec) -> dg.AssetChecksDefinition:

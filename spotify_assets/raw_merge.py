@@ -21,8 +21,6 @@ from typing import Any
 
 from spotify_assets.sources.history import STOP_TIME_FIELD, STORED_KINDS, row_json, stop_millis
 
-Item = dict[str, Any]
-
 
 def play_identity(item: Any) -> tuple[str, str]:
     """What makes two recently-played items the same play: played_at and the track's uri (or id, or name).

@@ -15,14 +15,15 @@ import requests
 
 from spotify_assets.settings import Settings
 from spotify_assets.sources.auth import (
-    CallbackListener,
     build_authorize_url,
     exchange_code,
     redirect_uri_for,
     run_auth,
     validate_redirect_uri,
 )
-from spotify_assets.sources.live import LiveRecentlyPlayedSource, SpotifyAuthError
+from spotify_assets.sources.auth_redirect import CallbackListener
+from spotify_assets.sources.live import LiveRecentlyPlayedSource
+from spotify_assets.sources.spotify_client import SpotifyAuthError
 from spotify_assets.sources.token_store import (
     StoredToken,
     load_token,

@@ -15,15 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from spotify_assets.sources.live import (
-    LiveRecentlyPlayedSource,
-    RetryConfig,
-    SpotifyApiError,
-    SpotifyAuthError,
-    SpotifyRateLimitError,
-    parse_retry_after,
-    retry_delay,
-)
+from spotify_assets.sources.live import LiveRecentlyPlayedSource
+from spotify_assets.sources.retries import RetryConfig, parse_retry_after, retry_delay
+from spotify_assets.sources.spotify_client import SpotifyApiError, SpotifyAuthError, SpotifyRateLimitError
 from spotify_assets.sources.token_store import read_token_file
 from spotify_assets_tests.fake_spotify import (
     CLIENT_ID,

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from spotify_assets import quality
+from spotify_assets import quality, reconciliation
 from spotify_assets.day_batches import DayBatches
 from spotify_assets.tables import (
     BRIDGE_TRACK_ARTIST,
@@ -177,7 +177,7 @@ def test_references_exist_names_the_orphans():
 
 
 def test_silver_built_from_raw_matches_it(raw_by_day, silver):
-    outcome = quality.silver_matches_raw(raw_by_day, silver)
+    outcome = reconciliation.silver_matches_raw(raw_by_day, silver)
     assert outcome.passed, outcome.description
     assert outcome.metadata["raw_music_plays"] == outcome.metadata["silver_rows"] == 20
 
@@ -185,7 +185,7 @@ def test_silver_built_from_raw_matches_it(raw_by_day, silver):
 def test_a_play_missing_from_silver_fails(raw_by_day, silver):
     broken = copy_frames(silver)
     broken[DAY] = broken[DAY].iloc[1:]
-    outcome = quality.silver_matches_raw(raw_by_day, broken)
+    outcome = reconciliation.silver_matches_raw(raw_by_day, broken)
     assert not outcome.passed
     assert outcome.metadata["missing_from_silver"] == 1
     assert "in raw, not in silver" in outcome.metadata["examples"]
@@ -194,13 +194,13 @@ def test_a_play_missing_from_silver_fails(raw_by_day, silver):
 def test_a_silver_play_that_raw_does_not_hold_fails(raw_by_day, silver):
     raw = {day: list(items) for day, items in raw_by_day.items()}
     raw[NEXT] = raw[NEXT][1:]
-    outcome = quality.silver_matches_raw(raw, silver)
+    outcome = reconciliation.silver_matches_raw(raw, silver)
     assert not outcome.passed
     assert outcome.metadata["not_in_raw"] == 1
 
 
 def test_an_absent_raw_partition_counts_as_no_plays(silver):
-    outcome = quality.silver_matches_raw({DAY: None}, {DAY: silver[DAY]})
+    outcome = reconciliation.silver_matches_raw({DAY: None}, {DAY: silver[DAY]})
     assert not outcome.passed
     assert outcome.metadata["not_in_raw"] == len(silver[DAY])
 
@@ -211,7 +211,7 @@ def test_podcast_episodes_and_items_without_a_track_are_excluded(raw_by_day, sil
     episode["track"]["type"] = "episode"
     episode["played_at"] = "2017-05-26T10:00:00.000Z"
     raw[DAY] += [episode, {"played_at": "2017-05-26T11:00:00.000Z", "track": None}]
-    assert quality.silver_matches_raw(raw, silver).passed
+    assert reconciliation.silver_matches_raw(raw, silver).passed
 
 
 @pytest.mark.parametrize(("shift", "passes"), [(timedelta(seconds=3), True), (timedelta(seconds=30), False)])
@@ -222,7 +222,7 @@ def test_an_export_row_stands_for_a_recently_played_item_within_the_tolerance(
     replaced = silver[DAY].copy()
     replaced.loc[replaced.index[0], "source"] = "extended_history"
     replaced.loc[replaced.index[0], "played_at"] = replaced["played_at"].iloc[0].floor("s") + shift
-    outcome = quality.silver_matches_raw(raw_by_day, {**silver, DAY: replaced})
+    outcome = reconciliation.silver_matches_raw(raw_by_day, {**silver, DAY: replaced})
     assert outcome.passed is passes
     assert outcome.metadata["matched_by_export_rows"] == (1 if passes else 0)
 
@@ -230,14 +230,14 @@ def test_an_export_row_stands_for_a_recently_played_item_within_the_tolerance(
 def test_fact_matches_silver(silver, tables):
     plays = pd.concat(silver.values(), ignore_index=True)
     fact = pd.concat(tables[FACT_RECENTLY_PLAYED.name].values(), ignore_index=True)
-    assert quality.fact_matches_silver(plays, fact).passed
-    missing = quality.fact_matches_silver(plays, fact.iloc[1:])
+    assert reconciliation.fact_matches_silver(plays, fact).passed
+    missing = reconciliation.fact_matches_silver(plays, fact.iloc[1:])
     assert not missing.passed
     assert missing.metadata["missing_from_fact"] == 1
-    extra = quality.fact_matches_silver(plays.iloc[1:], fact)
+    extra = reconciliation.fact_matches_silver(plays.iloc[1:], fact)
     assert not extra.passed
     assert extra.metadata["not_in_silver"] == 1
-    assert quality.fact_matches_silver(plays.head(0), fact.head(0)).passed
+    assert reconciliation.fact_matches_silver(plays.head(0), fact.head(0)).passed
 
 
 # -- raw capture and authorisation --------------------------------------------------------------------------
@@ -283,7 +283,11 @@ def test_every_not_null_column_is_checked(tables):
             broken = frames[DAY].copy()
             broken[column] = broken[column].astype(object)
             broken.loc[broken.index[0], column] = None
-            assert quality.null_counts(broken, spec) == {column: 1}, (name, column)
+            violations = quality.valid_values({DAY: broken}, spec, "UTC").metadata["violations"]
+            null_counts = {
+                rule.removeprefix("null "): n for rule, n in violations.items() if rule.startswith("null ")
+            }
+            assert null_counts == {column: 1}, (name, column)
 
 
 def test_valid_values_names_the_broken_partition_of_a_batch():

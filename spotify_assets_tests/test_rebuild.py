@@ -10,7 +10,8 @@ from psycopg import sql
 
 from spotify_assets.rebuild import day_ranges, lake_partitions, run_rebuild, table_of
 from spotify_assets.storage.lake import LakeResource
-from spotify_assets.storage.warehouse import read_table, write_partitions
+from spotify_assets.storage.warehouse import read_table
+from spotify_assets.storage.warehouse_write import write_table
 from spotify_assets.tables import DIM_TRACK, FACT_RECENTLY_PLAYED, PLAYS
 from spotify_assets_tests.helpers import make_settings, materialize
 from spotify_assets_tests.test_warehouse import DAY, tricky_frame
@@ -95,7 +96,7 @@ def test_rebuild_from_the_lake_gives_the_same_rows(tmp_path, clean_warehouse, sp
     with clean_warehouse.connect() as conn:
         assert conn.execute("SELECT to_regclass('bi.plays') IS NOT NULL").fetchone() == (True,)
         # the rebuilt table takes writes again
-        write_partitions(conn, spec, {DAY: tricky_frame(spec, day=DAY)})
+        write_table(conn, spec, {DAY: tricky_frame(spec, day=DAY)})
 
 
 def test_rebuild_keeps_the_table_unless_confirmed(tmp_path, clean_warehouse):
@@ -104,7 +105,7 @@ def test_rebuild_keeps_the_table_unless_confirmed(tmp_path, clean_warehouse):
     lake.write_bytes(lake.table_path(["gold", "dim_track"], "2025-03-14"), b"x")
     rows = tricky_frame(DIM_TRACK)
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, DIM_TRACK, {"": rows})
+        write_table(conn, DIM_TRACK, {"": rows})
 
     assert run_rebuild(settings, "gold/dim_track", ask=lambda question: "n") == 1
     assert run_rebuild(settings, "gold/dim_track", dry_run=True) == 0
@@ -116,7 +117,7 @@ def test_rebuild_keeps_the_table_unless_confirmed(tmp_path, clean_warehouse):
 def test_rebuild_without_lake_partitions_drops_nothing(tmp_path, clean_warehouse, capsys):
     settings = make_settings(tmp_path, clean_warehouse)
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, DIM_TRACK, {"": tricky_frame(DIM_TRACK)})
+        write_table(conn, DIM_TRACK, {"": tricky_frame(DIM_TRACK)})
     assert run_rebuild(settings, "gold/dim_track", yes=True) == 1
     assert "The lake holds no partitions of gold/dim_track" in capsys.readouterr().err
     with clean_warehouse.connect() as conn:

@@ -16,21 +16,19 @@ import pytest
 from PIL import Image, ImageColor
 
 from spotify_assets.assets.report import REPORT_LISTENING
+from spotify_assets.chart_canvas import ACCENT, INK, nice_ticks
 from spotify_assets.charts import (
-    ACCENT,
     CHARTS,
-    INK,
     RANKING_SIZE,
     SIZE,
     hour_of_day_chart,
-    nice_ticks,
     render_charts,
     report_markdown,
     top_artists_chart,
     top_tracks_chart,
 )
 from spotify_assets.definitions import build_definitions
-from spotify_assets.transforms.report import listening_report, listening_reports
+from spotify_assets.transforms.report import WINDOW_DAYS, ListeningReport, _dates, _report, listening_reports
 from spotify_assets_tests.helpers import make_settings, materialize
 
 FIRST, LAST = date(2025, 3, 12), date(2025, 3, 14)
@@ -201,6 +199,12 @@ def listening_frame(rows: list[tuple]) -> pd.DataFrame:
     for column in ("hour_of_day", "duration_ms", "ms_played"):
         frame[column] = frame[column].astype("Int64")
     return frame
+
+
+def listening_report(plays: pd.DataFrame, day: date) -> ListeningReport:
+    """The report of `day` by the computation `listening_reports` runs for each day, on the rows in their
+    given order (`listening_reports` sorts them by day first, which decides the "first" label of a key)."""
+    return _report(plays, _dates(plays["extraction_date"]), day, WINDOW_DAYS)
 
 
 def test_report_numbers_on_a_small_example():

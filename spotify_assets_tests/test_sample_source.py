@@ -10,12 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from spotify_assets.sources.base import RecentlyPlayedSource
-from spotify_assets.sources.sample import (
-    CATALOGUE,
-    SampleRecentlyPlayedSource,
-    day_bounds,
-    generate_recently_played,
-)
+from spotify_assets.sources.sample import SampleRecentlyPlayedSource, day_bounds, generate_recently_played
+from spotify_assets.sources.sample_catalogue import CATALOGUE
 from spotify_assets.transforms import gold
 from spotify_assets.transforms.silver import flatten_recently_played
 

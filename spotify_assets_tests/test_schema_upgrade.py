@@ -8,8 +8,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from spotify_assets.storage.warehouse import WarehouseWriteError, ensure_table, read_table, write_partitions
-from spotify_assets.storage.warehouse_io import write_asset_partitions
+from spotify_assets.storage.postgres_io import PostgresIOManager
+from spotify_assets.storage.warehouse import ensure_table, read_table
+from spotify_assets.storage.warehouse_write import WarehouseWriteError, write_table
 from spotify_assets.tables import DIM_TRACK, PLAYS, Column, TableSpec, conform
 from spotify_assets_tests.helpers import make_settings, materialize
 from spotify_assets_tests.test_warehouse import DAY, NEXT_DAY, assert_same_rows, tricky_frame
@@ -43,10 +44,10 @@ def test_nullable_columns_of_a_newer_spec_are_added_in_place(clean_warehouse, sp
     old_spec = previous_spec(spec)
     old_rows = frames_of(old_spec, DAY)
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, old_spec, old_rows)
+        write_table(conn, old_spec, old_rows)
     new_rows = frames_of(spec, NEXT_DAY)
 
-    metadata = write_asset_partitions(clean_warehouse, spec, new_rows)
+    metadata = PostgresIOManager(postgres=clean_warehouse).write(spec, new_rows)
 
     added = ADDED[spec.qualified_name]
     assert metadata["columns_added"] == ", ".join(added)
@@ -66,16 +67,16 @@ def test_nullable_columns_of_a_newer_spec_are_added_in_place(clean_warehouse, sp
     )
     assert_same_rows(back, expected, spec)
     # Once added, the columns are not added again.
-    assert "columns_added" not in write_asset_partitions(clean_warehouse, spec, new_rows)
+    assert "columns_added" not in PostgresIOManager(postgres=clean_warehouse).write(spec, new_rows)
 
 
 def test_added_columns_roll_back_with_a_failed_write(clean_warehouse):
     old_spec = previous_spec(PLAYS)
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, old_spec, frames_of(old_spec, DAY))
+        write_table(conn, old_spec, frames_of(old_spec, DAY))
         before = table_columns(conn, PLAYS)
         with pytest.raises(WarehouseWriteError, match="rows of partition"):
-            write_partitions(conn, PLAYS, {NEXT_DAY: tricky_frame(PLAYS, day=DAY)})  # rows of another day
+            write_table(conn, PLAYS, {NEXT_DAY: tricky_frame(PLAYS, day=DAY)})  # rows of another day
         assert table_columns(conn, PLAYS) == before
 
 
@@ -118,11 +119,11 @@ def test_any_other_difference_fails_before_writing_and_names_the_rebuild(
     old_spec = replace(PLAYS, **changes)
     old_rows = frames_of(old_spec, DAY)
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, old_spec, old_rows)
+        write_table(conn, old_spec, old_rows)
         columns = table_columns(conn, old_spec)
         with pytest.raises(WarehouseWriteError) as failure:
             # the same partition too: a write that got as far as its DELETE would lose the old rows
-            write_partitions(conn, PLAYS, {DAY: tricky_frame(PLAYS, day=DAY), **frames_of(PLAYS, NEXT_DAY)})
+            write_table(conn, PLAYS, {DAY: tricky_frame(PLAYS, day=DAY), **frames_of(PLAYS, NEXT_DAY)})
         assert table_columns(conn, old_spec) == columns
         assert_same_rows(read_table(conn, old_spec), old_rows[DAY], old_spec)
     message = str(failure.value)

@@ -18,19 +18,17 @@ import pytest
 from psycopg import sql
 
 from spotify_assets import tables
-from spotify_assets.storage import warehouse
+from spotify_assets.storage import pg_copy
 from spotify_assets.storage.postgres import PostgresResource, embedded_server, stop_embedded_server
+from spotify_assets.storage.postgres_io import PostgresIOManager
 from spotify_assets.storage.warehouse import (
-    WarehouseWriteError,
-    collapse_for_upsert,
     count_rows,
     ensure_table,
     existing_keys,
     read_table,
     table_identifier,
-    write_partitions,
 )
-from spotify_assets.storage.warehouse_io import WarehouseIOManager
+from spotify_assets.storage.warehouse_write import WarehouseWriteError, collapse_for_upsert, write_table
 from spotify_assets.tables import DIM_ARTIST, PLAYS, TABLES, Column, TableSpec, conform
 
 DAY = "2025-03-14"
@@ -117,12 +115,12 @@ def artists(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
 
 @pytest.mark.parametrize("spec", list(TABLES.values()), ids=list(TABLES))
 def test_every_table_round_trips(clean_warehouse, spec, monkeypatch):
-    monkeypatch.setattr(warehouse, "CHUNK_ROWS", 4)  # several COPY chunks, and sliced list arrays
+    monkeypatch.setattr(pg_copy, "CHUNK_ROWS", 4)  # several COPY chunks, and sliced list arrays
     frames = {DAY: tricky_frame(spec, day=DAY), NEXT_DAY: tricky_frame(spec, day=NEXT_DAY)}
     if spec.write_mode == "upsert":
         frames = {DAY: frames[DAY]}
     with clean_warehouse.connect() as conn:
-        written = write_partitions(conn, spec, frames)
+        written = write_table(conn, spec, frames).rows
         back = read_table(conn, spec)
     expected = pd.concat(frames.values(), ignore_index=True)
     assert written == len(expected)
@@ -132,7 +130,7 @@ def test_every_table_round_trips(clean_warehouse, spec, monkeypatch):
 def test_empty_strings_and_nulls_stay_distinct(clean_warehouse):
     frame = tricky_frame(PLAYS)
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, PLAYS, {DAY: frame})
+        write_table(conn, PLAYS, {DAY: frame})
         nulls, empties, empty_arrays = conn.execute(
             "SELECT count(*) FILTER (WHERE track_name IS NULL), count(*) FILTER (WHERE track_name = ''),"
             " count(*) FILTER (WHERE artist_ids = '{}') FROM silver.plays"
@@ -144,7 +142,7 @@ def test_empty_strings_and_nulls_stay_distinct(clean_warehouse):
 
 def test_existing_keys_are_the_values_present(clean_warehouse):
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, DIM_ARTIST, {DAY: DAY_A})
+        write_table(conn, DIM_ARTIST, {DAY: DAY_A})
         assert existing_keys(conn, DIM_ARTIST, "artist_key", ["ar1", "nope", "ar2"]) == {"ar1", "ar2"}
         assert existing_keys(conn, DIM_ARTIST, "artist_key", []) == set()
 
@@ -152,7 +150,7 @@ def test_existing_keys_are_the_values_present(clean_warehouse):
 def test_timestamps_keep_milliseconds_in_utc(clean_warehouse):
     frame = plays(DAY, 2, "x", start_ms=123)
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, PLAYS, {DAY: frame})
+        write_table(conn, PLAYS, {DAY: frame})
         conn.execute("SET TimeZone = 'America/New_York'")
         text = conn.execute("SELECT played_at AT TIME ZONE 'UTC' FROM silver.plays ORDER BY 1").fetchall()
         back = read_table(conn, PLAYS)
@@ -163,10 +161,10 @@ def test_timestamps_keep_milliseconds_in_utc(clean_warehouse):
 
 def test_rewriting_a_partition_replaces_its_rows(clean_warehouse):
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, PLAYS, {DAY: plays(DAY, 3, "one")})
-        write_partitions(conn, PLAYS, {NEXT_DAY: plays(NEXT_DAY, 3, "two")})
-        write_partitions(conn, PLAYS, {DAY: plays(DAY, 3, "three")})
-        write_partitions(conn, PLAYS, {DAY: plays(DAY, 3, "three")})
+        write_table(conn, PLAYS, {DAY: plays(DAY, 3, "one")})
+        write_table(conn, PLAYS, {NEXT_DAY: plays(NEXT_DAY, 3, "two")})
+        write_table(conn, PLAYS, {DAY: plays(DAY, 3, "three")})
+        write_table(conn, PLAYS, {DAY: plays(DAY, 3, "three")})
         table = read_table(conn, PLAYS)
     assert sorted(table["track_name"]) == ["three"] * 3 + ["two"] * 3
 
@@ -174,9 +172,9 @@ def test_rewriting_a_partition_replaces_its_rows(clean_warehouse):
 def test_rewriting_three_times_leaves_one_copy_and_the_neighbour_untouched(clean_warehouse):
     neighbour = plays(NEXT_DAY, 4, "neighbour")
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, PLAYS, {NEXT_DAY: neighbour})
+        write_table(conn, PLAYS, {NEXT_DAY: neighbour})
         for _ in range(3):
-            write_partitions(conn, PLAYS, {DAY: plays(DAY, 5, "day")})
+            write_table(conn, PLAYS, {DAY: plays(DAY, 5, "day")})
         assert count_rows(conn, PLAYS, [DAY]) == 5
         assert count_rows(conn, PLAYS) == 9
         assert_same_rows(read_table(conn, PLAYS, [NEXT_DAY]), neighbour, PLAYS)
@@ -184,10 +182,10 @@ def test_rewriting_three_times_leaves_one_copy_and_the_neighbour_untouched(clean
 
 def test_a_range_is_replaced_in_one_call(clean_warehouse):
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, PLAYS, {DAY: plays(DAY, 2, "old"), NEXT_DAY: plays(NEXT_DAY, 2, "old")})
-        written = write_partitions(
+        write_table(conn, PLAYS, {DAY: plays(DAY, 2, "old"), NEXT_DAY: plays(NEXT_DAY, 2, "old")})
+        written = write_table(
             conn, PLAYS, {DAY: plays(DAY, 1, "new"), NEXT_DAY: plays(NEXT_DAY, 3, "new")}
-        )
+        ).rows
         table = read_table(conn, PLAYS)
     assert written == 4
     assert table["track_name"].tolist() == ["new"] * 4
@@ -195,7 +193,7 @@ def test_a_range_is_replaced_in_one_call(clean_warehouse):
 
 def test_rows_outside_their_partition_are_refused(clean_warehouse):
     with clean_warehouse.connect() as conn, pytest.raises(WarehouseWriteError, match="silver.plays"):
-        write_partitions(conn, PLAYS, {NEXT_DAY: plays(DAY, 2, "misfiled")})
+        write_table(conn, PLAYS, {NEXT_DAY: plays(DAY, 2, "misfiled")})
 
 
 DAY_A = artists(
@@ -233,7 +231,7 @@ MERGED = artists(
 def test_upsert_does_not_depend_on_write_order(clean_warehouse, batches):
     with clean_warehouse.connect() as conn:
         for frames in batches:
-            write_partitions(conn, DIM_ARTIST, frames)
+            write_table(conn, DIM_ARTIST, frames)
         table = read_table(conn, DIM_ARTIST)
     assert_same_rows(table, MERGED, DIM_ARTIST)
 
@@ -243,8 +241,8 @@ def test_upsert_without_recency_takes_the_incoming_row(clean_warehouse):
     first = pd.DataFrame({"track_key": ["t1", "t1"], "artist_key": ["a1", "a2"], "position": [0, 1]})
     second = pd.DataFrame({"track_key": ["t1"], "artist_key": ["a2"], "position": [5]})
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, spec, {DAY: first})
-        write_partitions(conn, spec, {NEXT_DAY: second})
+        write_table(conn, spec, {DAY: first})
+        write_table(conn, spec, {NEXT_DAY: second})
         assert read_table(conn, spec)["position"].tolist() == [0, 5]
 
 
@@ -288,9 +286,9 @@ def test_a_failed_write_keeps_the_previous_rows(clean_warehouse, spec):
     bad = good.copy()
     bad.loc[1, spec.primary_key[0]] = None  # NOT NULL violation mid-COPY
     with clean_warehouse.connect() as conn:
-        write_partitions(conn, spec, {DAY: good})
+        write_table(conn, spec, {DAY: good})
         with pytest.raises(WarehouseWriteError, match=spec.qualified_name.replace(".", r"\.")) as error:
-            write_partitions(conn, spec, {DAY: bad})
+            write_table(conn, spec, {DAY: bad})
         assert "null value" in str(error.value)
         assert_same_rows(read_table(conn, spec), good, spec)
 
@@ -304,7 +302,7 @@ def test_concurrent_writers_of_one_partition_leave_one_copy(clean_warehouse):
         try:
             with clean_warehouse.connect() as conn:
                 barrier.wait()
-                write_partitions(conn, PLAYS, {DAY: frame})
+                write_table(conn, PLAYS, {DAY: frame})
         except BaseException as error:  # surfaced by the assertion below
             errors.append(error)
 
@@ -327,7 +325,7 @@ def test_concurrent_first_writers_create_the_schema_once(clean_warehouse):
         try:
             with clean_warehouse.connect() as conn:
                 barrier.wait()
-                write_partitions(conn, spec, {DAY: tricky_frame(spec, rows=3)})
+                write_table(conn, spec, {DAY: tricky_frame(spec, rows=3)})
         except BaseException as error:  # surfaced by the assertion below
             errors.append(error)
 
@@ -360,8 +358,8 @@ def test_identifiers_are_quoted(clean_warehouse):
     try:
         with clean_warehouse.connect() as conn:
             ensure_table(conn, spec)
-            write_partitions(conn, spec, {DAY: frame})
-            write_partitions(conn, spec, {DAY: frame})
+            write_table(conn, spec, {DAY: frame})
+            write_table(conn, spec, {DAY: frame})
             assert_same_rows(read_table(conn, spec, [DAY]), frame, spec)
             comment = conn.execute(
                 "SELECT obj_description(to_regclass(%s), 'pg_class')",
@@ -408,7 +406,7 @@ def test_io_manager_replaces_partitions_and_reports_row_counts(clean_warehouse):
         assert {key: len(frame) for key, frame in silver_plays.items()} == {DAY: 3}
         assert silver_plays[DAY]["track_name"].eq("third").all()
 
-    resources = {"io_manager": WarehouseIOManager(postgres=clean_warehouse)}
+    resources = {"io_manager": PostgresIOManager(postgres=clean_warehouse)}
     results = [
         dg.materialize([silver_plays], partition_key=key, resources=resources) for key in (DAY, NEXT_DAY, DAY)
     ]
@@ -435,7 +433,7 @@ def test_io_manager_writes_an_unpartitioned_upsert_frame(clean_warehouse):
     def dim_artist() -> pd.DataFrame:
         return DAY_A
 
-    resources = {"io_manager": WarehouseIOManager(postgres=clean_warehouse)}
+    resources = {"io_manager": PostgresIOManager(postgres=clean_warehouse)}
     assert dg.materialize([dim_artist], resources=resources).success
     with clean_warehouse.connect() as conn:
         assert_same_rows(read_table(conn, DIM_ARTIST), DAY_A, DIM_ARTIST)
@@ -531,7 +529,7 @@ def test_a_table_that_drifted_from_its_spec_is_refused(clean_warehouse):
         conn.execute("ALTER TABLE silver.plays ALTER COLUMN duration_ms TYPE integer")
         conn.commit()
         with pytest.raises(WarehouseWriteError, match="duration_ms is integer, the spec says bigint"):
-            write_partitions(conn, PLAYS, {DAY: plays(DAY, 1, "x")})
+            write_table(conn, PLAYS, {DAY: plays(DAY, 1, "x")})
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs prctl(PR_SET_CHILD_SUBREAPER)")

@@ -6,8 +6,8 @@ from typing import Any
 import dagster as dg
 
 from spotify_assets.partitions import daily_partitions
-from spotify_assets.sources.live import SpotifyAuthError
 from spotify_assets.sources.resource import SpotifyResource
+from spotify_assets.sources.spotify_client import SpotifyAuthError
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.transforms.raw import (
     gap_days,

@@ -1,8 +1,7 @@
 """A deterministic sample listening history in the exact shape of `GET /me/player/recently-played` items.
 
-A fixed fake catalogue (built at import from a fixed seed) holds artists, albums (artist albums, singles,
-features, a split album, compilations) and a few local files. `generate_recently_played` turns a day into
-that day's plays, seeded by the date alone, so every run, machine and time zone of the same day agrees on
+`generate_recently_played` turns a day into that day's plays of tracks from the fake catalogue
+(`sample_catalogue`), seeded by the date alone, so every run, machine and time zone of the same day agrees on
 which tracks were played; the time zone only decides where the day's boundaries fall.
 """
 
@@ -10,349 +9,16 @@ from __future__ import annotations
 
 import json
 import random
-import string
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from spotify_assets.sources.base import RecentlyPlayedFetch
+from spotify_assets.sources.sample_catalogue import CATALOGUE
+from spotify_assets.sources.sample_objects import context_object
 
-CATALOGUE_SEED = 20260101
-OPEN_URL = "https://open.spotify.com"
-API_URL = "https://api.spotify.com/v1"
-_BASE62 = string.digits + string.ascii_letters
 _EPOCH = datetime(1970, 1, 1)
-
-# 39 performers (0-15 lead albums, 16-38 appear as features and on compilations), then Various Artists.
-_ARTIST_NAMES = (
-    "Mira Okafor",
-    "The Velvet Lanterns",
-    "Juno Hale",
-    "Static Orchard",
-    "Ravi Castellanos",
-    "Northbound Ferries",
-    "Lotte Brandt",
-    "Kairo",
-    "The Paper Saints",
-    "Ines Marlowe",
-    "Glass Harbor",
-    "Tomasz Wren",
-    "Sol & Ember",
-    "Delphine Aro",
-    "Hollow Pines",
-    "Marek Ilves",
-    "Yuna Bell",
-    "DJ Corvid",
-    "Amara Quist",
-    "The Low Tides",
-    "Felix Oduya",
-    "Nadia Solberg",
-    "Copper Lane",
-    "Bashir Kent",
-    "Lila Moreau",
-    "Okoro Twins",
-    "Saffron Drive",
-    "Emil Varga",
-    "Tess Calloway",
-    "Nightjar",
-    "Rosa Lindqvist",
-    "Quentin Ash",
-    "Harbor Lights Choir",
-    "Zeno Park",
-    "Maya Thorne",
-    "Blue Verandah",
-    "Idris Vale",
-    "Anouk Meyer",
-    "Calder & Finch",
-    "Various Artists",
-)
-_VARIOUS_ARTISTS = len(_ARTIST_NAMES) - 1
-_FEATURED_POOL = range(16, _VARIOUS_ARTISTS)
-
-_WORDS = (
-    "Amber",
-    "Echo",
-    "Paper",
-    "Midnight",
-    "Silver",
-    "Harbor",
-    "Lantern",
-    "Velvet",
-    "Northern",
-    "Glass",
-    "Orchard",
-    "River",
-    "Static",
-    "Golden",
-    "Hollow",
-    "Summer",
-    "Ember",
-    "Winter",
-    "Satellite",
-    "Garden",
-    "Neon",
-    "Quiet",
-    "Wild",
-    "Distant",
-    "Electric",
-    "Paradise",
-    "Ocean",
-    "Signal",
-    "Canyon",
-    "Morning",
-)
-_TITLE_NOUNS = (
-    "Lights",
-    "Hearts",
-    "Roads",
-    "Letters",
-    "Dreams",
-    "Waves",
-    "Rooms",
-    "Fires",
-    "Songs",
-    "Skies",
-    "Lines",
-    "Bridges",
-    "Stars",
-    "Shadows",
-    "Windows",
-    "Streets",
-    "Horses",
-    "Tides",
-    "Voices",
-    "Days",
-)
-
-
-@dataclass(frozen=True)
-class _AlbumPlan:
-    name: str
-    album_type: str
-    artists: tuple[int, ...]
-    tracks: int
-    by: str = "album artist"  # "album artist" | "split" (second half by artist 15) | "various"
-
-
-_ALBUM_PLANS = (
-    _AlbumPlan("Paper Lanterns", "album", (0,), 10),
-    _AlbumPlan("Late Bloom", "album", (0,), 8),
-    _AlbumPlan("Velvet Hours", "album", (1,), 9),
-    _AlbumPlan("Crosswind", "single", (1,), 2),
-    _AlbumPlan("Harbor Songs", "album", (2,), 9),
-    _AlbumPlan("Northern Static", "album", (3,), 8),
-    _AlbumPlan("Blue Orchard", "single", (3,), 1),
-    _AlbumPlan("Ravi en Vivo", "album", (4,), 7),
-    _AlbumPlan("Ferry Timetables", "album", (5,), 8),
-    _AlbumPlan("Stille Wasser", "album", (6,), 7),
-    _AlbumPlan("KAIRO", "album", (7,), 9),
-    _AlbumPlan("Saints and Sinners", "album", (8,), 8),
-    _AlbumPlan("Marlowe", "single", (9,), 3),
-    _AlbumPlan("Glass Harbor", "album", (10,), 8),
-    _AlbumPlan("Wren Songs", "album", (11,), 6),
-    _AlbumPlan("Two Fires", "album", (12, 13), 8),
-    _AlbumPlan("Pines / Ilves", "album", (14,), 6, by="split"),
-    _AlbumPlan("Summer Signals 2019", "compilation", (_VARIOUS_ARTISTS,), 10, by="various"),
-    _AlbumPlan("Midnight Radio, Vol. 2", "compilation", (_VARIOUS_ARTISTS,), 9, by="various"),
-    _AlbumPlan("Quiet Mornings", "compilation", (_VARIOUS_ARTISTS,), 8, by="various"),
-    _AlbumPlan("Harbor Lights Live", "album", (32,), 5),
-)
-
-# (artist, album, title, seconds): local files have no ids; the API credits no album artist for them.
-_LOCAL_FILES = (
-    ("The Garage Tapes", "Basement Demos", "Demo #1 (rough mix)", 187),
-    ("The Garage Tapes", "Basement Demos", "Untitled Jam", 262),
-    ("Uncle Ray", "Family Party 2009", "Happy Birthday, Nana", 95),
-    ("Kairo", "Voice Memos", "idea 14", 41),
-)
-
-
-def _base62(rng: random.Random) -> str:
-    return "".join(rng.choices(_BASE62, k=22))
-
-
-def _artist_object(artist_id: str | None, name: str) -> dict[str, Any]:
-    if artist_id is None:
-        return {"external_urls": {}, "href": None, "id": None, "name": name, "type": "artist", "uri": None}
-    return {
-        "external_urls": {"spotify": f"{OPEN_URL}/artist/{artist_id}"},
-        "href": f"{API_URL}/artists/{artist_id}",
-        "id": artist_id,
-        "name": name,
-        "type": "artist",
-        "uri": f"spotify:artist:{artist_id}",
-    }
-
-
-def _release_date(rng: random.Random) -> tuple[str, str]:
-    day = date(1995, 1, 1) + timedelta(days=rng.randrange(31 * 365))
-    precision = rng.choices(("day", "month", "year"), weights=(7, 1, 2))[0]
-    width = {"day": 10, "month": 7, "year": 4}[precision]
-    return day.isoformat()[:width], precision
-
-
-def _images(rng: random.Random) -> list[dict[str, Any]]:
-    digest = "".join(rng.choices("0123456789abcdef", k=24))
-    sizes = (("b273", 640), ("1e02", 300), ("4851", 64))
-    return [
-        {"height": size, "url": f"https://i.scdn.co/image/ab67616d0000{code}{digest}", "width": size}
-        for code, size in sizes
-    ]
-
-
-def _isrc(rng: random.Random, year: str) -> str:
-    registrant = "".join(rng.choices(string.ascii_uppercase + string.digits, k=3))
-    return f"QZ{registrant}{year[2:4]}{rng.randrange(100000):05d}"
-
-
-def _title(rng: random.Random, used: set[str]) -> str:
-    while True:
-        title = f"{rng.choice(_WORDS)} {rng.choice(_TITLE_NOUNS)}"
-        if rng.random() < 0.15:
-            title = f"{title} - {rng.choice(('Acoustic', 'Radio Edit', 'Live', 'Remastered 2011'))}"
-        if title not in used:
-            used.add(title)
-            return title
-
-
-def _track_object(
-    rng: random.Random, album: dict[str, Any], artists: list[dict[str, Any]], name: str, number: int
-) -> dict[str, Any]:
-    track_id = _base62(rng)
-    return {
-        "album": album,
-        "artists": artists,
-        "disc_number": 1,
-        "duration_ms": rng.randint(95_000, 420_000),
-        "explicit": rng.random() < 0.2,
-        "external_ids": {"isrc": _isrc(rng, album["release_date"])},
-        "external_urls": {"spotify": f"{OPEN_URL}/track/{track_id}"},
-        "href": f"{API_URL}/tracks/{track_id}",
-        "id": track_id,
-        "is_local": False,
-        "name": name,
-        "track_number": number,
-        "type": "track",
-        "uri": f"spotify:track:{track_id}",
-    }
-
-
-def _local_track(artist: str, album: str, title: str, seconds: int) -> dict[str, Any]:
-    uri = ":".join(["spotify:local", *(quote_plus(part) for part in (artist, album, title)), str(seconds)])
-    return {
-        "album": {
-            "album_type": None,
-            "artists": [],
-            "external_urls": {},
-            "href": None,
-            "id": None,
-            "images": [],
-            "name": album,
-            "release_date": None,
-            "release_date_precision": None,
-            "total_tracks": None,
-            "type": "album",
-            "uri": None,
-        },
-        "artists": [_artist_object(None, artist)],
-        "disc_number": 0,
-        "duration_ms": seconds * 1000,
-        "explicit": False,
-        "external_ids": {},
-        "external_urls": {},
-        "href": None,
-        "id": None,
-        "is_local": True,
-        "name": title,
-        "track_number": 0,
-        "type": "track",
-        "uri": uri,
-    }
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """The fake catalogue: API-shaped artist, album and track objects (read-only), and playlists."""
-
-    artists: tuple[dict[str, Any], ...]
-    albums: tuple[dict[str, Any], ...]
-    tracks: tuple[dict[str, Any], ...]
-    album_tracks: tuple[tuple[int, ...], ...]
-    artist_tracks: dict[str, tuple[int, ...]] = field(repr=False)
-    playlists: tuple[tuple[str, tuple[int, ...]], ...] = field(repr=False)
-
-
-def _build_catalogue() -> Catalogue:
-    rng = random.Random(CATALOGUE_SEED)
-    artists = tuple(_artist_object(_base62(rng), name) for name in _ARTIST_NAMES)
-    albums: list[dict[str, Any]] = []
-    tracks: list[dict[str, Any]] = []
-    album_tracks: list[tuple[int, ...]] = []
-    used: set[str] = set()
-    for plan in _ALBUM_PLANS:
-        album_id = _base62(rng)
-        release_date, precision = _release_date(rng)
-        album = {
-            "album_type": plan.album_type,
-            "artists": [artists[i] for i in plan.artists],
-            "external_urls": {"spotify": f"{OPEN_URL}/album/{album_id}"},
-            "href": f"{API_URL}/albums/{album_id}",
-            "id": album_id,
-            "images": _images(rng),
-            "name": plan.name,
-            "release_date": release_date,
-            "release_date_precision": precision,
-            "total_tracks": plan.tracks,
-            "type": "album",
-            "uri": f"spotify:album:{album_id}",
-        }
-        albums.append(album)
-        indices = []
-        for number in range(1, plan.tracks + 1):
-            name = _title(rng, used)
-            if plan.by == "various":
-                credited = [rng.randrange(_VARIOUS_ARTISTS)]
-            elif plan.by == "split" and number > plan.tracks // 2:
-                credited = [15]
-            else:
-                credited = list(plan.artists)
-            if plan.by != "various" and rng.random() < 0.25:
-                features = rng.sample(_FEATURED_POOL, rng.choice((1, 1, 2)))
-                credited += [i for i in features if i not in credited]
-                name = f"{name} (feat. {' & '.join(_ARTIST_NAMES[i] for i in credited[1:])})"
-            indices.append(len(tracks))
-            tracks.append(_track_object(rng, album, [artists[i] for i in credited], name, number))
-        album_tracks.append(tuple(indices))
-    for artist_name, album_name, title, seconds in _LOCAL_FILES:
-        tracks.append(_local_track(artist_name, album_name, title, seconds))
-
-    by_artist: dict[str, list[int]] = {}
-    for index, track in enumerate(tracks):
-        for artist in track["artists"]:
-            if artist["id"]:
-                by_artist.setdefault(artist["id"], []).append(index)
-    local = [i for i, track in enumerate(tracks) if track["is_local"]]
-    playlists = []
-    for _ in range(6):
-        chosen = rng.sample(range(len(tracks) - len(local)), rng.randint(15, 40))
-        if rng.random() < 0.5:
-            chosen += rng.sample(local, rng.randint(1, len(local)))
-            rng.shuffle(chosen)
-        playlists.append((_base62(rng), tuple(chosen)))
-    return Catalogue(
-        artists=artists,
-        albums=tuple(albums),
-        tracks=tuple(tracks),
-        album_tracks=tuple(album_tracks),
-        artist_tracks={key: tuple(value) for key, value in by_artist.items() if len(value) >= 3},
-        playlists=tuple(playlists),
-    )
-
-
-CATALOGUE = _build_catalogue()
 # Items get fresh item, track and context dicts; the objects nested below them are shared with the catalogue
 # (read-only), which keeps a million generated items cheap to build and to hold (fewer objects for the GC).
 # The JSON round trip gives each track its own nested objects, so no two tracks share one.
@@ -360,21 +26,13 @@ _TRACK_TEMPLATES = tuple(json.loads(json.dumps(track)) for track in CATALOGUE.tr
 _DURATIONS = tuple(track["duration_ms"] for track in CATALOGUE.tracks)
 
 
-def _context(kind: str, spotify_id: str) -> dict[str, Any]:
-    plural = {"album": "albums", "artist": "artists", "playlist": "playlists"}[kind]
-    return {
-        "external_urls": {"spotify": f"{OPEN_URL}/{kind}/{spotify_id}"},
-        "href": f"{API_URL}/{plural}/{spotify_id}",
-        "type": kind,
-        "uri": f"spotify:{kind}:{spotify_id}",
-    }
-
-
 _CONTEXT_KINDS = (None, "album", "playlist", "artist")
 _CONTEXT_WEIGHTS = (3, 3, 3, 1)
-_ALBUM_CONTEXTS = tuple(_context("album", album["id"]) for album in CATALOGUE.albums)
-_ARTIST_CONTEXTS = tuple((_context("artist", key), tracks) for key, tracks in CATALOGUE.artist_tracks.items())
-_PLAYLIST_CONTEXTS = tuple((_context("playlist", key), tracks) for key, tracks in CATALOGUE.playlists)
+_ALBUM_CONTEXTS = tuple(context_object("album", album["id"]) for album in CATALOGUE.albums)
+_ARTIST_CONTEXTS = tuple(
+    (context_object("artist", key), tracks) for key, tracks in CATALOGUE.artist_tracks.items()
+)
+_PLAYLIST_CONTEXTS = tuple((context_object("playlist", key), tracks) for key, tracks in CATALOGUE.playlists)
 
 
 def _session(rng: random.Random, length: int) -> tuple[list[int], dict[str, Any] | None]:

@@ -1,4 +1,4 @@
-"""Materialization metadata that differs by partition: row counts and a Markdown preview of the rows.
+"""Materialization metadata: a table's column schema, and what differs by partition (row counts, a preview).
 
 In a single-run backfill one output covers several partitions, and Dagster records one materialization per
 partition. Metadata added with `OutputContext.add_output_metadata` lands on all of them; what is specific to
@@ -40,6 +40,21 @@ PREVIEW_COLUMNS: dict[str, tuple[str, ...]] = {
     "gold.dim_track": ("track_key", "name", "duration_ms", "explicit", "album_key", "primary_artist_key"),
 }
 """Columns shown in the preview of wide tables; other tables show their first columns."""
+
+
+def column_schema(spec: TableSpec) -> dg.TableSchema:
+    """The spec as Dagster column-schema metadata (PostgreSQL types, nullability, primary key)."""
+    columns = [
+        dg.TableColumn(
+            name=c.name,
+            type=c.pg_type,
+            description=c.description,
+            constraints=dg.TableColumnConstraints(nullable=c.nullable),
+        )
+        for c in spec.columns
+    ]
+    constraints = dg.TableConstraints(other=[f"primary key ({', '.join(spec.primary_key)})"])
+    return dg.TableSchema(columns=columns, constraints=constraints)
 
 
 def _cell(value: Any) -> str:

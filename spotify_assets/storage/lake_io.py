@@ -9,14 +9,16 @@ import pandas as pd
 from spotify_assets.day_batches import DayBatches, batches_of
 from spotify_assets.raw_merge import RAW_MERGES
 from spotify_assets.storage.asset_metadata import (
+    column_schema,
     raw_partition_metadata,
     record_output_metadata,
     table_partition_metadata,
 )
-from spotify_assets.storage.lake import JsonDocument, LakeResource, encode_json, missing_partition_error
+from spotify_assets.storage.lake import LakeResource, missing_partition_error
+from spotify_assets.storage.lake_formats import JsonDocument, encode_json
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.raw_lock import partition_locks
-from spotify_assets.tables import TABLES, TableSpec
+from spotify_assets.storage.table_slice import table_spec
 
 RAW_LAYER = "raw"
 # AssetIn metadata making a raw input lazy and optional: `AssetIn(key, metadata={OPTIONAL_LAZY_INPUT: True})`.
@@ -31,29 +33,6 @@ def raw_filename(asset_key: dg.AssetKey | Sequence[str]) -> str | None:
     """`<name>.json` for a raw asset `["raw", name]`; None for table assets."""
     path = _path(asset_key)
     return f"{path[-1]}.json" if path[0] == RAW_LAYER else None
-
-
-def table_spec(asset_key: dg.AssetKey | Sequence[str]) -> TableSpec:
-    """The table contract of a silver/gold asset: `tables.TABLES["<layer>.<table>"]`."""
-    name = ".".join(_path(asset_key))
-    if name not in TABLES:
-        raise KeyError(f"no table spec for asset {name!r}; known tables: {sorted(TABLES)}")
-    return TABLES[name]
-
-
-def column_schema(spec: TableSpec) -> dg.TableSchema:
-    """The spec as Dagster column-schema metadata (PostgreSQL types, nullability, primary key)."""
-    columns = [
-        dg.TableColumn(
-            name=c.name,
-            type=c.pg_type,
-            description=c.description,
-            constraints=dg.TableColumnConstraints(nullable=c.nullable),
-        )
-        for c in spec.columns
-    ]
-    constraints = dg.TableConstraints(other=[f"primary key ({', '.join(spec.primary_key)})"])
-    return dg.TableSchema(columns=columns, constraints=constraints)
 
 
 def _item_count(payloads: Mapping[str, Any]) -> int | None:
@@ -86,7 +65,7 @@ def write_asset_output(
     path = _path(asset_key)
     filename = raw_filename(path)
     if filename is None:
-        writer = TableBatchWriter(lake, path, table_spec(path))
+        writer = TableBatchWriter(lake, path)
         for _ in writer.write(batches_of(outputs)):
             pass
         return writer.metadata(), writer.partition_metadata
@@ -149,8 +128,8 @@ class TableBatchWriter:
     before any of its objects changes; batches written before it stay written (a re-run rewrites them).
     """
 
-    def __init__(self, lake: LakeResource, asset_path: Sequence[str], spec: TableSpec) -> None:
-        self._lake, self._path, self._spec = lake, list(asset_path), spec
+    def __init__(self, lake: LakeResource, asset_path: Sequence[str]) -> None:
+        self._lake, self._path, self._spec = lake, list(asset_path), table_spec(asset_path)
         self.uris: list[str] = []
         self.rows = 0
         self.partition_metadata: dict[str, dict[str, Any]] = {}
@@ -276,6 +255,13 @@ class LakeIOManager(dg.ConfigurableIOManager):
         check_output_partitions(context.asset_key, obj, context_partition_keys(context))
         metadata, per_partition = write_asset_output(self.lake, context.asset_key, obj, self.postgres)
         record_output_metadata(context, metadata, per_partition)
+
+    def table_writer(self, asset_key: dg.AssetKey) -> TableBatchWriter:
+        """A writer of a table asset's partitions, batch by batch: `writer.write(batches)` stores each batch's
+        objects and then yields the batch, for a caller that loads the same frames elsewhere too (the
+        lakehouse IO manager, into the warehouse); `writer.metadata()` and `writer.partition_metadata` are
+        then the lake's output and per-partition metadata."""
+        return TableBatchWriter(self.lake, asset_key.path)
 
     def load_input(self, context: dg.InputContext) -> Mapping[str, Any]:
         """The upstream partitions this input covers, as partition key -> payload, read as looked up.

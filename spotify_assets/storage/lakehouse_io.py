@@ -8,47 +8,52 @@ import pandas as pd
 
 from spotify_assets.day_batches import DayBatches, batches_of
 from spotify_assets.storage.asset_metadata import record_output_metadata
-from spotify_assets.storage.lake import LakeResource
-from spotify_assets.storage.lake_io import (
-    TableBatchWriter,
-    check_output_partitions,
-    context_partition_keys,
-    read_asset_input,
-    table_spec,
-)
-from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.storage.warehouse_io import write_asset_partitions
+from spotify_assets.storage.lake_io import LakeIOManager, check_output_partitions, context_partition_keys
+from spotify_assets.storage.postgres_io import PostgresIOManager
+from spotify_assets.storage.table_slice import table_spec
 
 
 class LakehouseIOManager(dg.ConfigurableIOManager):
-    """Writes each partition's table to the lake (Parquet/CSV) and then to PostgreSQL; loads from the lake.
+    """The composition of a `LakeIOManager` and a `PostgresIOManager`: each partition's table goes to the lake
+    (Parquet/CSV), then into the warehouse; inputs load from the lake.
 
-    Each lake object is written atomically, then its rows go into the warehouse load, which is one
-    transaction for the whole output. A long range (a `DayBatches`) is built and written a month at a
-    time, so memory does not grow with the range. If a write or a batch's build fails, the step fails with
-    the warehouse unchanged; the lake objects of the batches before the failure hold their new (correct)
-    rows, and a re-run rewrites both, so the two never stay apart.
+    Each batch is written by the lake IO manager (each object atomically) and then flows into the PostgreSQL
+    IO manager's load, which is one transaction for the whole output: one pass, one batch held. A long range
+    (a `DayBatches`) is built and written a month at a time, so memory does not grow with the range. If a
+    write or a batch's build fails, the step fails with the warehouse unchanged; the lake objects of the
+    batches before the failure hold their new (correct) rows, and a re-run rewrites both, so the two never
+    stay apart.
 
-    Metadata: `dagster/row_count` is the warehouse table's count(*) after the write, `rows_written` what the
-    run wrote; each partition's event has `dagster/partition_row_count` (the partition's rows: for upserted
-    dimensions, the entities seen that day) and a Markdown `preview`; plus `lake_uri`, `warehouse_table`,
-    `dagster/table_name` and `dagster/column_schema`.
+    Metadata: the two managers' own. `dagster/row_count` is the warehouse table's count(*) after the write,
+    `rows_written` what the run wrote; each partition's event has `dagster/partition_row_count` (the
+    partition's rows: for upserted dimensions, the entities seen that day) and a Markdown `preview`; plus
+    `lake_uri`, `lake_object_count`, `warehouse_table`, `dagster/table_name` and `dagster/column_schema`.
+
+    Example:
+        ```python
+        lake, postgres = LakeResource(local_dir="./data/lake"), PostgresResource()
+        resources = {
+            "lake_io_manager": LakeIOManager(lake=lake, postgres=postgres),  # raw JSON
+            "io_manager": LakehouseIOManager(
+                lake_io=LakeIOManager(lake=lake, postgres=postgres),
+                postgres_io=PostgresIOManager(postgres=postgres),
+            ),
+        }
+        ```
     """
 
-    # No `from __future__ import annotations` here: Dagster reads ResourceDependency annotations at runtime.
-    lake: dg.ResourceDependency[LakeResource]
-    postgres: dg.ResourceDependency[PostgresResource]
+    lake_io: LakeIOManager
+    postgres_io: PostgresIOManager
 
     def handle_output(self, context: dg.OutputContext, obj: Mapping[str, pd.DataFrame]) -> None:
-        spec = table_spec(context.asset_key)
         check_output_partitions(context.asset_key, obj, context_partition_keys(context))
-        lake = TableBatchWriter(self.lake, context.asset_key.path, spec)
-        # Each batch goes to the lake, then into the warehouse's open transaction: one pass, one batch held.
-        warehouse = write_asset_partitions(self.postgres, spec, obj, lake.write(batches_of(obj)))
+        lake = self.lake_io.table_writer(context.asset_key)
+        # Each batch goes to the lake, then into the warehouse's open transaction.
+        warehouse = self.postgres_io.write(table_spec(context.asset_key), obj, lake.write(batches_of(obj)))
         metadata = {**lake.metadata(), **warehouse}
         if isinstance(obj, DayBatches):
             metadata.update(obj.metadata())
         record_output_metadata(context, metadata, lake.partition_metadata)
 
     def load_input(self, context: dg.InputContext) -> Mapping[str, Any]:
-        return read_asset_input(self.lake, context.asset_key, context_partition_keys(context))
+        return self.lake_io.load_input(context)

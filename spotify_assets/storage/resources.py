@@ -13,6 +13,7 @@ from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.lake_io import LakeIOManager
 from spotify_assets.storage.lakehouse_io import LakehouseIOManager
 from spotify_assets.storage.postgres import PostgresResource
+from spotify_assets.storage.postgres_io import PostgresIOManager
 
 
 def build_lake(settings: Settings) -> LakeResource:
@@ -54,5 +55,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         ),
         "history": HistoryResource(folder=settings.history_dir, timezone=settings.partitions_timezone),
         "lake_io_manager": LakeIOManager(lake=lake, postgres=postgres),
-        "io_manager": LakehouseIOManager(lake=lake, postgres=postgres),
+        "io_manager": LakehouseIOManager(
+            lake_io=LakeIOManager(lake=lake, postgres=postgres),
+            postgres_io=PostgresIOManager(postgres=postgres),
+        ),
     }

@@ -11,7 +11,6 @@ as Spotify wrote it (silver counts it once).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -111,10 +110,6 @@ class HistoryPartition:
         """`{"extended_history":[...],...}`: what `json.dumps(payload, separators=(",", ":"))` would give."""
         body = ",".join(f'"{kind}":[{",".join(self.rows(kind))}]' for kind in STORED_KINDS)
         return ("{" + body + "}").encode("utf-8")
-
-    def to_payload(self) -> dict[str, list[Any]]:
-        """The partition as Python objects (tests and small partitions)."""
-        return json.loads(self.to_json_bytes())
 
 
 @dataclass(frozen=True)

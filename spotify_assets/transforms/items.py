@@ -24,7 +24,6 @@ NO_PLAYED_AT = "no_played_at"
 NO_TRACK = "no_track"
 EPISODE = "episode"
 NOT_A_TRACK = "not_a_track"
-EXCLUSION_REASONS = (NOT_AN_OBJECT, NO_PLAYED_AT, NO_TRACK, EPISODE, NOT_A_TRACK)
 
 
 def exclusion_reason(item: Any) -> str | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections.abc import Iterable
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -44,18 +43,6 @@ def is_derived(key: str) -> bool:
     return key.startswith(DERIVED_PREFIX)
 
 
-def entity_key(spotify_id: str | None, kind: str, *parts: str | None) -> str:
-    """The Spotify id when present, else the key derived from `kind` and names."""
-    return spotify_id if spotify_id else derived_key(kind, *parts)
-
-
-def epoch_millis(played_at: datetime) -> int:
-    """Milliseconds since the Unix epoch of a timezone-aware instant."""
-    if played_at.tzinfo is None:
-        raise ValueError(f"played_at must be timezone-aware: {played_at!r}")
-    return (pd.Timestamp(played_at) - _EPOCH) // pd.Timedelta(1, "ms")
-
-
 def epoch_millis_array(played_at: pd.Series) -> np.ndarray:
     """Milliseconds since the Unix epoch of a column of timezone-aware instants, as int64."""
     return ((pd.to_datetime(played_at, utc=True) - _EPOCH) // pd.Timedelta(1, "ms")).to_numpy(dtype=np.int64)
@@ -65,13 +52,9 @@ def _play_hash(listener_id: str, millis: int, track_key: str) -> str:
     return hashlib.sha1(f"{listener_id}|{millis}|{track_key}".encode()).hexdigest()[:32]
 
 
-def play_id(listener_id: str, played_at: datetime, track_key: str) -> str:
-    """Key of one play: SHA-1 hex[:32] of `listener_id|epoch milliseconds|track_key`."""
-    return _play_hash(listener_id, epoch_millis(played_at), track_key)
-
-
 def play_ids(listener_ids: pd.Series, played_at: pd.Series, track_keys: pd.Series) -> pd.Series:
-    """`play_id` over aligned columns (played_at timezone-aware), as a string Series on their index."""
+    """The key of each play: SHA-1 hex[:32] of `listener_id|epoch milliseconds|track_key`, over aligned
+    columns (played_at timezone-aware), as a string Series on their index."""
     millis = epoch_millis_array(played_at).tolist()
     hashes = [
         _play_hash(listener, ms, track)

@@ -248,43 +248,8 @@ def _inside(dates: np.ndarray, first_day: date, last_day: date) -> np.ndarray:
     return np.flatnonzero((dates >= np.datetime64(first_day, "D")) & (dates <= np.datetime64(last_day, "D")))
 
 
-def _all(plays: pd.DataFrame) -> np.ndarray:
-    return np.arange(len(plays), dtype="int64")
-
-
-def top_artists(plays: pd.DataFrame, n: int = TOP_N) -> pd.DataFrame:
-    """artist_key, artist, plays, minutes of the `n` most played primary artists."""
-    return _Rows(plays).top_artists(_all(plays), n)
-
-
-def top_tracks(plays: pd.DataFrame, n: int = TOP_N) -> pd.DataFrame:
-    """track_key, track, artist, plays, minutes of the `n` most played tracks."""
-    return _Rows(plays).top_tracks(_all(plays), n)
-
-
-def summarize_period(
-    plays: pd.DataFrame, name: str, first_day: date, last_day: date, top_n: int = TOP_N
-) -> PeriodSummary:
-    """The summary of the plays whose extraction_date is in [first_day, last_day]."""
-    inside = plays.iloc[_inside(_dates(plays["extraction_date"]), first_day, last_day)]
-    return _Rows(inside).summary(_all(inside), name, first_day, last_day, top_n)
-
-
-def daily_totals(plays: pd.DataFrame, first_day: date, last_day: date) -> pd.DataFrame:
-    """Plays and minutes of every day in [first_day, last_day], days without plays included as zeros."""
-    dates = _dates(plays["extraction_date"])
-    inside = _inside(dates, first_day, last_day)
-    offsets = (dates[inside] - np.datetime64(first_day, "D")).astype("int64")
-    return _Rows(plays.iloc[inside]).daily(offsets, first_day, last_day)
-
-
-def listening_report(plays: pd.DataFrame, day: date, window_days: int = WINDOW_DAYS) -> ListeningReport:
-    """The report of `day` from fact rows (`LISTENING_COLUMNS`) covering at least the window ending on it."""
-    return _report(plays, _dates(plays["extraction_date"]), day, window_days)
-
-
 def _report(plays: pd.DataFrame, dates: np.ndarray, day: date, window_days: int) -> ListeningReport:
-    """`listening_report` from the rows' dates already converted (datetime64[D]): the rows of the window
+    """The report of `day` from the rows' dates already converted (datetime64[D]): the rows of the window
     (and of the day) are taken once, and their columns converted once for the day, the window and the daily
     totals."""
     first = day - timedelta(days=window_days - 1)
@@ -304,8 +269,8 @@ def _report(plays: pd.DataFrame, dates: np.ndarray, day: date, window_days: int)
 def listening_reports(
     plays: pd.DataFrame, days: Iterable[date], window_days: int = WINDOW_DAYS
 ) -> Iterator[ListeningReport]:
-    """`listening_report` of each of `days`, each from just its window's rows (sorted by day once), so a
-    year of reports does not scan the year's plays 365 times."""
+    """The report of each of `days` from fact rows (`LISTENING_COLUMNS`), each from just its window's rows
+    (sorted by day once), so a year of reports does not scan the year's plays 365 times."""
     dates = _dates(plays["extraction_date"])
     order = np.argsort(dates, kind="stable")  # as sort_values: by day, missing days last, ties in row order
     ordered, dates = plays.iloc[order], dates[order]

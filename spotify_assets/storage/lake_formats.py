@@ -1,0 +1,206 @@
+"""The lake's file formats: raw JSON, and silver/gold tables as Parquet or CSV, to and from bytes.
+
+Tables are encoded from Arrow (`tables.to_arrow_partitions`) and decoded to Arrow, then to frames conformed to
+their `TableSpec`; the same frame always gives the same bytes (for one installed pyarrow). Where the bytes are
+stored is `lake.LakeResource`'s business.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from spotify_assets.sources.history import STORED_KINDS
+from spotify_assets.tables import ARROW_TYPES, TableSpec, conform
+from spotify_assets.text import utf8
+
+FILE_FORMATS = ("parquet", "csv")
+
+
+_JSON_LIST: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
+# Pinned so that the same frame always gives the same bytes (pyarrow writes no timestamps; its created_by
+# string names the pyarrow version, so bytes are stable for one installed version).
+_PARQUET_OPTIONS: dict[str, Any] = {
+    "version": "2.6",
+    "compression": "snappy",
+    "use_dictionary": True,
+    "write_statistics": True,
+    "store_schema": True,
+    "data_page_version": "1.0",
+}
+
+
+@runtime_checkable
+class JsonDocument(Protocol):
+    """A raw payload that encodes itself: a large partition held compactly rather than as Python objects.
+
+    `to_json_bytes` returns the compact UTF-8 JSON to store (what `json.loads` reads back).
+    """
+
+    def to_json_bytes(self) -> bytes: ...
+
+
+RAW_LIST_FIELDS: dict[str, tuple[str, ...]] = {
+    "recently_played": ("items",),
+    "streaming_history": STORED_KINDS,
+}
+"""The fields of a raw asset's partition object that must be lists when present, by the asset's name."""
+
+
+def raw_shape_problem(payload: Any, list_fields: Sequence[str] = ("items",)) -> str | None:
+    """What is wrong with the shape of a raw partition object, or None: it must be a JSON object, and its
+    `list_fields` lists. Odd items inside the lists are silver's to exclude or count, not errors here."""
+    if not isinstance(payload, dict):
+        return f"expected a JSON object, found {type(payload).__name__} {_excerpt(payload)}"
+    for name in list_fields:
+        value = payload.get(name, [])
+        if not isinstance(value, list):
+            return f"{name!r} must be a list, found {type(value).__name__} {_excerpt(value)}"
+    return None
+
+
+def _excerpt(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_required_columns(table: pa.Table, spec: TableSpec) -> None:
+    """Columns that may not be null must be in the object: read as all null, they would fail far later."""
+    missing = [c.name for c in spec.columns if not c.nullable and c.name not in table.column_names]
+    if missing:
+        raise ValueError(f"missing non-null columns {missing}")
+
+
+def encode_json(payload: Any) -> bytes:
+    """A raw payload as stored: compact UTF-8 JSON, keys in their order (raises for NaN and the like)."""
+    text = json.dumps(
+        payload, ensure_ascii=False, indent=None, separators=(",", ":"), sort_keys=False, allow_nan=False
+    )
+    return utf8(text)  # a lone surrogate (valid JSON, not UTF-8) is stored as U+FFFD
+
+
+def _list_columns(spec: TableSpec) -> list[str]:
+    return [c.name for c in spec.columns if c.pg_type == "text[]"]
+
+
+def _encode_parquet(table: pa.Table, spec: TableSpec) -> bytes:
+    # Without pandas' metadata (which names the pandas version): the spec, not pandas, defines the types.
+    table = table.replace_schema_metadata(None)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **_PARQUET_OPTIONS)
+    return sink.getvalue().to_pybytes()
+
+
+def _decode_parquet(data: bytes, spec: TableSpec) -> pa.Table:
+    return pq.read_table(pa.BufferReader(data))
+
+
+def _encode_csv(table: pa.Table, spec: TableSpec) -> bytes:
+    for name in _list_columns(spec):
+        values = [None if v is None else json.dumps(v, **_JSON_LIST) for v in table[name].to_pylist()]
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values, pa.string()))
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=True))
+    return sink.getvalue().to_pybytes()
+
+
+def _decode_csv(data: bytes, spec: TableSpec) -> pa.Table:
+    lists = set(_list_columns(spec))
+    types = {c.name: pa.string() if c.name in lists else ARROW_TYPES[c.pg_type] for c in spec.columns}
+    table = pacsv.read_csv(
+        pa.BufferReader(data),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["true"],
+            false_values=["false"],
+        ),
+    )
+    for name in lists & set(table.column_names):
+        values = [None if v is None else json.loads(v) for v in table[name].to_pylist()]
+        table = table.set_column(
+            table.schema.get_field_index(name), name, pa.array(values, pa.list_(pa.string()))
+        )
+    return table
+
+
+_PANDAS_TYPES = {
+    pa.string(): pd.StringDtype(),
+    pa.int16(): pd.Int64Dtype(),
+    pa.int32(): pd.Int64Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def to_frame(table: pa.Table, spec: TableSpec) -> pd.DataFrame:
+    lists = [name for name in _list_columns(spec) if name in table.column_names]
+    frame = table.drop_columns(lists).to_pandas(types_mapper=_PANDAS_TYPES.get)
+    for name in lists:
+        # Python lists, as the transforms produce them (to_pandas would give numpy arrays).
+        frame[name] = pd.Series(_shared_lists(table[name]), index=frame.index, dtype="object")
+    return conform(frame, spec)
+
+
+def _shared_lists(column: pa.ChunkedArray) -> np.ndarray:
+    """A list<string> column as Python lists (None where null), one list object per distinct value.
+
+    Rows repeat a few lists (a track's artists), so a million rows get thousands of list objects, not
+    millions. Rows share them: treat them as read-only, as the transforms do.
+    """
+    array = column.combine_chunks()
+    out = np.full(len(array), None, dtype=object)
+    if not len(array) or array.null_count == len(array):
+        return out
+    # Each list's identity: its elements' dictionary codes (-1 for a null element) joined with ",".
+    offsets = array.offsets.to_numpy()
+    values = array.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    codes = pc.cast(pc.dictionary_encode(values).indices.fill_null(-1), pa.string())
+    keyed = pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), codes, mask=array.is_null())
+    keys = pc.dictionary_encode(pc.binary_join(keyed, ",")).indices
+    valid = keys.is_valid().to_numpy(zero_copy_only=False)
+    index = keys.fill_null(0).to_numpy()
+    distinct, first = np.unique(index[valid], return_index=True)
+    shared = np.empty(len(distinct), dtype=object)
+    shared[:] = array.filter(pa.array(valid)).take(pa.array(first)).to_pylist()
+    out[valid] = shared[np.searchsorted(distinct, index[valid])]
+    return out
+
+
+def to_frames(tables: Mapping[str, pa.Table], spec: TableSpec) -> dict[str, pd.DataFrame]:
+    """Each table as a conformed frame: converted together when their schemas agree, then split."""
+    if len(tables) < 2:
+        return {key: to_frame(table, spec) for key, table in tables.items()}
+    try:
+        combined = pa.concat_tables(list(tables.values()))
+    except pa.ArrowInvalid:  # objects written under different schemas (an older spec): one by one
+        return {key: to_frame(table, spec) for key, table in tables.items()}
+    frame = to_frame(combined, spec)
+    bounds = np.cumsum([0, *(table.num_rows for table in tables.values())]).tolist()
+    return {
+        key: frame.iloc[start:end].reset_index(drop=True)
+        for key, start, end in zip(tables, bounds[:-1], bounds[1:], strict=True)
+    }
+
+
+def encode_table(table: pa.Table, spec: TableSpec, file_format: str) -> bytes:
+    """A partition's Arrow table (the spec's schema) as the bytes of a `parquet` or `csv` object."""
+    return _encode_parquet(table, spec) if file_format == "parquet" else _encode_csv(table, spec)
+
+
+def decode_table(data: bytes, spec: TableSpec, file_format: str) -> pa.Table:
+    """A `parquet` or `csv` object's bytes as an Arrow table; one lacking a NOT NULL column raises."""
+    table = _decode_parquet(data, spec) if file_format == "parquet" else _decode_csv(data, spec)
+    _check_required_columns(table, spec)
+    return table
