@@ -59,6 +59,7 @@ def copy_arrow(
         copy.write(encoder.finish())
     return rows
 
+
 def copy_frame(
     cursor: psycopg.Cursor,
     table: sql.Composable,
