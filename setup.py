@@ -22,6 +22,7 @@ setup(
         "psutil==7.2.2",  # run monitoring looks for run worker processes (also a pgserver dependency)
         "boto3==1.44.8",
         "pillow==13.0.0",
+        "pgpq==0.12.0",  # Arrow -> PostgreSQL binary COPY encoder (storage/pg_copy.py; benchmark 1)
     ],
     extras_require={
         "dev": [
