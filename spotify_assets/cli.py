@@ -259,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(error))
         return run_rebuild(settings, args.table, yes=args.yes, dry_run=args.dry_run)
     if args.command == "auth" and args.listener is not None:
-        from spotify_assets.listeners import authorize_listener
+        from spotify_assets.listener_auth import authorize_listener
 
         if args.print_env:
             parser.error("--print-env keeps one token in .env: it does not combine with --listener")
