@@ -21,9 +21,10 @@ class PostgresIOManager(dg.ConfigurableIOManager):
     """Stores assets keyed `[schema, table]` in PostgreSQL table `schema.table`, one transaction per output.
 
     The table's columns, primary key and write mode come from its `TableSpec` (`tables.TABLES`, found by the
-    asset key: a table of your own is one spec added there, see README "Adding a table"). The table (and schema) is created on first write with typed columns, NOT NULLs, the primary
-    key and column comments; a newer spec's nullable columns are added in place, and any other difference
-    fails before writing, naming the command that rebuilds the table.
+    asset key: a table of your own is one spec added there, see README "Adding a table"). The table (and
+    schema) is created on first write with typed columns, NOT NULLs, the primary key and column comments; a
+    newer spec's nullable columns are added in place, and any other difference fails before writing, naming
+    the command that rebuilds the table.
 
     **Outputs.** An asset on daily partitions returns `{partition key: DataFrame}` for its run's partitions:
     one day, a range (single-run backfills), or a `day_batches.DayBatches` built a month at a time. For one
