@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from spotify_assets.definitions import build_definitions
+from spotify_assets.rebuild import run_rebuild
 from spotify_assets.storage.warehouse import read_table
 from spotify_assets.tables import PLAYS, TABLES, Column, TableSpec, conform
 from spotify_assets_tests.helpers import make_settings, materialize
@@ -44,7 +45,9 @@ DAILY_LISTENING = TableSpec(
 )
 
 
-def test_a_gold_spec_and_its_builder_are_all_a_new_table_needs(tmp_path, clean_warehouse, monkeypatch):
+def test_a_gold_spec_and_its_builder_are_all_a_new_table_needs(
+    tmp_path, clean_warehouse, monkeypatch, capsys
+):
     monkeypatch.setitem(TABLES, DAILY_LISTENING.qualified_name, DAILY_LISTENING)
     settings = make_settings(tmp_path, clean_warehouse)
     key = DAILY_LISTENING.asset_key
@@ -56,6 +59,10 @@ def test_a_gold_spec_and_its_builder_are_all_a_new_table_needs(tmp_path, clean_w
         spec for spec in graph.get(key).to_asset_spec().metadata.items() if spec[0] == "warehouse_table"
     ]
     assert catalog == ("warehouse_table", "gold.daily_listening")
+    # In the daily job, so the daily schedule's runs build it.
+    daily_job = defs.resolve_job_def("medallion_daily")
+    assert key in daily_job.asset_layer.executable_asset_keys
+    assert any(s.job_name == "medallion_daily" for s in defs.schedules or [])
 
     result = materialize(settings, DAY)  # raises unless every asset and blocking check passed
 
@@ -80,6 +87,12 @@ def test_a_gold_spec_and_its_builder_are_all_a_new_table_needs(tmp_path, clean_w
     schema = metadata["dagster/column_schema"].value
     assert isinstance(schema, dg.TableSchema)
     assert [column.name for column in schema.columns] == list(DAILY_LISTENING.column_names)
+
+    # `spotify-assets rebuild gold/daily_listening` knows it and rebuilds it from its lake objects.
+    capsys.readouterr()
+    assert run_rebuild(settings, "gold/daily_listening", dry_run=True) == 0
+    printed = capsys.readouterr().out
+    assert f"--select gold/daily_listening --partition-range {DAY}...{DAY}" in printed
 
 
 def test_the_throwaway_table_is_gone_after_its_test():

@@ -161,3 +161,43 @@ def test_no_secret_is_resource_config(tmp_path):
     config = repr({key: resource for key, resource in defs.resources.items()})
     for secret in ("client-secret-value", "refresh-token-value", "db-password-value"):
         assert secret not in config
+
+
+def test_a_run_never_rereads_the_environment(tmp_path, clean_warehouse, monkeypatch):
+    """README "Read once, one time zone": what a run does follows the settings the definitions were built
+    from, even when the environment says otherwise by the time the run starts."""
+    import json
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    import dagster as dg
+
+    from spotify_assets.definitions import build_definitions
+    from spotify_assets.settings import get_settings
+    from spotify_assets_tests.helpers import make_settings
+
+    built = make_settings(tmp_path, clean_warehouse, partitions_timezone="Asia/Kolkata")
+    defs = build_definitions(built)
+    for name, value in {
+        "LAKE_DIR": str(tmp_path / "elsewhere"),
+        "PARTITIONS_TIMEZONE": "America/New_York",
+        "SPOTIFY_SOURCE": "live",  # with no credentials: a run that re-read it would fail
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+
+    day = date(2025, 3, 14)
+    raw = [a for a in defs.assets if a.key == dg.AssetKey(["raw", "recently_played"])]
+    try:
+        result = dg.materialize(raw, resources=defs.resources, partition_key=day.isoformat())
+    finally:
+        get_settings.cache_clear()  # nothing read from this test's environment outlives it
+
+    assert result.success
+    assert not (tmp_path / "elsewhere").exists()
+    stored = tmp_path / "lake" / "raw" / "recently_played" / f"extraction_date={day}" / "recently_played.json"
+    items = json.loads(stored.read_text())["items"]
+    assert items
+    start = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Asia/Kolkata"))
+    played = [datetime.fromisoformat(item["played_at"].replace("Z", "+00:00")) for item in items]
+    assert all(start <= moment < start + timedelta(days=1) for moment in played)
