@@ -120,8 +120,11 @@ def _check_owner(instance: dg.DagsterInstance, settings: Settings, name: str, us
             f"{current.user_id} and run again, or remove {name!r} first."
         )
     for other in list_listeners(instance, settings, now):
-        if not other.default and other.name != name and other.user_id == user_id:
+        if other.name != name and other.user_id == user_id:
+            which = (
+                "the default listener (SPOTIFY_TOKEN_FILE)" if other.default else f"listener {other.name!r}"
+            )
             raise ListenerError(
-                f"Spotify user {user_id} is listener {other.name!r} already. Nothing was saved; sign in to "
-                "Spotify as the new listener (or sign out first) and run again."
+                f"Spotify user {user_id} is {which} already: their plays are captured. Nothing was saved; "
+                "sign in to Spotify as the new listener (or sign out first) and run again."
             )

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from spotify_assets.listener_scope import DEFAULT_LISTENER, LISTENER_PARTITIONS
 from spotify_assets.quality import TOKEN_WARNING_LEAD
 from spotify_assets.settings import Settings
 from spotify_assets.sources.token_store import (
@@ -33,7 +34,6 @@ from spotify_assets.sources.token_store import (
     token_path,
 )
 
-LISTENER_PARTITIONS = "listener"
 LISTENER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 AUTH_LISTENER_COMMAND = "spotify-assets auth --listener"
 
@@ -66,6 +66,10 @@ class Listener:
 
 def check_listener_name(name: str) -> str:
     """`name` if it can be a partition key and a file name, else a ListenerError saying what is allowed."""
+    if name == DEFAULT_LISTENER:
+        raise ListenerError(
+            f"{name!r} is the single-listener install's listener (SPOTIFY_TOKEN_FILE): give another name."
+        )
     if not LISTENER_NAME.fullmatch(name) or ".." in name:
         raise ListenerError(
             f"{name!r} cannot be a listener name: use 1 to 64 letters, digits, `_`, `-` or `.`, starting "

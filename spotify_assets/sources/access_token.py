@@ -23,6 +23,7 @@ from spotify_assets.sources.token_store import (
     StoredToken,
     load_token,
     reauthorization_due,
+    token_dir,
     token_path,
     write_token_file,
 )
@@ -67,15 +68,24 @@ def request_token(settings: Settings, data: dict[str, str], *, timeout: float) -
     raise SpotifyApiError(f"Spotify's token endpoint answered HTTP {response.status_code} without a token")
 
 
+def auth_command(settings: Settings) -> str:
+    """The command that authorises this token (`auth --listener NAME` for a file of SPOTIFY_TOKEN_DIR)."""
+    path = token_path(settings)
+    if path.parent == token_dir(settings):
+        return f"{AUTH_COMMAND} --listener {path.stem}"
+    return AUTH_COMMAND
+
+
 def no_token_message(settings: Settings) -> str:
     """What to do when there is no refresh token at all."""
+    command = auth_command(settings)
     return (
         f"No Spotify authorisation found (no token file at {token_path(settings)} and no "
-        f"SPOTIFY_REFRESH_TOKEN). Run `{AUTH_COMMAND}` once (`{AUTH_COMMAND} --no-browser` on a server)."
+        f"SPOTIFY_REFRESH_TOKEN). Run `{command}` once (`{command} --no-browser` on a server)."
     )
 
 
-def invalid_grant_message(token: StoredToken) -> str:
+def invalid_grant_message(token: StoredToken, command: str = AUTH_COMMAND) -> str:
     """What to do when Spotify refuses the refresh token, with the consent date when it is known."""
     known = ""
     if token.authorized_at:
@@ -89,7 +99,7 @@ def invalid_grant_message(token: StoredToken) -> str:
         "Spotify refused the saved authorisation (invalid_grant): the refresh token expired or was revoked."
         f"{known} Refresh tokens expire six months after consent, refreshing does not extend them, and "
         "removing the app at https://www.spotify.com/account/apps revokes them. "
-        f"Run `{AUTH_COMMAND}` to authorise again."
+        f"Run `{command}` to authorise again."
     )
 
 
@@ -145,7 +155,9 @@ class AccessToken:
             )
         except SpotifyAuthError as error:
             if error.error == "invalid_grant":
-                raise SpotifyAuthError(invalid_grant_message(token), error="invalid_grant") from error
+                raise SpotifyAuthError(
+                    invalid_grant_message(token, auth_command(self._settings)), error="invalid_grant"
+                ) from error
             raise
         refreshed = replace(
             token,

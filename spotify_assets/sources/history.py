@@ -38,6 +38,7 @@ from spotify_assets.export_formats import (
     stop_millis,
     typed_table,
 )
+from spotify_assets.listener_scope import DEFAULT_LISTENER, LISTENER_FOLDER
 from spotify_assets.text import without_lone_surrogates
 
 
@@ -95,12 +96,21 @@ def _read(path: Path, kind: str) -> ExportFile:
     return ExportFile(path, kind, texts, stop_ms)
 
 
+def _is_listener_folder(folder: Path, path: Path) -> bool:
+    return path.relative_to(folder).parts[0].startswith(LISTENER_FOLDER)
+
+
 def find_export_files(folder: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
-    """(recognised files with their kind, ignored .json files), both sorted by path, searching subfolders."""
+    """(recognised files with their kind, ignored .json files), both sorted by path, searching subfolders
+    except the `listener=<name>` ones at the top (other listeners' exports)."""
     if not folder.is_dir():
         raise HistoryFileError(f"{folder} is not a folder (HISTORY_DIR must name the export folder)")
     recognised, ignored = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".json"):
+    for path in sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() == ".json" and not _is_listener_folder(folder, p)
+    ):
         kind = classify(path)
         if kind is None:
             ignored.append(path)
@@ -174,6 +184,22 @@ class HistoryResource(dg.ConfigurableResource):
         default=None, description="Folder of export files (searched recursively); unset: nothing to import"
     )
 
-    def read(self) -> ExportRead:
-        """Read and check every export file once (raises HistoryFileError for a malformed one)."""
-        return read_export_folder(self.folder)
+    def read(self, listener: str = DEFAULT_LISTENER) -> ExportRead:
+        """Read and check every export file of `listener` once (raises HistoryFileError for a malformed one):
+        the default listener's are the folder's, a registered listener's are in its `listener=<name>`
+        subfolder (absent: nothing to import)."""
+        if listener == DEFAULT_LISTENER or self.folder is None:
+            return read_export_folder(self.folder)
+        subfolder = Path(self.folder).expanduser() / f"{LISTENER_FOLDER}{listener}"
+        return read_export_folder(subfolder if subfolder.is_dir() else None)
+
+    def listeners(self) -> list[str]:
+        """The listeners with a `listener=<name>` subfolder of exports, sorted."""
+        folder = Path(self.folder).expanduser() if self.folder else None
+        if folder is None or not folder.is_dir():
+            return []
+        return sorted(
+            path.name.removeprefix(LISTENER_FOLDER)
+            for path in folder.iterdir()
+            if path.is_dir() and path.name.startswith(LISTENER_FOLDER)
+        )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
+from spotify_assets.listener_scope import DEFAULT_LISTENER
 from spotify_assets.settings import (
     DEFAULT_ACCOUNTS_BASE_URL,
     DEFAULT_API_BASE_URL,
@@ -45,6 +48,10 @@ class SpotifyResource(dg.ConfigurableResource):
     accounts_base_url: str = Field(default=DEFAULT_ACCOUNTS_BASE_URL, description="SPOTIFY_ACCOUNTS_BASE_URL")
     redirect_uri: str = Field(default=DEFAULT_REDIRECT_URI, description="SPOTIFY_REDIRECT_URI")
     token_file: str = Field(default=DEFAULT_TOKEN_FILE, description="SPOTIFY_TOKEN_FILE (written by `auth`)")
+    token_dir: str = Field(
+        default=Settings.spotify_token_dir,
+        description="SPOTIFY_TOKEN_DIR: one token file per registered listener (`auth --listener NAME`)",
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings, timezone: str) -> SpotifyResource:
@@ -58,6 +65,7 @@ class SpotifyResource(dg.ConfigurableResource):
             accounts_base_url=settings.spotify_accounts_base_url,
             redirect_uri=settings.spotify_redirect_uri,
             token_file=settings.spotify_token_file,
+            token_dir=settings.spotify_token_dir,
         )
 
     def resolved_source(self) -> str:
@@ -68,30 +76,45 @@ class SpotifyResource(dg.ConfigurableResource):
             raise ValueError(f"SpotifyResource.source must be auto, live or sample, not {self.source!r}")
         return self.source
 
-    def live_settings(self) -> Settings:
-        """What the live client and the token store read: this config, and the secrets read now."""
+    def live_settings(self, listener: str = DEFAULT_LISTENER) -> Settings:
+        """What the live client and the token store read for `listener`: this config, and the secrets read
+        now. A registered listener's token is their file in `token_dir` alone: SPOTIFY_REFRESH_TOKEN is the
+        default listener's, never another's."""
+        default = listener == DEFAULT_LISTENER
         return Settings(
             spotify_client_id=self.client_id,
             spotify_client_secret=read_secret("SPOTIFY_CLIENT_SECRET"),
-            spotify_refresh_token=read_secret("SPOTIFY_REFRESH_TOKEN"),
+            spotify_refresh_token=read_secret("SPOTIFY_REFRESH_TOKEN") if default else None,
             spotify_redirect_uri=self.redirect_uri,
             spotify_api_base_url=self.api_base_url,
             spotify_accounts_base_url=self.accounts_base_url,
             spotify_source="live",
-            spotify_token_file=self.token_file,
-            listener_id=self.listener_id,
+            spotify_token_file=self.token_file if default else str(Path(self.token_dir) / f"{listener}.json"),
+            spotify_token_dir=self.token_dir,
+            listener_id=self.listener_id if default else listener,
         )
 
-    def get_source(self) -> RecentlyPlayedSource:
-        """Build the source for one run (no network call happens here)."""
+    def default_has_token(self) -> bool:
+        """Whether the default listener can be captured: the sample, or a single-listener token is set."""
+        if self.resolved_source() == "sample":
+            return True
+        return bool(read_secret("SPOTIFY_REFRESH_TOKEN")) or Path(self.token_file).expanduser().exists()
+
+    def get_source(self, listener: str = DEFAULT_LISTENER) -> RecentlyPlayedSource:
+        """Build `listener`'s source for one run (no network call happens here).
+
+        The sample gives each registered listener plays of their own (seeded by their name too), under
+        their name as listener id."""
         if self.resolved_source() == "sample":
             from spotify_assets.sources.sample import SampleRecentlyPlayedSource
 
+            default = listener == DEFAULT_LISTENER
             return SampleRecentlyPlayedSource(
-                listener_id=self.listener_id or "demo",
+                listener_id=(self.listener_id or "demo") if default else listener,
                 timezone=self.timezone,
                 plays_per_day=self.sample_plays_per_day,
+                seed=None if default else listener,
             )
         from spotify_assets.sources.live import LiveRecentlyPlayedSource
 
-        return LiveRecentlyPlayedSource(self.live_settings())
+        return LiveRecentlyPlayedSource(self.live_settings(listener))

@@ -113,13 +113,14 @@ def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
 
 
 def generate_recently_played(
-    day: date, timezone: str = "UTC", plays: int | None = None
+    day: date, timezone: str = "UTC", plays: int | None = None, seed: str | None = None
 ) -> list[dict[str, Any]]:
-    """The sample plays of local `day` as recently-played items, newest first; seeded by the date alone.
+    """The sample plays of local `day` as recently-played items, newest first; seeded by the date alone
+    (and `seed`, a listener's name, for the listeners of a household).
 
     Objects nested inside an item's track and context are shared between items: treat items as read-only.
     """
-    rng = random.Random(day.toordinal())
+    rng = random.Random(day.toordinal() if seed is None else f"{seed}|{day.toordinal()}")
     count = rng.randint(30, 90) if plays is None else plays
     if count <= 0:
         return []
@@ -152,8 +153,10 @@ class SampleRecentlyPlayedSource:
         timezone: str = "UTC",
         plays_per_day: int | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        seed: str | None = None,
     ):
         ZoneInfo(timezone)
+        self._seed = seed
         self._listener_id = listener_id
         self._timezone = timezone
         self._plays_per_day = plays_per_day
@@ -177,7 +180,7 @@ class SampleRecentlyPlayedSource:
         items = []
         day = last_day
         while day >= first_day:
-            for item in generate_recently_played(day, self._timezone, self._plays_per_day):
+            for item in generate_recently_played(day, self._timezone, self._plays_per_day, self._seed):
                 if start <= datetime.fromisoformat(item["played_at"]) < end:
                     items.append(item)
             day -= timedelta(days=1)
