@@ -24,12 +24,15 @@ import dagster as dg
 import pandas as pd
 
 from spotify_assets import quality
-from spotify_assets.assets.raw import RAW_FILENAME, RAW_RECENTLY_PLAYED
+from spotify_assets.assets.raw import CHECKED_THROUGH_LOOKBACK, LISTENERS_FAILED, RAW_RECENTLY_PLAYED
 from spotify_assets.day_batches import DayBatches, batches_of
+from spotify_assets.listener_scope import LISTENER_PARTITIONS, run_listeners
 from spotify_assets.reconciliation import fact_matches_silver, silver_matches_raw
+from spotify_assets.sources.access_token import auth_command
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.sources.token_store import load_token, reauthorization_due
 from spotify_assets.storage.lake import LakeResource
+from spotify_assets.storage.lake_io import ListenerJsonPartitions
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.warehouse import existing_keys, read_table
 from spotify_assets.tables import (
@@ -100,12 +103,18 @@ def _lake_rows(lake: LakeResource, spec: TableSpec, partitions: Sequence[str]) -
 
 
 def _raw_items(lake: LakeResource, partitions: Sequence[str]) -> DayBatches:
-    """Each day's raw recently-played `items` (None when the day has no raw object), read day by day."""
+    """Each day's raw recently-played `items` of every listener (None when the day has no raw object), read
+    day by day."""
+    raw = ListenerJsonPartitions(lake, RAW_RECENTLY_PLAYED.path, partitions, optional=True)
 
     def read(days: list[str]) -> dict[str, object]:
-        read_day = lake.read_json_partition
-        payloads = {day: read_day(RAW_RECENTLY_PLAYED.path, RAW_FILENAME, day) for day in days}
-        return {day: (payload or {}).get("items") for day, payload in payloads.items()}
+        items: dict[str, object] = {}
+        for day in days:
+            payloads = raw[day].values()
+            items[day] = [item for payload in payloads for item in (payload or {}).get("items", [])]
+            if not payloads:
+                items[day] = None
+        return items
 
     return DayBatches(partitions, read, batch_days=1)
 
@@ -144,15 +153,53 @@ def no_possible_gap(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResu
     return to_result(RAW_RECENTLY_PLAYED, "no_possible_gap", quality.no_possible_gap(gap_days), partitions)
 
 
+def run_capture_failures(instance: dg.DagsterInstance, run_id: str) -> dict[str, str] | None:
+    """`listeners_failed` of this run's capture (listener -> why), or None when the run captured nothing."""
+    records = instance.fetch_materializations(RAW_RECENTLY_PLAYED, limit=CHECKED_THROUGH_LOOKBACK).records
+    for record in records:
+        if record.run_id == run_id and record.asset_materialization is not None:
+            entry = record.asset_materialization.metadata.get(LISTENERS_FAILED)
+            return dict(entry.value) if entry is not None and isinstance(entry.value, dict) else {}
+    return None
+
+
+@dg.asset_check(asset=RAW_RECENTLY_PLAYED, name="every_listener_captured", blocking=False)
+def every_listener_captured(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """Fails when a household capture stored the other listeners' plays but not some listener's (expired
+    token, revoked app, rate limit): their `listeners_failed`, with what to do."""
+    failures = run_capture_failures(context.instance, context.run.run_id)
+    if not failures:
+        note = "no capture in this run" if failures is None else "every listener of the run was captured"
+        return to_result(RAW_RECENTLY_PLAYED, "every_listener_captured", quality.Outcome(True, note), [])
+    names = ", ".join(sorted(failures))
+    outcome = quality.Outcome(
+        False,
+        f"not captured: {names} (the other listeners' plays were stored). Run `spotify-assets listeners` "
+        "to see each token's state; `spotify-assets auth --listener NAME` renews one.",
+        {LISTENERS_FAILED: failures},
+    )
+    return to_result(RAW_RECENTLY_PLAYED, "every_listener_captured", outcome, [])
+
+
 @dg.asset_check(asset=RAW_RECENTLY_PLAYED, name="spotify_authorization_fresh", blocking=False)
-def spotify_authorization_fresh(spotify: SpotifyResource) -> dg.AssetCheckResult:
-    """Warns two weeks before the Spotify refresh token's six-month expiry (or when its consent date is
-    unknown), so that `spotify-assets auth` runs before captures fail. Passes on the sample source."""
+def spotify_authorization_fresh(
+    context: dg.AssetCheckExecutionContext, spotify: SpotifyResource
+) -> dg.AssetCheckResult:
+    """Warns two weeks before a Spotify refresh token's six-month expiry (or when its consent date is
+    unknown), for every listener, so that `spotify-assets auth` runs before captures fail. Passes on the
+    sample source."""
     source = spotify.resolved_source()
-    token = load_token(spotify.live_settings()) if source == "live" else None
-    authorized_at = token.authorized_at if token else None
-    due = reauthorization_due(authorized_at) if authorized_at else None
-    outcome = quality.authorization_fresh(source, authorized_at, due, datetime.now(UTC))
+    now = datetime.now(UTC)
+    registered = list(context.instance.get_dynamic_partitions(LISTENER_PARTITIONS))
+    outcomes = {}
+    for listener in run_listeners({}, registered, source != "live" or spotify.default_has_token()):
+        settings = spotify.live_settings(listener) if source == "live" else None
+        token = load_token(settings) if settings else None
+        authorized_at = token.authorized_at if token else None
+        due = reauthorization_due(authorized_at) if authorized_at else None
+        command = auth_command(settings) if settings else ""
+        outcomes[listener] = quality.authorization_fresh(source, authorized_at, due, now, command)
+    outcome = quality.household_authorization_fresh(outcomes)
     return to_result(RAW_RECENTLY_PLAYED, "spotify_authorization_fresh", outcome, [])
 
 
@@ -269,4 +316,4 @@ def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefiniti
 def build_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     """Every asset check of the project, judging days in the time zone of `partitions`."""
     tables = [build_table_checks(spec, partitions.timezone) for spec in (PLAYS, *gold_tables())]
-    return [no_possible_gap, spotify_authorization_fresh, *tables]
+    return [no_possible_gap, every_listener_captured, spotify_authorization_fresh, *tables]

@@ -243,7 +243,11 @@ def no_possible_gap(gap_days: Sequence[str]) -> Outcome:
 
 
 def authorization_fresh(
-    source: str, authorized_at: datetime | None, due: datetime | None, now: datetime
+    source: str,
+    authorized_at: datetime | None,
+    due: datetime | None,
+    now: datetime,
+    command: str = "spotify-assets auth",
 ) -> Outcome:
     """Warn two weeks before the refresh token's six-month expiry, or when a live source's consent date is
     unknown; the sample source needs no authorisation."""
@@ -255,7 +259,7 @@ def authorization_fresh(
         return Outcome(
             False,
             "the consent date of the refresh token is unknown, so its six-month expiry cannot be watched: "
-            "run `spotify-assets auth` to record it",
+            f"run `{command}` to record it",
             {"source": source},
             "WARN",
         )
@@ -269,10 +273,24 @@ def authorization_fresh(
         state = "expired" if now >= due else "expires"
         return Outcome(
             False,
-            f"the Spotify refresh token {state} on {due.date().isoformat()}: run `spotify-assets auth` again",
+            f"the Spotify refresh token {state} on {due.date().isoformat()}: run `{command}` again",
             metadata,
             "WARN",
         )
     return Outcome(
         True, f"the Spotify refresh token is valid until {due.date().isoformat()}", metadata, "WARN"
     )
+
+
+def household_authorization_fresh(outcomes: Mapping[str, Outcome]) -> Outcome:
+    """Every listener's `authorization_fresh` as one outcome: failing (a warning) when any listener's does."""
+    if list(outcomes) == ["default"]:
+        return outcomes["default"]
+    failing = {name: outcome for name, outcome in outcomes.items() if not outcome.passed}
+    metadata = {name: outcome.metadata for name, outcome in outcomes.items()}
+    if not failing:
+        return Outcome(
+            True, f"every listener's Spotify token is fresh ({', '.join(outcomes)})", metadata, "WARN"
+        )
+    text = "; ".join(f"{name}: {outcome.description}" for name, outcome in failing.items())
+    return Outcome(False, text, metadata, "WARN")

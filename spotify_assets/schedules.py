@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED, checked_through
+from spotify_assets.listener_scope import DEFAULT_LISTENER, LISTENER_PARTITIONS, LISTENER_TAG, run_listeners
 from spotify_assets.settings import Settings
+from spotify_assets.sources.resource import SpotifyResource
 
 FACT_ASSET_KEY = dg.AssetKey(["gold", "fact_recently_played"])
 MAX_RANGE_DAYS = 7
@@ -34,17 +37,41 @@ def build_jobs(partitions: dg.DailyPartitionsDefinition) -> tuple[dg.UnresolvedA
     return medallion_job, raw_capture_job
 
 
-def run_request(first: date, last: date, run_key: str) -> dg.RunRequest:
+def run_request(
+    first: date, last: date, run_key: str, tags: Mapping[str, str] | None = None
+) -> dg.RunRequest:
     """A run of one partition, or of a range of partitions as one run (single-run backfill tags)."""
     if first == last:
-        return dg.RunRequest(run_key=run_key, partition_key=last.isoformat())
+        return dg.RunRequest(run_key=run_key, partition_key=last.isoformat(), tags=dict(tags or {}))
     return dg.RunRequest(
         run_key=run_key,
         tags={
+            **(tags or {}),
             "dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat(),
         },
     )
+
+
+def capture_requests(
+    instance: dg.DagsterInstance,
+    moment: datetime,
+    partitions: dg.DailyPartitionsDefinition,
+    default_has_token: bool,
+) -> list[dg.RunRequest]:
+    """One capture run per listener of the household (each tagged with its listener, so that one listener's
+    bad token fails only their runs), each over its own range; a single listener's run has no tag."""
+    registered = list(instance.get_dynamic_partitions(LISTENER_PARTITIONS))
+    listeners = run_listeners({}, registered, default_has_token)
+    if listeners == [DEFAULT_LISTENER]:
+        first, last = capture_range(instance, moment, partitions)
+        return [run_request(first, last, run_key=moment.isoformat())]
+    requests = []
+    for listener in listeners:
+        first, last = capture_range(instance, moment, partitions, listener)
+        run_key = f"{moment.isoformat()}/{listener}"
+        requests.append(run_request(first, last, run_key=run_key, tags={LISTENER_TAG: listener}))
+    return requests
 
 
 def _bounded(first: date, last: date, first_partition: date) -> date:
@@ -53,14 +80,17 @@ def _bounded(first: date, last: date, first_partition: date) -> date:
 
 
 def capture_range(
-    instance: dg.DagsterInstance, moment: datetime, partitions: dg.DailyPartitionsDefinition
+    instance: dg.DagsterInstance,
+    moment: datetime,
+    partitions: dg.DailyPartitionsDefinition,
+    listener: str = DEFAULT_LISTENER,
 ) -> tuple[date, date]:
-    """Today's partition, and every earlier day back to the one the latest capture vouched for (yesterday
-    until a first capture has run): so the plays of a day's last minutes, or of an outage, are captured on
-    their own day."""
+    """Today's partition, and every earlier day back to the one `listener`'s latest capture vouched for
+    (yesterday until a first capture has run): so the plays of a day's last minutes, or of an outage, are
+    captured on their own day."""
     zone = ZoneInfo(partitions.timezone)
     today = moment.astimezone(zone).date()
-    start = checked_through(instance)
+    start = checked_through(instance, listener)
     first = today - timedelta(days=1) if start is None else start.astimezone(zone).date()
     return _bounded(first, today, partitions.start.date()), today
 
@@ -108,11 +138,12 @@ def build_schedules(
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
-    def raw_capture_intraday_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        """Merge the plays since the last capture into their days' raw partitions (today, and yesterday
-        around midnight)."""
+    def raw_capture_intraday_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        """Merge the plays since each listener's last capture into their days' raw partitions (today, and
+        yesterday around midnight): one run per listener."""
         moment = context.scheduled_execution_time
-        first, last = capture_range(context.instance, moment, partitions)
-        return run_request(first, last, run_key=moment.isoformat())
+        return capture_requests(context.instance, moment, partitions, spotify.default_has_token())
+
+    spotify = SpotifyResource.from_settings(settings, timezone)  # the same config the runs' resource gets
 
     return [medallion_daily_schedule, raw_capture_intraday_schedule]

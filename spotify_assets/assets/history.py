@@ -1,15 +1,31 @@
 """Raw layer for Spotify's data exports: the export's own rows, one JSON object per day in the lake."""
 
+from typing import Any
+
 import dagster as dg
 import numpy as np
 
 from spotify_assets.assets.raw import raw_asset
 from spotify_assets.export_formats import STORED_KINDS, VIDEO
+from spotify_assets.listener_scope import (
+    DEFAULT_LISTENER,
+    LISTENER_PARTITIONS,
+    LISTENER_TAG,
+    ListenerPayloads,
+    listener_asset_path,
+)
+from spotify_assets.listeners import ListenerError, check_listener_name
 from spotify_assets.pools import WAREHOUSE_POOL
-from spotify_assets.sources.history import HistoryFileError, HistoryResource, describe_files
+from spotify_assets.sources.history import ExportRead, HistoryFileError, HistoryResource, describe_files
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.lake_io import JsonPartitions
-from spotify_assets.transforms.history import HistoryPartition, import_rows, local_day_keys, plan_partitions
+from spotify_assets.transforms.history import (
+    ImportedRows,
+    PartitionPlan,
+    import_rows,
+    local_day_keys,
+    plan_partitions,
+)
 
 RAW_STREAMING_HISTORY = dg.AssetKey(["raw", "streaming_history"])
 
@@ -22,18 +38,48 @@ def build_history_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDe
     @raw_asset(RAW_STREAMING_HISTORY, partitions, pool=WAREHOUSE_POOL)
     def streaming_history(
         context: dg.AssetExecutionContext, history: HistoryResource, lake: LakeResource
-    ) -> dg.Output[dict[str, HistoryPartition]]:
-        """Rows of Spotify's data-export files (HISTORY_DIR) ending on the day, merged with earlier
-        imports."""
+    ) -> dg.Output[dict[str, ListenerPayloads]]:
+        """Rows of Spotify's data-export files (HISTORY_DIR, and HISTORY_DIR/listener=<name>/ for each
+        listener of a household) ending on the day, merged with earlier imports."""
         days = context.partition_keys
+        tagged = context.run.tags.get(LISTENER_TAG)
         try:
-            export = history.read()  # every file read and checked before any partition is returned
-        except HistoryFileError as error:
+            listeners = (
+                [tagged] if tagged else [DEFAULT_LISTENER, *map(check_listener_name, history.listeners())]
+            )
+            # every file of every listener read and checked before any partition is returned
+            exports = {listener: history.read(listener) for listener in listeners}
+        except (HistoryFileError, ListenerError) as error:
             raise dg.Failure(description=str(error), allow_retries=False) from error
-        imported = import_rows(export.files, timezone, days)
-        stored = JsonPartitions(lake, RAW_STREAMING_HISTORY.path, days)
-        plan = plan_partitions(imported, days, stored)
+        registered = set(context.instance.get_dynamic_partitions(LISTENER_PARTITIONS))
+        payloads = {day: ListenerPayloads() for day in days}
+        summaries = {}
+        for listener, export in exports.items():
+            if listener != DEFAULT_LISTENER and listener not in registered:
+                context.log.warning(
+                    f"HISTORY_DIR/listener={listener} is imported as listener {listener}, who is not "
+                    f"registered (`spotify-assets auth --listener {listener}` adds them)."
+                )
+            stored = JsonPartitions(lake, listener_asset_path(RAW_STREAMING_HISTORY.path, listener), days)
+            imported = import_rows(export.files, timezone, days)
+            plan = plan_partitions(imported, days, stored)
+            for day, payload in plan.payloads.items():
+                payloads[day][listener] = payload
+            summaries[listener] = summarize(context, export, imported, plan, days)
+        metadata = dict(summaries.get(DEFAULT_LISTENER, {}))
+        if list(summaries) != [DEFAULT_LISTENER]:
+            metadata = {**metadata, "listeners": dg.MetadataValue.json(summaries)}
+        metadata["dagster/row_count"] = sum(len(p) for day in payloads.values() for p in day.values())
+        return dg.Output(payloads, metadata=metadata)
 
+    def summarize(
+        context: dg.AssetExecutionContext,
+        export: ExportRead,
+        imported: ImportedRows,
+        plan: PartitionPlan,
+        days: list[str],
+    ) -> dict[str, Any]:
+        """One listener's import as metadata (plain values), with warnings for rows outside the run."""
         outside = int((imported.day[imported.position] < 0).sum())
         stop_ms = imported.stop_ms[imported.position]
         first, last = (
@@ -53,21 +99,17 @@ def build_history_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDe
             )
         rows_read = export.rows_by_kind()
         files = export.files_by_kind()
-        return dg.Output(
-            plan.payloads,
-            metadata={
-                "history_dir": str(export.folder) if export.folder else "(HISTORY_DIR unset)",
-                "files": dg.MetadataValue.json({kind: files[kind] for kind in STORED_KINDS}),
-                "rows_read": dg.MetadataValue.json({kind: rows_read[kind] for kind in STORED_KINDS}),
-                "video_files_skipped": files[VIDEO],
-                "video_rows_skipped": rows_read[VIDEO],
-                "ignored_files": describe_files(export.ignored) or "(none)",
-                "export_first_day": first or "",
-                "export_last_day": last or "",
-                "rows_outside_run": outside,
-                "new_rows": sum(plan.new_rows.values()),
-                "dagster/row_count": sum(len(payload) for payload in plan.payloads.values()),
-            },
-        )
+        return {
+            "history_dir": str(export.folder) if export.folder else "(HISTORY_DIR unset)",
+            "files": {kind: files[kind] for kind in STORED_KINDS},
+            "rows_read": {kind: rows_read[kind] for kind in STORED_KINDS},
+            "video_files_skipped": files[VIDEO],
+            "video_rows_skipped": rows_read[VIDEO],
+            "ignored_files": describe_files(export.ignored) or "(none)",
+            "export_first_day": first or "",
+            "export_last_day": last or "",
+            "rows_outside_run": outside,
+            "new_rows": sum(plan.new_rows.values()),
+        }
 
     return streaming_history

@@ -9,10 +9,11 @@ import pandas as pd
 
 from spotify_assets.assets.history import RAW_STREAMING_HISTORY
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
-from spotify_assets.day_batches import DayBatches, PartitionMap
+from spotify_assets.day_batches import DayBatches
+from spotify_assets.listener_scope import DEFAULT_LISTENER
 from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.sources.resource import SpotifyResource
-from spotify_assets.storage.lake_io import OPTIONAL_LAZY_INPUT, JsonPartitions
+from spotify_assets.storage.lake_io import BY_LISTENER, OPTIONAL_LAZY_INPUT, ListenerJsonPartitions
 from spotify_assets.transforms.history_plays import history_plays, read_partitions
 from spotify_assets.transforms.items import play_items
 from spotify_assets.transforms.plays import combine_days
@@ -29,10 +30,11 @@ def build_silver_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         ins={
-            "raw_recently_played": dg.AssetIn(key=RAW_RECENTLY_PLAYED),
+            # Every listener's objects of each day (a household's listeners are a column, not partitions).
+            "raw_recently_played": dg.AssetIn(key=RAW_RECENTLY_PLAYED, metadata={BY_LISTENER: True}),
             # Lazy (one day's JSON at a time) and optional (a day never imported holds no history).
             "raw_streaming_history": dg.AssetIn(
-                key=RAW_STREAMING_HISTORY, metadata={OPTIONAL_LAZY_INPUT: True}
+                key=RAW_STREAMING_HISTORY, metadata={OPTIONAL_LAZY_INPUT: True, BY_LISTENER: True}
             ),
         },
         io_manager_key="lakehouse_io_manager",
@@ -42,32 +44,61 @@ def build_silver_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
     def plays(
         context: dg.AssetExecutionContext,
         spotify: SpotifyResource,
-        raw_recently_played: PartitionMap,
-        raw_streaming_history: JsonPartitions,
+        raw_recently_played: ListenerJsonPartitions,
+        raw_streaming_history: ListenerJsonPartitions,
     ) -> DayBatches:
-        """One row per real play (listener + played_at + track) from the API and the data exports, flattened,
-        typed and deduplicated from raw."""
-        listener_id = spotify.get_source().listener_id()
+        """One row per real play (listener + played_at + track) of every listener, from the API and the data
+        exports, flattened, typed and deduplicated from raw."""
+        listener_ids = ListenerIds(spotify)
         counts = SilverCounts()
 
-        def build(days: list[str]) -> dict[str, pd.DataFrame]:
+        def build_listener(days: list[str], listener: str) -> dict[str, pd.DataFrame]:
+            listener_id = listener_ids(listener)
             recent = {}
             for day in days:
-                items, excluded = play_items(raw_recently_played[day].get("items", []))
+                payload = raw_recently_played.payload(day, listener) or {}
+                items, excluded = play_items(payload.get("items", []))
                 counts.excluded.update(excluded)
                 recent[day] = flatten_recently_played(items, listener_id, timezone)
             history = history_plays(
-                read_partitions((day, raw_streaming_history[day]) for day in days), listener_id
+                read_partitions((day, raw_streaming_history.payload(day, listener)) for day in days),
+                listener_id,
             )
             frames, merged = combine_days(recent, history.plays)
             counts.add(frames, merged, history.counts)
             return frames
+
+        def build(days: list[str]) -> dict[str, pd.DataFrame]:
+            inputs = (raw_recently_played, raw_streaming_history)
+            listeners = sorted({name for raw in inputs for day in days for name in raw.listeners_on(day)})
+            by_listener = [build_listener(days, listener) for listener in listeners or [DEFAULT_LISTENER]]
+            if len(by_listener) == 1:
+                return by_listener[0]
+            return {
+                day: pd.concat([frames[day] for frames in by_listener], ignore_index=True) for day in days
+            }
 
         # Built a month at a time as the IO manager writes it: a year of exported history never sits in
         # memory.
         return DayBatches(context.partition_keys, build, metadata=counts.metadata)
 
     return plays
+
+
+class ListenerIds:
+    """Each listener's `listener_id`: the default listener's from the source (LISTENER_ID, the Spotify user
+    id, or `demo`), asked once and only when they have plays; a registered listener's is their name."""
+
+    def __init__(self, spotify: SpotifyResource) -> None:
+        self._spotify = spotify
+        self._default: str | None = None
+
+    def __call__(self, listener: str) -> str:
+        if listener != DEFAULT_LISTENER:
+            return listener
+        if self._default is None:
+            self._default = self._spotify.get_source().listener_id()
+        return self._default
 
 
 class SilverCounts:

@@ -7,6 +7,12 @@ import dagster as dg
 import pandas as pd
 
 from spotify_assets.day_batches import DayBatches, batches_of
+from spotify_assets.listener_scope import (
+    DEFAULT_LISTENER,
+    ListenerPayloads,
+    listener_asset_path,
+    listeners_in_keys,
+)
 from spotify_assets.raw_merge import RAW_MERGES
 from spotify_assets.storage.asset_metadata import (
     column_schema,
@@ -23,6 +29,8 @@ from spotify_assets.storage.table_slice import table_spec
 RAW_LAYER = "raw"
 # AssetIn metadata making a raw input lazy and optional: `AssetIn(key, metadata={OPTIONAL_LAZY_INPUT: True})`.
 OPTIONAL_LAZY_INPUT = "lake/optional_lazy_partitions"
+# AssetIn metadata making a raw input read every listener's objects: each day a `ListenerPayloads`.
+BY_LISTENER = "lake/by_listener"
 
 
 def _path(asset_key: dg.AssetKey | Sequence[str]) -> list[str]:
@@ -70,15 +78,62 @@ def write_asset_output(
             pass
         return writer.metadata(), writer.partition_metadata
     ordered = dict(sorted(outputs.items()))
-    merge = RAW_MERGES.get(path[-1]) if path[0] == RAW_LAYER else None
-    if merge is None:
-        uris = lake.write_json_partitions(path, filename, ordered)
-    else:
-        uris = _write_merged(lake, path, filename, ordered, merge, postgres)
+    if any(isinstance(payload, ListenerPayloads) for payload in ordered.values()):
+        return _write_by_listener(lake, path, filename, ordered, postgres)
+    uris = _write_raw(lake, path, filename, ordered, postgres)
     metadata = _uri_metadata(uris)
     if (count := _item_count(ordered)) is not None:
         metadata["dagster/row_count"] = count
     return metadata, raw_partition_metadata(ordered)
+
+
+def _write_raw(
+    lake: LakeResource,
+    path: list[str],
+    filename: str,
+    payloads: dict[str, Any],
+    postgres: PostgresResource | None,
+) -> list[str]:
+    merge = RAW_MERGES.get(filename.removesuffix(".json")) if path[0] == RAW_LAYER else None
+    if merge is None:
+        return lake.write_json_partitions(path, filename, payloads)
+    return _write_merged(lake, path, filename, payloads, merge, postgres)
+
+
+def _write_by_listener(
+    lake: LakeResource,
+    path: list[str],
+    filename: str,
+    outputs: dict[str, Any],
+    postgres: PostgresResource | None,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Write each listener's partitions to that listener's objects (`listener_scope.listener_asset_path`).
+
+    Metadata: totals over listeners, and per partition `dagster/partition_row_count` (all listeners' items)
+    and `listener_row_counts` (items by listener)."""
+    by_listener: dict[str, dict[str, Any]] = {}
+    for day, payloads in outputs.items():
+        if not isinstance(payloads, ListenerPayloads):
+            raise TypeError(f"{'/'.join(path)} {day}: every partition must be ListenerPayloads, or none")
+        for listener, payload in payloads.items():
+            by_listener.setdefault(listener, {})[day] = payload
+    uris: list[str] = []
+    counts: dict[str, dict[str, int]] = {}
+    for listener, payloads in sorted(by_listener.items()):
+        uris += _write_raw(lake, listener_asset_path(path, listener), filename, payloads, postgres)
+        per_day = raw_partition_metadata(payloads)
+        counts[listener] = {day: entry["dagster/partition_row_count"] for day, entry in per_day.items()}
+    per_partition: dict[str, dict[str, Any]] = {}
+    for day in outputs:
+        of_day = {listener: days[day] for listener, days in counts.items() if day in days}
+        if of_day:
+            per_partition[day] = {"dagster/partition_row_count": sum(of_day.values())}
+            if list(counts) != [DEFAULT_LISTENER]:
+                per_partition[day]["listener_row_counts"] = dg.MetadataValue.json(of_day)
+    metadata = _uri_metadata(uris) if uris else {"lake_object_count": 0}
+    if per_partition:
+        metadata["dagster/row_count"] = sum(m["dagster/partition_row_count"] for m in per_partition.values())
+    return metadata, per_partition
 
 
 def _write_merged(
@@ -223,6 +278,51 @@ class JsonPartitions(Mapping[str, Any]):
         return len(self._keys)
 
 
+class ListenerJsonPartitions(Mapping[str, ListenerPayloads]):
+    """A raw input's partitions with every listener's object: day -> `ListenerPayloads` of the listeners
+    that have one, read when looked up. The asset's keys are listed once; unless `optional`, a day that no
+    listener has fails here, naming the default listener's object."""
+
+    def __init__(
+        self, lake: LakeResource, asset_path: Sequence[str], partition_keys: Sequence[str], optional: bool
+    ) -> None:
+        self._lake, self._path, self._keys = lake, list(asset_path), list(partition_keys)
+        self._filename = raw_filename(asset_path) or ""
+        self._stored = set(lake.list_keys("/".join(self._path) + "/"))
+        self.listeners = [DEFAULT_LISTENER, *listeners_in_keys(self._path, self._stored)]
+        if not optional:
+            for day in self._keys:
+                if not self.listeners_on(day):
+                    key = self._object_key(DEFAULT_LISTENER, day)
+                    raise missing_partition_error(lake.uri(key), self._path, day)
+
+    def _object_key(self, listener: str, day: str) -> str:
+        return self._lake.partition_path(listener_asset_path(self._path, listener), day, self._filename)
+
+    def listeners_on(self, day: str) -> list[str]:
+        """The listeners with an object on `day`."""
+        return [name for name in self.listeners if self._object_key(name, day) in self._stored]
+
+    def payload(self, day: str, listener: str) -> Any | None:
+        """`listener`'s object of `day`, or None when they have none."""
+        if day not in self._keys:
+            raise KeyError(day)
+        if self._object_key(listener, day) not in self._stored:
+            return None
+        return self._lake.read_json_partition(listener_asset_path(self._path, listener), self._filename, day)
+
+    def __getitem__(self, partition_key: str) -> ListenerPayloads:
+        return ListenerPayloads(
+            {name: self.payload(partition_key, name) for name in self.listeners_on(partition_key)}
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     """Stores daily-partitioned assets in the lake: raw assets as JSON, silver/gold assets as tables.
 
@@ -270,7 +370,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
         absent days read as None.
         """
         partition_keys = context_partition_keys(context)
-        if (context.definition_metadata or {}).get(OPTIONAL_LAZY_INPUT):
+        metadata = context.definition_metadata or {}
+        optional = bool(metadata.get(OPTIONAL_LAZY_INPUT))
+        if metadata.get(BY_LISTENER):
+            return ListenerJsonPartitions(self.lake, _path(context.asset_key), partition_keys, optional)
+        if optional:
             return JsonPartitions(self.lake, _path(context.asset_key), partition_keys)
         return read_asset_input(self.lake, context.asset_key, partition_keys)
 
