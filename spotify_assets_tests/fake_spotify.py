@@ -120,6 +120,8 @@ class FakeSpotify:
         self.user_id = USER_ID
         self.consenting_users: deque[str] = deque()  # who consents at the next /authorize (else user_id)
         self.user_of_token: dict[str, str] = {}  # refresh and access tokens issued to a consenting user
+        self.user_items: dict[str, list[dict[str, Any]]] = {}  # plays of other users (default: `items`)
+        self.refused_users: set[str] = set()  # users whose refresh tokens get invalid_grant (revoked app)
         self.access_tokens: set[str] = set()  # currently valid
         self.issued_access_tokens: list[str] = []  # ever issued
         self.codes: dict[str, tuple[str, str, str | None]] = {}  # code -> (redirect_uri, scope, user)
@@ -175,6 +177,13 @@ class FakeSpotify:
                 self.user_of_token[token] = user
         return token
 
+    def issue_refresh_token(self, user: str) -> str:
+        """A refresh token of `user`, as their consent would give (plays: `user_items[user]`)."""
+        token = f"fake-refresh-token-{user}-" + secrets.token_urlsafe(8)
+        with self._lock:
+            self.user_of_token[token] = user
+        return token
+
     def handle(
         self, method: str, path: str, query: dict[str, str], form: dict[str, str], headers: Any
     ) -> Any:
@@ -200,7 +209,7 @@ class FakeSpotify:
             if path == ME:
                 user = self.user_of_token.get(bearer, self.user_id)
                 return FakeResponse(200, {"id": user, "type": "user", "uri": f"spotify:user:{user}"})
-            return self._recently_played(query)
+            return self._recently_played(query, self.user_of_token.get(bearer))
         return FakeResponse(404, {"error": {"status": 404, "message": "Service not found"}})
 
     def _token(self, form: dict[str, str], headers: Any) -> FakeResponse:
@@ -214,7 +223,8 @@ class FakeSpotify:
         if grant == "refresh_token":
             refresh_token = form.get("refresh_token", "")
             user = self.user_of_token.get(refresh_token)
-            if self.invalid_grant or (refresh_token != self.refresh_token and user is None):
+            refused = self.invalid_grant or user in self.refused_users
+            if refused or (refresh_token != self.refresh_token and user is None):
                 return FakeResponse(
                     400, {"error": "invalid_grant", "error_description": "Refresh token revoked"}
                 )
@@ -251,12 +261,13 @@ class FakeSpotify:
         location = f"{redirect_uri}?{urlencode({'code': code, 'state': query.get('state', '')})}"
         return FakeResponse(302, None, {"Location": location})
 
-    def listed_items(self) -> list[dict[str, Any]]:
-        """The plays listed at `now` (all of them without a clock)."""
+    def listed_items(self, user: str | None = None) -> list[dict[str, Any]]:
+        """The plays (of `user` when `user_items` has them) listed at `now` (all of them without a clock)."""
+        items = self.user_items.get(user or "", self.items)
         if self.now is None:
-            return list(self.items)
+            return list(items)
         listed = []
-        for item in self.items:
+        for item in items:
             played = datetime.fromisoformat(item["played_at"].replace("Z", "+00:00"))
             if self.listed_at.get(item["played_at"], played) <= self.now:
                 listed.append(item)
@@ -268,12 +279,12 @@ class FakeSpotify:
             return None
         return email.utils.format_datetime(self.now.astimezone(UTC), usegmt=True)
 
-    def _recently_played(self, query: dict[str, str]) -> FakeResponse:
+    def _recently_played(self, query: dict[str, str], user: str | None) -> FakeResponse:
         limit = int(query.get("limit", "20"))
         after, before = query.get("after"), query.get("before")
         if not 1 <= limit <= 50 or (after and before):
             return FakeResponse(400, {"error": {"status": 400, "message": "Invalid limit or cursors"}})
-        plays = sorted(self.listed_items(), key=played_at_ms, reverse=True)[: self.retention]
+        plays = sorted(self.listed_items(user), key=played_at_ms, reverse=True)[: self.retention]
         base = f"{self.url}{RECENTLY_PLAYED}"
         if after is not None:
             newer = [play for play in plays if played_at_ms(play) > int(after)]
