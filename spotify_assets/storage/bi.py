@@ -120,7 +120,7 @@ def ensure_views(conn: psycopg.Connection) -> list[str]:
 
 
 LISTENING_QUERY = """
-SELECT p.play_id, p.extraction_date, p.hour_of_day, p.track_key, p.track AS track_name,
+SELECT p.play_id, p.listener_id, p.extraction_date, p.hour_of_day, p.track_key, p.track AS track_name,
        p.artist_key AS primary_artist_key, p.artist AS artist_name, p.duration_ms, p.ms_played
 FROM bi.plays p
 WHERE p.extraction_date BETWEEN %s AND %s
@@ -136,6 +136,6 @@ def read_listening(conn: psycopg.Connection, first_day: date, last_day: date) ->
     frame = pd.DataFrame(rows, columns=list(LISTENING_COLUMNS))
     for column in ("hour_of_day", "duration_ms", "ms_played"):
         frame[column] = frame[column].astype("Int64")
-    for column in ("play_id", "track_key", "track_name", "primary_artist_key", "artist_name"):
+    for column in ("play_id", "listener_id", "track_key", "track_name", "primary_artist_key", "artist_name"):
         frame[column] = frame[column].astype("string")
     return frame
