@@ -179,7 +179,7 @@ def household_reports(
     everyone = listening_reports(plays, days, window_days)
     if len(ids) <= 1:  # one listener (or none): the household's report is theirs
         for day, report in zip(days, everyone, strict=True):
-            yield HouseholdReport(day, report, {ids[0]: report} if report.window.plays else {})
+            yield HouseholdReport(day, report, {ids[0]: report} if ids and report.window.plays else {})
         return
     theirs = {
         listener: listening_reports(plays[plays["listener_id"] == listener], days, window_days)
