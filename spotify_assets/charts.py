@@ -158,12 +158,17 @@ def render_charts(report: ListeningReport) -> dict[str, bytes]:
     return {name: draw(report) for name, draw in CHARTS.items()}
 
 
+def markdown_cell(value: object) -> str:
+    """`value` as one Markdown table cell: on one line, `|` escaped."""
+    return one_line(value).replace("|", "\\|")
+
+
 def _table(frame: pd.DataFrame, columns: dict[str, str], rows: int = MARKDOWN_TOP) -> str:
     if frame.empty:
         return "_no plays_"
     lines = ["| # | " + " | ".join(columns.values()) + " |", "|---|" + "---|" * len(columns)]
     for rank, row in enumerate(frame.head(rows).itertuples(index=False), 1):
-        cells = [one_line(getattr(row, name)).replace("|", "\\|") for name in columns]
+        cells = [markdown_cell(getattr(row, name)) for name in columns]
         lines.append(f"| {rank} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -172,13 +177,15 @@ def _image(name: str, png: bytes) -> str:
     return f"![{name}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
 
 
-def report_markdown(report: ListeningReport, charts: dict[str, bytes]) -> str:
-    """The report as one Markdown page: headline numbers, top artists and tracks, and the charts inline."""
+def report_markdown(report: ListeningReport, charts: dict[str, bytes], listener: str | None = None) -> str:
+    """The report as one Markdown page: headline numbers, top artists and tracks, and the charts inline;
+    titled with whose it is when `listener` is given (a household's listener's report)."""
     day, window = report.day, report.window
+    whose = f"{markdown_cell(listener)}: listening" if listener is not None else "Listening"
     artist_columns = {"artist": "artist", "plays": "plays", "minutes": "minutes"}
     track_columns = {"track": "track", "artist": "artist", "plays": "plays", "minutes": "minutes"}
     parts = [
-        f"## Listening on {day.last_day.isoformat()}",
+        f"## {whose} on {day.last_day.isoformat()}",
         f"**{day.plays} plays, {day.minutes:g} minutes** that day; **{window.plays} plays, "
         f"{window.minutes:g} minutes** over the {window.days} days "
         f"{window.first_day.isoformat()}..{window.last_day.isoformat()}.",

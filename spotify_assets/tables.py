@@ -291,6 +291,7 @@ def gold_tables() -> list[TableSpec]:
 
 LISTENING_COLUMNS = (
     "play_id",
+    "listener_id",
     "extraction_date",
     "hour_of_day",
     "track_key",
@@ -301,4 +302,4 @@ LISTENING_COLUMNS = (
     "ms_played",
 )
 """The rows the listening report reads (`storage.bi.read_listening` gives them, `transforms.report` sums
-them): fact rows joined to their track's and primary artist's names."""
+them): fact rows joined to their track's and primary artist's names, with whose play each is."""

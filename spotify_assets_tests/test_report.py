@@ -68,10 +68,13 @@ def top_ten(conn, column: str, dimension: str, dimension_key: str, window: str, 
     ).fetchall()
 
 
-def sql_numbers(conn, first: date, last: date) -> dict[str, object]:
-    """The report's numbers for the days [first, last], computed by SQL on the warehouse."""
+def sql_numbers(conn, first: date, last: date, listener: str | None = None) -> dict[str, object]:
+    """The report's numbers for the days [first, last] (of one listener's plays if given), computed by SQL on
+    the warehouse."""
     window = "f.extraction_date BETWEEN %(first)s AND %(last)s"
-    params = {"first": first, "last": last}
+    if listener is not None:
+        window += " AND f.listener_id = %(listener)s"
+    params = {"first": first, "last": last, "listener": listener}
     plays, minutes = conn.execute(
         f"SELECT count(*), round(coalesce(sum({LISTENED}), 0) / 60000.0, 1) "
         f"FROM gold.fact_recently_played f WHERE {window}",
@@ -157,7 +160,8 @@ def test_bi_views_answer_the_monthly_questions(settings, clean_warehouse):
         views = conn.execute(
             "SELECT table_name FROM information_schema.views WHERE table_schema = 'bi' ORDER BY 1"
         ).fetchall()
-        names = ["daily_listening", "plays", "top_artists_by_month", "top_tracks_by_month"]
+        names = ["daily_listening", "household_artists", "listeners", "plays", "top_artists_by_month"]
+        names.append("top_tracks_by_month")
         assert [v for (v,) in views] == names
         top = conn.execute(
             "SELECT artist, plays, minutes FROM bi.top_artists_by_month WHERE month = %s AND rank <= 10 "

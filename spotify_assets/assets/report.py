@@ -1,16 +1,25 @@
-"""Report layer: each day's listening report (PNG charts in the lake, Markdown in the UI) and the BI views."""
+"""Report layer: each day's listening report (PNG charts in the lake, Markdown in the UI) and the BI views.
+
+With one listener in a day's window the metadata and lake objects are the single-listener report's. With
+several, those stay the household's (every listener's plays together) and each listener gets their own
+report (`report[<listener_id>]`, charts under `report/listening/listener=<listener_id>/`), next to the
+`listeners` numbers and the `household` page comparing them.
+"""
 
 from datetime import date, timedelta
+from urllib.parse import quote
 
 import dagster as dg
 import pandas as pd
 
 from spotify_assets.charts import render_charts, report_markdown
+from spotify_assets.household_page import household_markdown, listener_markdown
 from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.storage.bi import ensure_views, read_listening
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.transforms.report import WINDOW_DAYS, ListeningReport, listening_reports
+from spotify_assets.transforms.household import HouseholdReport, household_reports
+from spotify_assets.transforms.report import WINDOW_DAYS, ListeningReport
 
 REPORT_LISTENING = dg.AssetKey(["report", "listening"])
 GOLD_INPUTS = [
@@ -58,6 +67,45 @@ def report_numbers(report: ListeningReport) -> dict[str, object]:
     return numbers
 
 
+def listener_segment(listener: str) -> str:
+    """`listener=<listener_id>`, the id percent-encoded (a Spotify user id is usually safe as it is)."""
+    encoded = quote(listener, safe="")
+    return "listener=" + (encoded.replace(".", "%2E") if encoded in (".", "..") else encoded)
+
+
+def write_charts(
+    lake: LakeResource, day: date, charts: dict[str, bytes], listener: str | None = None
+) -> dict[str, str]:
+    """Store the PNGs at `report/listening/extraction_date=<day>/<chart>.png` (the household's, the only
+    listener's) or `report/listening/listener=<listener_id>/extraction_date=<day>/<chart>.png` (one of several
+    listeners'); their uris by name."""
+    path = [*REPORT_LISTENING.path, *([listener_segment(listener)] if listener is not None else [])]
+    uris = {}
+    for name, png in charts.items():
+        key = lake.partition_path(path, day.isoformat(), f"{name}.png")
+        lake.write_bytes(key, png)
+        uris[name] = lake.uri(key)
+    return uris
+
+
+def household_metadata(lake: LakeResource, household: HouseholdReport) -> dict[str, object]:
+    """Each listener's charts written to the lake, and the metadata of several listeners: `listeners` (their
+    numbers), `listener_charts` (listener_id -> chart -> uri), `report[<listener_id>]` (each one's page) and
+    `household` (the page comparing them)."""
+    pages, chart_uris = {}, {}
+    for listener, report in household.listeners.items():
+        chart_uris[listener] = write_charts(lake, household.day, render_charts(report), listener)
+        pages[f"report[{listener}]"] = dg.MetadataValue.md(
+            listener_markdown(listener, report, chart_uris[listener])
+        )
+    return {
+        "listeners": dg.MetadataValue.json(household.totals()),
+        "listener_charts": dg.MetadataValue.json(chart_uris),
+        "household": dg.MetadataValue.md(household_markdown(household)),
+        **pages,
+    }
+
+
 def build_report_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     """`report/listening` on `partitions`."""
 
@@ -76,18 +124,15 @@ def build_report_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
         context: dg.AssetExecutionContext, postgres: PostgresResource, lake: LakeResource
     ) -> dg.MaterializeResult:
         """Plays, minutes, top artists and tracks and hours of the day and of the last 30 days, with
-        charts."""
+        charts; with several listeners, each one's report too and a household page comparing them."""
         days = [date.fromisoformat(key) for key in context.partition_keys]
         with postgres.connect() as conn:
             views = ensure_views(conn)
             plays = read_listening(conn, days[0] - timedelta(days=WINDOW_DAYS - 1), days[-1])
-        for day, report in zip(days, listening_reports(plays, days), strict=True):
+        for household in household_reports(plays, days):
+            day, report = household.day, household.household
             charts = render_charts(report)
-            uris = {}
-            for name, png in charts.items():
-                key = lake.partition_path(REPORT_LISTENING.path, day.isoformat(), f"{name}.png")
-                lake.write_bytes(key, png)
-                uris[name] = lake.uri(key)
+            uris = write_charts(lake, day, charts)
             numbers = report_numbers(report)
             scalars = {k: v for k, v in numbers.items() if not isinstance(v, dg.MetadataValue)}
             metadata = {
@@ -98,6 +143,8 @@ def build_report_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
                 "bi_views": ", ".join(views),
                 **{k: v for k, v in numbers.items() if k not in scalars},
             }
+            if household.several:
+                metadata.update(household_metadata(lake, household))
             context.add_asset_metadata(metadata, partition_key=day.isoformat())
         return dg.MaterializeResult()
 

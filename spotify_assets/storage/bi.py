@@ -97,6 +97,45 @@ VIEWS: dict[str, tuple[str, str]] = {
         ) monthly
         """,
     ),
+    "listeners": (
+        "One row per listener: first and last play, plays, minutes, distinct tracks and artists, days with "
+        "plays. Every listener's plays are visible to whoever can read schema bi.",
+        """
+        SELECT p.listener_id, min(p.played_at) AS first_played_at, max(p.played_at) AS last_played_at,
+               count(*) AS plays,
+               round(sum(p.listened_ms) / 60000.0, 1) AS minutes,
+               count(DISTINCT p.track_key) AS distinct_tracks,
+               count(DISTINCT p.artist_key) AS distinct_artists,
+               count(DISTINCT p.extraction_date) AS days_with_plays
+        FROM bi.plays p
+        GROUP BY p.listener_id
+        """,
+    ),
+    "household_artists": (
+        "Primary artists per listener over all time, to compare listeners: plays and minutes, the artist's "
+        "rank among the listener's artists (listener_rank, by plays then minutes), how many listeners "
+        "played it and their plays together, this listener's share of those, and the listener's rank among "
+        "the artist's listeners (artist_listener_rank 1: played it most).",
+        """
+        SELECT listener_id, artist_key,
+               min(artist) OVER (PARTITION BY artist_key) AS artist,
+               plays, minutes,
+               row_number() OVER (PARTITION BY listener_id
+                                  ORDER BY plays DESC, listened_ms DESC, artist, artist_key) AS listener_rank,
+               count(*) OVER (PARTITION BY artist_key) AS listeners,
+               sum(plays) OVER (PARTITION BY artist_key) AS household_plays,
+               round(plays::numeric / sum(plays) OVER (PARTITION BY artist_key), 3) AS share_of_plays,
+               row_number() OVER (PARTITION BY artist_key
+                                  ORDER BY plays DESC, listened_ms DESC, listener_id) AS artist_listener_rank
+        FROM (
+            SELECT p.listener_id, p.artist_key, min(p.artist) AS artist,
+                   count(*) AS plays, sum(p.listened_ms) AS listened_ms,
+                   round(sum(p.listened_ms) / 60000.0, 1) AS minutes
+            FROM bi.plays p
+            GROUP BY 1, 2
+        ) per_listener
+        """,
+    ),
 }
 """View name -> (comment, query), created in this order (`plays` first: the others read it)."""
 
@@ -120,7 +159,7 @@ def ensure_views(conn: psycopg.Connection) -> list[str]:
 
 
 LISTENING_QUERY = """
-SELECT p.play_id, p.extraction_date, p.hour_of_day, p.track_key, p.track AS track_name,
+SELECT p.play_id, p.listener_id, p.extraction_date, p.hour_of_day, p.track_key, p.track AS track_name,
        p.artist_key AS primary_artist_key, p.artist AS artist_name, p.duration_ms, p.ms_played
 FROM bi.plays p
 WHERE p.extraction_date BETWEEN %s AND %s
@@ -136,6 +175,6 @@ def read_listening(conn: psycopg.Connection, first_day: date, last_day: date) ->
     frame = pd.DataFrame(rows, columns=list(LISTENING_COLUMNS))
     for column in ("hour_of_day", "duration_ms", "ms_played"):
         frame[column] = frame[column].astype("Int64")
-    for column in ("play_id", "track_key", "track_name", "primary_artist_key", "artist_name"):
+    for column in ("play_id", "listener_id", "track_key", "track_name", "primary_artist_key", "artist_name"):
         frame[column] = frame[column].astype("string")
     return frame

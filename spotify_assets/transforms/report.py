@@ -254,11 +254,11 @@ def _report(plays: pd.DataFrame, dates: np.ndarray, day: date, window_days: int)
     )
 
 
-def listening_reports(
+def day_windows(
     plays: pd.DataFrame, days: Iterable[date], window_days: int = WINDOW_DAYS
-) -> Iterator[ListeningReport]:
-    """The report of each of `days` from fact rows (`LISTENING_COLUMNS`), each from just its window's rows
-    (sorted by day once), so a year of reports does not scan the year's plays 365 times."""
+) -> Iterator[tuple[date, pd.DataFrame, np.ndarray]]:
+    """Each of `days` with the rows of its window (sorted by day once, ties in row order) and their dates
+    (datetime64[D]), so a year of reports does not scan the year's plays 365 times."""
     dates = _dates(plays["extraction_date"])
     order = np.argsort(dates, kind="stable")  # as sort_values: by day, missing days last, ties in row order
     ordered, dates = plays.iloc[order], dates[order]
@@ -266,4 +266,12 @@ def listening_reports(
         first = np.datetime64(day - timedelta(days=window_days - 1), "D")
         start = int(np.searchsorted(dates, first, side="left"))
         stop = int(np.searchsorted(dates, np.datetime64(day, "D"), side="right"))
-        yield _report(ordered.iloc[start:stop], dates[start:stop], day, window_days)
+        yield day, ordered.iloc[start:stop], dates[start:stop]
+
+
+def listening_reports(
+    plays: pd.DataFrame, days: Iterable[date], window_days: int = WINDOW_DAYS
+) -> Iterator[ListeningReport]:
+    """The report of each of `days` from fact rows (`LISTENING_COLUMNS`), each from just its window's rows."""
+    for day, rows, dates in day_windows(plays, days, window_days):
+        yield _report(rows, dates, day, window_days)
