@@ -100,10 +100,16 @@ def test_five_listeners_end_to_end(tmp_path, clean_warehouse, instance):
     settings = make_settings(tmp_path, clean_warehouse)
     names = ["alice", "bob", "carol", "dave"]
     instance.add_dynamic_partitions(LISTENER_PARTITIONS, names)
-    materialize(settings, DAY, instance=instance)
+    result = materialize(settings, DAY, instance=instance)
     tables = warehouse_tables(clean_warehouse)
     expected = {"demo": sample_count(DAY, None), **{name: sample_count(DAY, name) for name in names}}
     assert plays_by_listener(tables["gold.fact_recently_played"]) == expected
+    (report,) = result.asset_materializations_for_node("report__listening")
+    per_listener = report.metadata["listeners"].value
+    assert {name: numbers["day_plays"] for name, numbers in per_listener.items()} == expected
+    lake = Path(settings.lake_dir)
+    for name in expected:
+        assert list((lake / f"report/listening/listener={name}/extraction_date={DAY}").glob("*.png"))
     with clean_warehouse.connect() as conn:
         rows = conn.execute("SELECT listener_id, plays FROM bi.daily_listening WHERE date = %s", (DAY,))
         assert dict(rows.fetchall()) == expected
