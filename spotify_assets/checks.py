@@ -24,7 +24,7 @@ import dagster as dg
 import pandas as pd
 
 from spotify_assets import quality
-from spotify_assets.assets.raw import CHECKED_THROUGH_LOOKBACK, LISTENERS_FAILED, RAW_RECENTLY_PLAYED
+from spotify_assets.assets.raw import LISTENERS_FAILED, RAW_RECENTLY_PLAYED
 from spotify_assets.day_batches import DayBatches, batches_of
 from spotify_assets.listener_scope import LISTENER_PARTITIONS, run_listeners
 from spotify_assets.reconciliation import fact_matches_silver, silver_matches_raw
@@ -153,9 +153,13 @@ def no_possible_gap(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResu
     return to_result(RAW_RECENTLY_PLAYED, "no_possible_gap", quality.no_possible_gap(gap_days), partitions)
 
 
+RUN_EVENTS_LOOKBACK = 200
+"""Raw materializations searched for this run's capture (its check runs right after it)."""
+
+
 def run_capture_failures(instance: dg.DagsterInstance, run_id: str) -> dict[str, str] | None:
     """`listeners_failed` of this run's capture (listener -> why), or None when the run captured nothing."""
-    records = instance.fetch_materializations(RAW_RECENTLY_PLAYED, limit=CHECKED_THROUGH_LOOKBACK).records
+    records = instance.fetch_materializations(RAW_RECENTLY_PLAYED, limit=RUN_EVENTS_LOOKBACK).records
     for record in records:
         if record.run_id == run_id and record.asset_materialization is not None:
             entry = record.asset_materialization.metadata.get(LISTENERS_FAILED)

@@ -12,6 +12,7 @@ import pytest
 
 from spotify_assets.definitions import build_definitions
 from spotify_assets.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
+from spotify_assets.settings import Settings
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.sources.token_store import StoredToken, write_token_file
 from spotify_assets_tests.fake_spotify import REFRESH_TOKEN, USER_ID, FakeSpotify, synthetic_play
@@ -230,3 +231,39 @@ def test_a_revoked_listener_fails_only_their_own_runs(
     captured = checks["every_listener_captured"]
     assert not captured.passed
     assert "alice" in captured.description
+
+
+def test_each_listener_is_captured_from_their_own_last_capture(tmp_path, instance):
+    settings = Settings(spotify_source="sample", partitions_start_date=date(2015, 1, 1))  # no run: no storage
+    instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice", "bob"])
+    tick = datetime.combine(DAY, datetime.min.time(), UTC) + timedelta(hours=12)
+    through = {"checked_through": tick - timedelta(hours=1), "checked_through/bob": tick - timedelta(days=3)}
+    for key, moment in through.items():
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=["raw", "recently_played"],
+                partition=DAY.isoformat(),
+                metadata={key: dg.MetadataValue.timestamp(moment)},
+            )
+        )
+    for _ in range(150):  # newer captures of others push bob's last one back beyond a first page
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=["raw", "recently_played"], partition=DAY.isoformat())
+        )
+    defs = build_definitions(settings)
+    capture = next(s for s in defs.schedules if s.name == "raw_capture_intraday_schedule")
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    )
+    ranges = {}
+    for request in capture.evaluate_tick(context).run_requests or []:
+        tags = request.tags
+        first = request.partition_key or tags["dagster/asset_partition_range_start"]
+        last = request.partition_key or tags["dagster/asset_partition_range_end"]
+        ranges[tags[LISTENER_TAG]] = (first, last)
+    today = DAY.isoformat()
+    assert ranges == {
+        "default": (today, today),
+        "bob": ((DAY - timedelta(days=3)).isoformat(), today),
+        "alice": ((DAY - timedelta(days=1)).isoformat(), today),  # never captured: from yesterday
+    }

@@ -34,9 +34,10 @@ CHECKED_THROUGH = "checked_through"
 default listener's; a registered listener's is `checked_through/<name>`)."""
 LISTENERS_FAILED = "listeners_failed"
 """Metadata of a household capture: listener -> why their capture failed (the others' plays were stored)."""
-CHECKED_THROUGH_LOOKBACK = 500
-"""Captures searched back for a listener's latest checked-through time (a listener failing for longer starts
-again from yesterday, as a first capture does)."""
+CHECKED_THROUGH_LOOKBACK = 5000
+"""Raw materializations searched back (newest first, a page of 100 at a time) for a listener's latest
+checked-through time: five listeners' captures every 15 minutes make ~1,000 a day, so a listener whose token
+failed for days still resumes from their own last capture."""
 
 LISTING_LAG = timedelta(minutes=15)
 """How long after its `played_at` a play may first be listed (Spotify stamps some plays with their start and
@@ -50,17 +51,23 @@ def checked_through_key(listener: str) -> str:
 
 def checked_through(instance: dg.DagsterInstance, listener: str = DEFAULT_LISTENER) -> datetime | None:
     """The checked-through time of `listener`'s latest capture recorded in `instance`, or None before the
-    first."""
+    first (or when none of the last CHECKED_THROUGH_LOOKBACK captures is theirs)."""
     key = checked_through_key(listener)
-    records = instance.fetch_materializations(RAW_RECENTLY_PLAYED, limit=CHECKED_THROUGH_LOOKBACK).records
-    for record in records:
-        materialization = record.asset_materialization
-        entry = materialization.metadata.get(key) if materialization else None
-        if entry is None:
-            continue
-        if not isinstance(entry.value, int | float):
-            raise TypeError(f"{key} metadata must be a timestamp, not {type(entry.value).__name__}")
-        return datetime.fromtimestamp(entry.value, UTC)
+    cursor, seen = None, 0
+    while seen < CHECKED_THROUGH_LOOKBACK:
+        page = instance.fetch_materializations(RAW_RECENTLY_PLAYED, limit=100, cursor=cursor)
+        for record in page.records:
+            materialization = record.asset_materialization
+            entry = materialization.metadata.get(key) if materialization else None
+            if entry is None:
+                continue
+            if not isinstance(entry.value, int | float):
+                raise TypeError(f"{key} metadata must be a timestamp, not {type(entry.value).__name__}")
+            return datetime.fromtimestamp(entry.value, UTC)
+        seen += len(page.records)
+        if not page.has_more:
+            break
+        cursor = page.cursor
     return None
 
 
