@@ -26,7 +26,7 @@ import pandas as pd
 from spotify_assets import quality
 from spotify_assets.assets.raw import LISTENERS_FAILED, RAW_RECENTLY_PLAYED
 from spotify_assets.day_batches import DayBatches, batches_of
-from spotify_assets.listener_scope import LISTENER_PARTITIONS, run_listeners
+from spotify_assets.listener_scope import LISTENER_PARTITIONS, listeners_of_run
 from spotify_assets.reconciliation import fact_matches_silver, silver_matches_raw
 from spotify_assets.sources.access_token import auth_command
 from spotify_assets.sources.resource import SpotifyResource
@@ -196,7 +196,7 @@ def spotify_authorization_fresh(
     now = datetime.now(UTC)
     registered = list(context.instance.get_dynamic_partitions(LISTENER_PARTITIONS))
     outcomes = {}
-    for listener in run_listeners({}, registered, source != "live" or spotify.default_has_token()):
+    for listener in listeners_of_run({}, registered, source != "live" or spotify.default_has_token()):
         settings = spotify.live_settings(listener) if source == "live" else None
         token = load_token(settings) if settings else None
         authorized_at = token.authorized_at if token else None

@@ -42,7 +42,9 @@ def listeners_in_keys(asset_path: Sequence[str], keys: Iterable[str]) -> list[st
     return sorted({key[len(prefix) :].partition("/")[0] for key in keys if key.startswith(prefix)})
 
 
-def run_listeners(tags: Mapping[str, str], registered: Sequence[str], default_has_token: bool) -> list[str]:
+def listeners_of_run(
+    tags: Mapping[str, str], registered: Sequence[str], default_has_token: bool
+) -> list[str]:
     """The listeners a run covers: the tagged one, else the default listener (when it has a token, or when
     nobody is registered, so that a single-listener install's errors stay as they are) and every registered
     one. ValueError for a tag naming nobody."""

@@ -9,7 +9,12 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED, checked_through
-from spotify_assets.listener_scope import DEFAULT_LISTENER, LISTENER_PARTITIONS, LISTENER_TAG, run_listeners
+from spotify_assets.listener_scope import (
+    DEFAULT_LISTENER,
+    LISTENER_PARTITIONS,
+    LISTENER_TAG,
+    listeners_of_run,
+)
 from spotify_assets.settings import Settings
 from spotify_assets.sources.resource import SpotifyResource
 
@@ -62,7 +67,7 @@ def capture_requests(
     """One capture run per listener of the household (each tagged with its listener, so that one listener's
     bad token fails only their runs), each over its own range; a single listener's run has no tag."""
     registered = list(instance.get_dynamic_partitions(LISTENER_PARTITIONS))
-    listeners = run_listeners({}, registered, default_has_token)
+    listeners = listeners_of_run({}, registered, default_has_token)
     if listeners == [DEFAULT_LISTENER]:
         first, last = capture_range(instance, moment, partitions)
         return [run_request(first, last, run_key=moment.isoformat())]

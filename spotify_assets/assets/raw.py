@@ -11,7 +11,7 @@ from spotify_assets.listener_scope import (
     LISTENER_PARTITIONS,
     ListenerPayloads,
     listener_asset_path,
-    run_listeners,
+    listeners_of_run,
 )
 from spotify_assets.sources.base import RecentlyPlayedSource
 from spotify_assets.sources.resource import SpotifyResource
@@ -149,7 +149,7 @@ def build_raw_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
         before, for each listener of the run."""
         days = context.partition_keys
         try:
-            listeners = run_listeners(
+            listeners = listeners_of_run(
                 context.run.tags,
                 list(context.instance.get_dynamic_partitions(LISTENER_PARTITIONS)),
                 spotify.default_has_token(),
