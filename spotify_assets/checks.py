@@ -1,8 +1,8 @@
 """Asset checks: read the checked partitions' rows and apply the rules of `spotify_assets.quality`.
 
 Every check runs in the same run as its asset, right after it. Blocking checks (keys, values, reconciliation,
-referential integrity) stop the downstream assets of the run when they fail; the raw-capture gap and the
-Spotify authorisation expiry are warnings.
+referential integrity) stop the downstream assets of the run when they fail; the raw captures' checks
+(`raw_checks`: gaps, every listener captured, tokens fresh) are non-blocking.
 
 Partitions: the checks are not partitioned themselves (a partitioned check, a preview feature in Dagster
 1.13, records no partition when its run covers a range). Each evaluation covers the run's partitions, one day
@@ -17,20 +17,16 @@ the fact's and the bridge's keys against the dimensions, and silver's plays agai
 # No `from __future__ import annotations`: Dagster reads the resource annotations at runtime.
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from spotify_assets import quality
-from spotify_assets.assets.raw import LISTENERS_FAILED, RAW_RECENTLY_PLAYED
+from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
+from spotify_assets.check_results import checked_partitions, nothing_to_check, to_result
 from spotify_assets.day_batches import DayBatches, batches_of
-from spotify_assets.listener_scope import LISTENER_PARTITIONS, listeners_of_run
+from spotify_assets.raw_checks import every_listener_captured, no_possible_gap, spotify_authorization_fresh
 from spotify_assets.reconciliation import fact_matches_silver, silver_matches_raw
-from spotify_assets.sources.access_token import auth_command
-from spotify_assets.sources.resource import SpotifyResource
-from spotify_assets.sources.token_store import load_token, reauthorization_due
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.lake_io import ListenerJsonPartitions
 from spotify_assets.storage.postgres import PostgresResource
@@ -55,47 +51,6 @@ def references_of(spec: TableSpec) -> dict[str, tuple[TableSpec, str]]:
     return {column: (TABLES[dimension], key) for column, dimension, key in spec.references}
 
 
-def checked_partitions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
-    """The run's partition keys (one day or a range), else the partition last materialized, else none."""
-    if context.has_partition_key or context.has_partition_key_range:
-        return list(context.partition_keys)
-    event = context.instance.get_latest_materialization_event(key)
-    partition = event.asset_materialization.partition if event and event.asset_materialization else None
-    return [partition] if partition else []
-
-
-def to_result(
-    key: dg.AssetKey, name: str, outcome: quality.Outcome, partitions: Sequence[str]
-) -> dg.AssetCheckResult:
-    """An `AssetCheckResult` from a rule's outcome, naming the partitions it covered."""
-    severity = dg.AssetCheckSeverity.WARN if outcome.severity == "WARN" else dg.AssetCheckSeverity.ERROR
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name=name,
-        passed=outcome.passed,
-        severity=severity,
-        description=outcome.description,
-        metadata={
-            "partitions": quality.partitions_text(partitions),
-            **{k: _metadata_value(v) for k, v in outcome.metadata.items()},
-        },
-    )
-
-
-def _metadata_value(value: Any) -> Any:
-    """An Outcome metadata value as Dagster metadata: dicts as JSON, Markdown as Markdown, the rest as is."""
-    if isinstance(value, dict):
-        return dg.MetadataValue.json(value)
-    if isinstance(value, quality.Markdown):
-        return dg.MetadataValue.md(value)
-    return value
-
-
-def _nothing_to_check(key: dg.AssetKey, names: Iterable[str]) -> Iterable[dg.AssetCheckResult]:
-    for name in names:
-        yield to_result(key, name, quality.Outcome(True, "no materialized partition to check"), [])
-
-
 def _lake_rows(lake: LakeResource, spec: TableSpec, partitions: Sequence[str]) -> DayBatches:
     """The partitions' rows, read a batch of days at a time as the rules go through them."""
     path = [spec.schema, spec.name]
@@ -117,94 +72,6 @@ def _raw_items(lake: LakeResource, partitions: Sequence[str]) -> DayBatches:
         return items
 
     return DayBatches(partitions, read, batch_days=1)
-
-
-# -- raw ----------------------------------------------------------------------------------------------------
-
-
-def recorded_gap_days(instance: dg.DagsterInstance, key: dg.AssetKey, partitions: Sequence[str]) -> list[str]:
-    """The days among `partitions` that any extraction recorded as a possible gap (`possible_gap_days`).
-
-    A gap stays: plays the API forgot do not come back with a later capture (a data-export import can fill
-    them in silver, but raw recently-played still misses them).
-    """
-    gap_days: set[str] = set()
-    records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=list(partitions))
-    cursor = None
-    while True:
-        page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
-        for record in page.records:
-            materialization = record.asset_materialization
-            entry = materialization.metadata.get("possible_gap_days") if materialization else None
-            if entry is not None and entry.value:
-                gap_days.update(day.strip() for day in str(entry.value).split(","))
-        if not page.has_more:
-            break
-        cursor = page.cursor
-    return sorted(gap_days & set(partitions))
-
-
-@dg.asset_check(asset=RAW_RECENTLY_PLAYED, name="no_possible_gap", blocking=False)
-def no_possible_gap(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """Warns when an extraction of the day found a full page of 50 plays that does not reach back to anything
-    stored: plays in between may be lost (the raw materializations' `possible_gap_days`)."""
-    partitions = checked_partitions(context, RAW_RECENTLY_PLAYED)
-    gap_days = recorded_gap_days(context.instance, RAW_RECENTLY_PLAYED, partitions)
-    return to_result(RAW_RECENTLY_PLAYED, "no_possible_gap", quality.no_possible_gap(gap_days), partitions)
-
-
-RUN_EVENTS_LOOKBACK = 200
-"""Raw materializations searched for this run's capture (its check runs right after it)."""
-
-
-def run_capture_failures(instance: dg.DagsterInstance, run_id: str) -> dict[str, str] | None:
-    """`listeners_failed` of this run's capture (listener -> why), or None when the run captured nothing."""
-    records = instance.fetch_materializations(RAW_RECENTLY_PLAYED, limit=RUN_EVENTS_LOOKBACK).records
-    for record in records:
-        if record.run_id == run_id and record.asset_materialization is not None:
-            entry = record.asset_materialization.metadata.get(LISTENERS_FAILED)
-            return dict(entry.value) if entry is not None and isinstance(entry.value, dict) else {}
-    return None
-
-
-@dg.asset_check(asset=RAW_RECENTLY_PLAYED, name="every_listener_captured", blocking=False)
-def every_listener_captured(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """Fails when a household capture stored the other listeners' plays but not some listener's (expired
-    token, revoked app, rate limit): their `listeners_failed`, with what to do."""
-    failures = run_capture_failures(context.instance, context.run.run_id)
-    if not failures:
-        note = "no capture in this run" if failures is None else "every listener of the run was captured"
-        return to_result(RAW_RECENTLY_PLAYED, "every_listener_captured", quality.Outcome(True, note), [])
-    names = ", ".join(sorted(failures))
-    outcome = quality.Outcome(
-        False,
-        f"not captured: {names} (the other listeners' plays were stored). Run `spotify-assets listeners` "
-        "to see each token's state; `spotify-assets auth --listener NAME` renews one.",
-        {LISTENERS_FAILED: failures},
-    )
-    return to_result(RAW_RECENTLY_PLAYED, "every_listener_captured", outcome, [])
-
-
-@dg.asset_check(asset=RAW_RECENTLY_PLAYED, name="spotify_authorization_fresh", blocking=False)
-def spotify_authorization_fresh(
-    context: dg.AssetCheckExecutionContext, spotify: SpotifyResource
-) -> dg.AssetCheckResult:
-    """Warns two weeks before a Spotify refresh token's six-month expiry (or when its consent date is
-    unknown), for every listener, so that `spotify-assets auth` runs before captures fail. Passes on the
-    sample source."""
-    source = spotify.resolved_source()
-    now = datetime.now(UTC)
-    registered = list(context.instance.get_dynamic_partitions(LISTENER_PARTITIONS))
-    outcomes = {}
-    for listener in listeners_of_run({}, registered, source != "live" or spotify.default_has_token()):
-        settings = spotify.live_settings(listener) if source == "live" else None
-        token = load_token(settings) if settings else None
-        authorized_at = token.authorized_at if token else None
-        due = reauthorization_due(authorized_at) if authorized_at else None
-        command = auth_command(settings) if settings else ""
-        outcomes[listener] = quality.authorization_fresh(source, authorized_at, due, now, command)
-    outcome = quality.household_authorization_fresh(outcomes)
-    return to_result(RAW_RECENTLY_PLAYED, "spotify_authorization_fresh", outcome, [])
 
 
 # -- silver and gold: every table of the registry ------------------------------------------------------------
@@ -301,7 +168,7 @@ def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefiniti
     ) -> Iterable[dg.AssetCheckResult]:
         partitions = checked_partitions(context, key)
         if not partitions:
-            yield from _nothing_to_check(key, names)
+            yield from nothing_to_check(key, names)
             return
         rows = _lake_rows(lake, spec, partitions)
         yield to_result(key, UNIQUE_KEY, quality.unique_key(rows, spec), partitions)
