@@ -16,6 +16,7 @@ from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.assets.report import REPORT_LISTENING
 from spotify_assets.checks import build_checks
 from spotify_assets.definitions import build_definitions
+from spotify_assets.listener_scope import LISTENER_PARTITIONS
 from spotify_assets.partitions import build_daily_partitions
 from spotify_assets.raw_checks import recorded_gap_days, spotify_authorization_fresh
 from spotify_assets.settings import get_settings
@@ -209,6 +210,33 @@ def test_the_authorization_check_warns_two_weeks_before_the_token_expires(
     (check,) = result.get_asset_check_evaluations()
     assert (check.passed, check.severity) == (passed, dg.AssetCheckSeverity.WARN)
     assert text in check.description
+
+
+def test_the_authorization_check_names_each_listener_whose_token_is_due(tmp_path, clean_warehouse):
+    token_dir = tmp_path / "tokens"
+    now = datetime.now(UTC)
+    for name, days_ago in (("alice", 30), ("bob", 175)):
+        token = StoredToken(refresh_token=f"refresh-{name}", authorized_at=now - timedelta(days=days_ago))
+        write_token_file(token_dir / f"{name}.json", token)
+    settings = make_settings(
+        tmp_path,
+        clean_warehouse,
+        spotify_source="live",
+        spotify_token_dir=str(token_dir),
+        spotify_token_file=str(tmp_path / "none.json"),  # no default listener's token
+    )
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice", "bob"])
+        result = run(
+            build_definitions(settings),
+            selection=dg.AssetSelection.checks(spotify_authorization_fresh),
+            partition=None,
+            instance=instance,
+        )
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.description.startswith("bob: the Spotify refresh token expires on")
+    assert "spotify-assets auth --listener bob" in check.description and "alice" not in check.description
 
 
 def test_the_authorization_check_passes_on_the_sample_source(defs):
