@@ -267,3 +267,23 @@ def test_each_listener_is_captured_from_their_own_last_capture(tmp_path, instanc
         "bob": ((DAY - timedelta(days=3)).isoformat(), today),
         "alice": ((DAY - timedelta(days=1)).isoformat(), today),  # never captured: from yesterday
     }
+
+
+def test_a_household_on_the_s3_lake(tmp_path, clean_warehouse, s3_lake, instance):
+    settings = make_settings(
+        tmp_path,
+        clean_warehouse,
+        s3_bucket_name=s3_lake.bucket,
+        s3_endpoint_url=s3_lake.endpoint_url,
+        s3_prefix=s3_lake.prefix,
+    )
+    instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
+    materialize(settings, DAY, instance=instance)
+    materialize(settings, DAY, instance=instance)
+    keys = {key.removeprefix(f"{s3_lake.prefix}/") for key in s3_lake.list_keys("raw/recently_played/")}
+    assert keys == {
+        f"raw/recently_played/extraction_date={DAY}/recently_played.json",
+        listener_key("alice", DAY),
+    }
+    plays = warehouse_tables(clean_warehouse)["silver.plays"]
+    assert plays_by_listener(plays) == {"demo": sample_count(DAY, None), "alice": sample_count(DAY, "alice")}
