@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from spotify_assets.listener_scope import LISTENER_TAG
 from spotify_assets.settings import Settings, read_dotenv
 
 GENERATED_MARKER = (
@@ -29,9 +30,12 @@ def instance_config(settings: Settings) -> dict[str, Any]:
         "concurrency": {
             "runs": {
                 "max_concurrent_runs": settings.max_concurrent_runs,
-                # Never two runs of one day at once (range runs carry no dagster/partition: the pool below).
+                # Never two runs of one day at once (range runs carry no dagster/partition: the pool below),
+                # and never two runs of one listener; a household's capture runs go as ranges even for one
+                # day, so that one listener's run (waiting out a 429) never holds back the others'.
                 "tag_concurrency_limits": [
-                    {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+                    {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+                    {"key": LISTENER_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
                 ],
             },
             # A run holds a slot of every pool its assets name from launch to end, so writing runs (a day and

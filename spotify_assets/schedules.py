@@ -43,10 +43,12 @@ def build_jobs(partitions: dg.DailyPartitionsDefinition) -> tuple[dg.UnresolvedA
 
 
 def run_request(
-    first: date, last: date, run_key: str, tags: Mapping[str, str] | None = None
+    first: date, last: date, run_key: str, tags: Mapping[str, str] | None = None, *, as_range: bool = False
 ) -> dg.RunRequest:
-    """A run of one partition, or of a range of partitions as one run (single-run backfill tags)."""
-    if first == last:
+    """A run of one partition, or of a range of partitions as one run (single-run backfill tags; also one day
+    with `as_range`: such a run carries no dagster/partition tag, so the run queue's one-run-a-day limit
+    leaves it alone)."""
+    if first == last and not as_range:
         return dg.RunRequest(run_key=run_key, partition_key=last.isoformat(), tags=dict(tags or {}))
     return dg.RunRequest(
         run_key=run_key,
@@ -65,7 +67,12 @@ def capture_requests(
     default_has_token: bool,
 ) -> list[dg.RunRequest]:
     """One capture run per listener of the household (each tagged with its listener, so that one listener's
-    bad token fails only their runs), each over its own range; a single listener's run has no tag."""
+    bad token fails only their runs), each over its own range; a single listener's run has no tag.
+
+    A listener's run is a range run even for today alone: the run queue then keeps two runs of one listener
+    apart (its limit on the listener tag) but not two listeners' runs of one day, so a listener whose run
+    waits out a rate limit (or is left started) does not hold back the others' captures. Their raw objects
+    differ, and each day's merge holds its own lock."""
     registered = list(instance.get_dynamic_partitions(LISTENER_PARTITIONS))
     listeners = listeners_of_run({}, registered, default_has_token)
     if listeners == [DEFAULT_LISTENER]:
@@ -75,7 +82,7 @@ def capture_requests(
     for listener in listeners:
         first, last = capture_range(instance, moment, partitions, listener)
         run_key = f"{moment.isoformat()}/{listener}"
-        requests.append(run_request(first, last, run_key=run_key, tags={LISTENER_TAG: listener}))
+        requests.append(run_request(first, last, run_key, {LISTENER_TAG: listener}, as_range=True))
     return requests
 
 

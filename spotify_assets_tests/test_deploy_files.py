@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
@@ -32,6 +32,29 @@ def _settings_variables() -> set[str]:
 
 def _compose() -> dict:
     return yaml.safe_load((DEPLOY / "docker-compose.yaml").read_text())
+
+
+def _image_env() -> dict[str, str]:
+    """The Dockerfile's ENV values (`ENV A=1 \\ B=2`)."""
+    text = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
+    pairs = [
+        re.findall(r"([A-Z_][A-Z0-9_]*)=(\S+)", line[4:])
+        for line in text.splitlines()
+        if line.startswith("ENV ")
+    ]
+    return {name: value for line in pairs for name, value in line}
+
+
+def _token_paths(env: dict[str, str]) -> list[PurePosixPath]:
+    """The token file's folder and the listeners' token folder (absolute: nothing relative persists): where
+    `spotify-assets auth [--listener NAME]` writes, and where runs write back a rotated refresh token."""
+    paths = [PurePosixPath(env["SPOTIFY_TOKEN_FILE"]).parent, PurePosixPath(env["SPOTIFY_TOKEN_DIR"])]
+    assert all(path.is_absolute() for path in paths), paths
+    return paths
+
+
+def _on_a_mount(path: PurePosixPath, mounts: list[str]) -> bool:
+    return any(path == PurePosixPath(mount) or PurePosixPath(mount) in path.parents for mount in mounts)
 
 
 @pytest.mark.parametrize(("role", "service"), COMPOSE_SERVICES.items())
@@ -90,3 +113,36 @@ def test_helm_values_match_the_tested_instance_config():
         "maxRuntimeSeconds": expected["max_runtime_seconds"],
         "pollIntervalSeconds": expected["poll_interval_seconds"],
     }
+
+
+def test_the_token_files_live_on_a_volume_of_the_containers_that_run_the_runs():
+    compose = _compose()
+    env = {**_image_env(), **compose["x-app"]["environment"]}
+    # Runs (and `docker compose exec code spotify-assets auth --listener NAME`) execute in the code container.
+    service = compose["services"][COMPOSE_SERVICES["code-server"]]
+    named = {
+        target: source
+        for source, target, *_ in (volume.split(":") for volume in service["volumes"])
+        if source in compose["volumes"]
+    }
+    for path in _token_paths(env):
+        assert _on_a_mount(path, list(named)), f"{path} is on no named volume of the code service"
+    # Private to the owner, whatever mode the volume comes up with.
+    script = (DEPLOY / "entrypoint.sh").read_text()
+    assert 'chmod 700 "$(dirname "$SPOTIFY_TOKEN_FILE")" "$SPOTIFY_TOKEN_DIR"' in script
+
+
+def test_helm_mounts_the_token_files_on_a_shared_claim_in_the_code_server_and_its_run_pods():
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    env = {**_image_env(), **deployment["env"]}
+    claims = {
+        volume["name"]
+        for volume in deployment["volumes"]
+        if volume.get("persistentVolumeClaim", {}).get("claimName")
+    }
+    mounts = [mount["mountPath"] for mount in deployment["volumeMounts"] if mount["name"] in claims]
+    for path in _token_paths(env):
+        assert _on_a_mount(path, mounts), f"{path} is on no persistent volume claim of the user deployment"
+    # The run pods (K8sRunLauncher) take the deployment's volumes, mounts and environment.
+    assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True
