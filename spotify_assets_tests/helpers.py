@@ -39,6 +39,18 @@ def make_settings(tmp_path: Path, postgres_resource, **overrides) -> Settings:
     return replace(base, **overrides)
 
 
+def make_s3_settings(tmp_path: Path, postgres_resource, s3_lake, **overrides) -> Settings:
+    """`make_settings` with the lake on `s3_lake` (moto's S3 over HTTP)."""
+    return make_settings(
+        tmp_path,
+        postgres_resource,
+        s3_bucket_name=s3_lake.bucket,
+        s3_endpoint_url=s3_lake.endpoint_url,
+        s3_prefix=s3_lake.prefix,
+        **overrides,
+    )
+
+
 def materialize(
     settings: Settings, first: date, last: date | None = None, instance=None, raise_on_error: bool = True
 ) -> dg.ExecuteInProcessResult:

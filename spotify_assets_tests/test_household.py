@@ -16,7 +16,13 @@ from spotify_assets.settings import Settings
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.sources.token_store import StoredToken, write_token_file
 from spotify_assets_tests.fake_spotify import REFRESH_TOKEN, USER_ID, FakeSpotify, synthetic_play
-from spotify_assets_tests.helpers import lake_digest, make_settings, materialize, warehouse_tables
+from spotify_assets_tests.helpers import (
+    lake_digest,
+    make_s3_settings,
+    make_settings,
+    materialize,
+    warehouse_tables,
+)
 
 DAY = date(2026, 3, 9)
 
@@ -272,13 +278,7 @@ def test_each_listener_is_captured_from_their_own_last_capture(tmp_path, instanc
 
 
 def test_a_household_on_the_s3_lake(tmp_path, clean_warehouse, s3_lake, instance):
-    settings = make_settings(
-        tmp_path,
-        clean_warehouse,
-        s3_bucket_name=s3_lake.bucket,
-        s3_endpoint_url=s3_lake.endpoint_url,
-        s3_prefix=s3_lake.prefix,
-    )
+    settings = make_s3_settings(tmp_path, clean_warehouse, s3_lake)
     instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
     materialize(settings, DAY, instance=instance)
     materialize(settings, DAY, instance=instance)

@@ -15,7 +15,13 @@ from spotify_assets.charts import CHARTS
 from spotify_assets.day_batches import BATCH_DAYS
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.tables import GOLD_TABLES, PLAYS
-from spotify_assets_tests.helpers import lake_digest, make_settings, materialize, warehouse_tables
+from spotify_assets_tests.helpers import (
+    lake_digest,
+    make_s3_settings,
+    make_settings,
+    materialize,
+    warehouse_tables,
+)
 
 DAY = date(2025, 3, 14)
 ASSET_KEYS = [
@@ -144,13 +150,7 @@ def test_row_count_metadata_equals_the_warehouse(tmp_path, clean_warehouse):
 
 
 def test_s3_lake_end_to_end(tmp_path, clean_warehouse, s3_lake):
-    settings = make_settings(
-        tmp_path,
-        clean_warehouse,
-        s3_bucket_name=s3_lake.bucket,
-        s3_endpoint_url=s3_lake.endpoint_url,
-        s3_prefix=s3_lake.prefix,
-    )
+    settings = make_s3_settings(tmp_path, clean_warehouse, s3_lake)
     materialize(settings, DAY)
     materialize(settings, DAY)
     keys = set(s3_lake.list_keys(""))
