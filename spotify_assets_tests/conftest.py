@@ -1,6 +1,7 @@
 """Shared test fixtures: the real components (PostgreSQL, S3 over HTTP, Dagster instance) live in plugins."""
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,16 @@ def fixtures_dir() -> Path:
     """`../shared/fixtures/spotify`: real Spotify files, read in place."""
     assert FIXTURES_DIR.is_dir(), f"missing shared fixtures at {FIXTURES_DIR}"
     return FIXTURES_DIR
+
+
+@pytest.fixture(autouse=True)
+def no_stale_defs_state_storage() -> Iterator[None]:
+    """Each test starts with no current Dagster defs-state storage. In Dagster 1.13.27,
+    `DagsterInstance.__exit__` disposes the instance but leaves its storage the current one (a ContextVar it
+    never resets), so a test after one that used `with DagsterInstance...` could build definitions against a
+    collected instance ("Attempted to resolve undefined DagsterInstance weakref", seen once in a full run)."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield
+    _current_storage.set(None)
