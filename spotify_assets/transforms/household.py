@@ -72,54 +72,87 @@ class HouseholdReport:
         }
 
 
-def _by_listener(rows: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Plays and listened ms of each (key, listener) of the rows holding a key, most played first (then ms,
-    then listener id), counted on group codes (a pandas groupby costs ~10 ms, a year of days makes 365)."""
-    rows = rows[rows[key].notna()]
-    keys, key_values = pd.factorize(rows[key])
-    listeners, listener_values = pd.factorize(rows["listener_id"])
-    pairs, inverse = np.unique(keys * len(listener_values) + listeners, return_inverse=True)
-    listened = rows["ms_played"].fillna(rows["duration_ms"]).fillna(0).astype("int64").to_numpy()
+class _Window:
+    """A day's window rows for the comparisons, each column converted once and shared by the artists' and
+    the tracks' counts: listened ms, the listeners' group codes, and each key's group codes."""
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        self.rows = rows
+        self.ms = rows["ms_played"].fillna(rows["duration_ms"]).fillna(0).astype("int64").to_numpy()
+        self.listeners, listener_values = pd.factorize(rows["listener_id"])
+        self.listener_values = np.asarray(listener_values, dtype=object)
+        self._codes: dict[str, tuple[np.ndarray, pd.Index]] = {}
+
+    def codes(self, key: str) -> tuple[np.ndarray, pd.Index]:
+        """Each row's group code of `key` (-1: no key) and the keys of the codes."""
+        if key not in self._codes:
+            codes, values = pd.factorize(self.rows[key])
+            self._codes[key] = (codes, pd.Index(values))
+        return self._codes[key]
+
+    def labels(self, key: str, name: str, keys: list[object]) -> list[object]:
+        """The label of each of `keys`: its first name in row order, else the key."""
+        codes, values = self.codes(key)
+        named = np.flatnonzero((codes >= 0) & self.rows[name].notna().to_numpy())
+        found_codes, firsts = np.unique(codes[named], return_index=True)
+        names = self.rows[name].array.take(named[firsts]).tolist()
+        found = dict(zip(np.asarray(values, dtype=object)[found_codes].tolist(), names, strict=True))
+        return [found.get(value, value) for value in keys]
+
+
+@dataclass(frozen=True)
+class _ByListener:
+    """Plays and listened ms of each (key, listener) of a window's rows holding a key, most played first
+    (then ms, then listener id), counted on group codes (a pandas groupby costs ~10 ms, a year of days makes
+    365, a household's comparisons three a day)."""
+
+    keys: np.ndarray  # each pair's key (object)
+    listeners: np.ndarray  # each pair's listener id (object)
+    plays: np.ndarray
+    ms: np.ndarray
+
+    def per_key(self) -> pd.DataFrame:
+        """Of each key, in order of its first pair: its most played listener's pair (`listener_id`, `plays`,
+        `ms`), with `listeners`, `total_plays` and `total_ms` of all its listeners; indexed by key."""
+        codes, _ = pd.factorize(self.keys)
+        firsts = np.unique(codes, return_index=True)[1]
+        total_plays = np.zeros(len(firsts), dtype="int64")
+        total_ms = np.zeros(len(firsts), dtype="int64")
+        np.add.at(total_plays, codes, self.plays)
+        np.add.at(total_ms, codes, self.ms)
+        return pd.DataFrame(
+            {
+                "listener_id": self.listeners[firsts],
+                "plays": self.plays[firsts],
+                "ms": self.ms[firsts],
+                "listeners": np.bincount(codes, minlength=len(firsts)).astype("int64"),
+                "total_plays": total_plays,
+                "total_ms": total_ms,
+            },
+            index=pd.Index(self.keys[firsts], dtype=object),
+        )
+
+
+def _by_listener(window: _Window, key: str, only: list[object] | None = None) -> _ByListener:
+    """`_ByListener` of the window's rows holding a key (of those of `only`, when given)."""
+    codes, values = window.codes(key)
+    held = codes >= 0 if only is None else np.isin(codes, values.get_indexer(only)) & (codes >= 0)
+    rows = np.flatnonzero(held)
+    width = max(len(window.listener_values), 1)
+    pairs, inverse = np.unique(codes[rows] * width + window.listeners[rows], return_inverse=True)
     ms = np.zeros(len(pairs), dtype="int64")
-    np.add.at(ms, inverse, listened)
-    counted = pd.DataFrame(
-        {
-            key: np.asarray(key_values, dtype=object)[pairs // max(len(listener_values), 1)],
-            "listener_id": np.asarray(listener_values, dtype=object)[pairs % max(len(listener_values), 1)],
-            "plays": np.bincount(inverse, minlength=len(pairs)).astype("int64"),
-            "ms": ms,
-        }
-    )
-    order = np.lexsort(
-        (counted["listener_id"].to_numpy(), -counted["ms"].to_numpy(), -counted["plays"].to_numpy())
-    )
-    return counted.iloc[order].reset_index(drop=True)
+    np.add.at(ms, inverse, window.ms[rows])
+    plays = np.bincount(inverse, minlength=len(pairs)).astype("int64")
+    listeners = window.listener_values[pairs % width]
+    order = np.lexsort((listeners, -ms, -plays))
+    keys = np.asarray(values, dtype=object)[pairs // width]
+    return _ByListener(keys[order], listeners[order], plays[order], ms[order])
 
 
-def _per_key(counted: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Of each key of `_by_listener`'s rows, in order of its first row: its most played listener's row
-    (`listener_id`, `plays`, `ms`), with `listeners`, `total_plays` and `total_ms` of all its listeners."""
-    codes, _ = pd.factorize(counted[key])
-    first = counted.drop_duplicates(key)
-    return first.assign(
-        listeners=np.bincount(codes).astype("int64"),
-        total_plays=np.bincount(codes, weights=counted["plays"].to_numpy()).astype("int64"),
-        total_ms=np.bincount(codes, weights=counted["ms"].to_numpy()).astype("int64"),
-    ).set_index(key)
-
-
-def _labels(rows: pd.DataFrame, key: str, name: str, keys: list[object]) -> list[object]:
-    """The label of each of `keys`: its first name in row order, else the key."""
-    rows = rows[rows[key].isin(keys)]
-    named = rows[rows[name].notna()].drop_duplicates(key)
-    found = dict(zip(named[key].tolist(), named[name].tolist(), strict=True))
-    return [found.get(value, value) for value in keys]
-
-
-def shared_artists(rows: pd.DataFrame, top_n: int = TOP_N) -> pd.DataFrame:
-    """The `top_n` primary artists of `rows` played by at least two listeners (see the module docstring)."""
-    counted = _by_listener(rows, "primary_artist_key")
-    artists = _per_key(counted, "primary_artist_key")
+def _shared_artists(window: _Window, counted: _ByListener, top_n: int) -> pd.DataFrame:
+    """The `top_n` primary artists of the window played by at least two listeners (see the module docstring),
+    from the window's artists `counted` by listener."""
+    artists = counted.per_key()
     artists = artists[artists["listeners"] >= 2]
     if artists.empty:
         return _empty(SHARED_COLUMNS)
@@ -127,7 +160,7 @@ def shared_artists(rows: pd.DataFrame, top_n: int = TOP_N) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "artist_key": keys,
-            "artist": _labels(rows, "primary_artist_key", "artist_name", keys),
+            "artist": window.labels("primary_artist_key", "artist_name", keys),
             "listeners": artists["listeners"].to_numpy(),
             "plays": artists["total_plays"].to_numpy(),
             "ms": artists["total_ms"].to_numpy(),
@@ -138,12 +171,12 @@ def shared_artists(rows: pd.DataFrame, top_n: int = TOP_N) -> pd.DataFrame:
         ascending=[False, False, False, True, True],
         kind="stable",
     ).head(top_n)
-    top = counted[counted["primary_artist_key"].isin(frame["artist_key"])]
     by_listener: dict[object, dict[str, int]] = {key: {} for key in frame["artist_key"]}
     for artist_key, listener, plays in zip(
-        top["primary_artist_key"], top["listener_id"], top["plays"].tolist(), strict=True
+        counted.keys.tolist(), counted.listeners.tolist(), counted.plays.tolist(), strict=True
     ):
-        by_listener[artist_key][listener] = plays  # most played first, as `counted` is ordered
+        if artist_key in by_listener:
+            by_listener[artist_key][listener] = plays  # most played first, as `counted` is ordered
     frame = frame.assign(
         minutes=(frame["ms"] / MS_PER_MINUTE).round(1),
         plays_by_listener=[by_listener[key] for key in frame["artist_key"]],
@@ -151,12 +184,12 @@ def shared_artists(rows: pd.DataFrame, top_n: int = TOP_N) -> pd.DataFrame:
     return frame.loc[:, list(SHARED_COLUMNS)].reset_index(drop=True)
 
 
-def most_played_by(rows: pd.DataFrame, key: str, keys: list[object], labels: list[object]) -> pd.DataFrame:
-    """For each of `keys` (labelled `labels`, in their order), who of the listeners of `rows` played it most
+def _most_played_by(counted: _ByListener, keys: list[object], labels: list[object]) -> pd.DataFrame:
+    """For each of `keys` (labelled `labels`, in their order), who of the listeners `counted` played it most
     (see the module docstring), with the key's plays and how many listeners played it."""
     if not keys:
         return _empty(MOST_COLUMNS)
-    per_key = _per_key(_by_listener(rows[rows[key].isin(keys)], key), key).reindex(keys)
+    per_key = counted.per_key().reindex(keys)
     return pd.DataFrame(
         {
             "key": keys,
@@ -193,15 +226,18 @@ def household_reports(
             yield HouseholdReport(day, report, present)
             continue
         top_artists, top_tracks = report.window.top_artists, report.window.top_tracks
+        window = _Window(rows)
+        artists = _by_listener(window, "primary_artist_key")  # the shared artists' and the top artists'
+        track_keys = top_tracks["track_key"].tolist()
         yield HouseholdReport(
             day,
             report,
             present,
-            shared_artists=shared_artists(rows),
-            most_artists=most_played_by(
-                rows, "primary_artist_key", top_artists["artist_key"].tolist(), top_artists["artist"].tolist()
+            shared_artists=_shared_artists(window, artists, TOP_N),
+            most_artists=_most_played_by(
+                artists, top_artists["artist_key"].tolist(), top_artists["artist"].tolist()
             ),
-            most_tracks=most_played_by(
-                rows, "track_key", top_tracks["track_key"].tolist(), top_tracks["track"].tolist()
+            most_tracks=_most_played_by(
+                _by_listener(window, "track_key", track_keys), track_keys, top_tracks["track"].tolist()
             ),
         )
