@@ -222,6 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     listeners = commands.add_parser("listeners", help="list the listeners and their tokens, or remove one")
     listeners.add_argument("--remove", metavar="NAME", help="unregister NAME and delete its token file")
+    listeners.add_argument(
+        "--delete-plays",
+        action="store_true",
+        help="with --remove: also delete their plays from the lake and rebuild those days without them",
+    )
+    listeners.add_argument("--yes", action="store_true", help="with --delete-plays: do not ask")
     bi_port = commands.add_parser(
         "bi-port", help="serve the embedded warehouse on 127.0.0.1 for Power BI, Tableau, Metabase"
     )
@@ -269,7 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "listeners":
         from spotify_assets.listeners import run_listeners
 
-        return run_listeners(settings, remove=args.remove)
+        if args.delete_plays and not args.remove:
+            parser.error("--delete-plays needs --remove NAME")
+        return run_listeners(settings, remove=args.remove, delete=args.delete_plays, yes=args.yes)
     if args.command == "auth":
         from spotify_assets.sources.auth import run_auth
 

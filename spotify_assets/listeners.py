@@ -199,15 +199,18 @@ def check_no_case_twin(instance: dg.DagsterInstance, name: str) -> None:
             raise ListenerError(f"listener {key!r} exists; names may not differ by case only")
 
 
-def remove_listener(instance: dg.DagsterInstance, settings: Settings, name: str) -> Path | None:
+def remove_listener(
+    instance: dg.DagsterInstance, settings: Settings, name: str, missing_ok: bool = False
+) -> Path | None:
     """Unregister `name` and delete its token file (returned, or None if there was none); the lake and the
-    warehouse keep their plays. ListenerError when `name` is neither registered nor has a token file."""
+    warehouse keep their plays. ListenerError when `name` is neither registered nor has a token file (unless
+    `missing_ok`: a listener removed before whose plays are deleted now)."""
     registered = instance.has_dynamic_partition(LISTENER_PARTITIONS, name)
     if registered and not _is_name(name):  # a key added by hand: it has no token file
         instance.delete_dynamic_partition(LISTENER_PARTITIONS, name)
         return None
     path = listener_token_path(settings, name)
-    if not registered and not path.exists():
+    if not registered and not path.exists() and not missing_ok:
         known = ", ".join(instance.get_dynamic_partitions(LISTENER_PARTITIONS)) or "none"
         raise ListenerError(f"no listener named {name!r} (registered: {known})")
     if registered:
@@ -248,23 +251,44 @@ def listener_lines(listeners: list[Listener]) -> list[str]:
 
 
 def run_listeners(
-    settings: Settings, remove: str | None = None, print_fn: Callable[[str], None] = print
+    settings: Settings,
+    remove: str | None = None,
+    print_fn: Callable[[str], None] = print,
+    delete: bool = False,
+    yes: bool = False,
+    ask: Callable[[str], str] = input,
 ) -> int:
-    """`spotify-assets listeners [--remove NAME]`: list the listeners, or remove one; the exit code."""
+    """`spotify-assets listeners [--remove NAME [--delete-plays [--yes]]]`: list the listeners, or remove
+    one (and their plays); the exit code."""
+    if remove is not None and delete and not yes and not _confirm(remove, ask):
+        print_fn("Nothing removed.")
+        return 1
     try:
         with listener_instance(settings) as instance:
             if remove is None:
                 for line in listener_lines(list_listeners(instance, settings)):
                     print_fn(line)
                 return 0
-            deleted = remove_listener(instance, settings, remove)
+            deleted = remove_listener(instance, settings, remove, missing_ok=delete)
     except ListenerError as error:
         print_fn(f"Cannot remove {remove!r}: {error}" if remove is not None else str(error))
         return 1
     token = f"deleted its token file {deleted}" if deleted else "it had no token file"
     print_fn(f"Removed listener {remove}: unregistered from the Dagster instance, {token}.")
+    if delete:
+        from spotify_assets.listener_purge import delete_plays
+
+        return delete_plays(settings, remove, print_fn=print_fn)
     print_fn(
-        "Their plays already captured stay in the lake and the warehouse. To end the app's access too, "
-        "remove them under User Management in the Spotify developer dashboard."
+        "Their plays already captured stay in the lake and the warehouse (`--delete-plays` deletes them). To "
+        "end the app's access too, remove them under User Management in the Spotify developer dashboard."
     )
     return 0
+
+
+def _confirm(name: str, ask: Callable[[str], str]) -> bool:
+    question = f"Delete every play of listener {name} from the lake and the warehouse? [y/N] "
+    try:
+        return ask(question).strip().lower() in ("y", "yes")
+    except EOFError:  # no terminal to answer on: the safe answer
+        return False

@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
+from spotify_assets.listener_purge import listener_objects, orphaned_days, raw_days
 from spotify_assets.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
-from spotify_assets_tests.helpers import lake_digest
+from spotify_assets.storage.lake import LakeResource
+from spotify_assets_tests.helpers import lake_digest, warehouse_tables
 from spotify_assets_tests.test_entrypoints import pipeline_env  # noqa: F401 (fixture)
 
 DAYS = ("2025-06-01", "2025-06-02")
@@ -43,3 +46,56 @@ def test_one_listener_backfilled_from_the_command_line(tmp_path, pipeline_env): 
         assert {key: run.tags.get(key) for key in tags} == tags
         materialized = instance.get_materialized_partitions(dg.AssetKey(["raw", "recently_played"]))
         assert materialized == set(DAYS)
+
+
+def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env, clean_warehouse):  # noqa: F811
+    with dg.DagsterInstance.from_config(pipeline_env["DAGSTER_HOME"]) as instance:
+        instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
+    materialize = [sys.executable, "-m", "dagster", "asset", "materialize", "-m",
+                   "spotify_assets.definitions", "--select", "*",
+                   "--partition-range", f"{DAYS[0]}...{DAYS[1]}"]  # fmt: skip
+    result = subprocess.run(materialize, cwd=tmp_path, env=pipeline_env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    before = warehouse_tables(clean_warehouse)
+    fact = before["gold.fact_recently_played"]
+    assert set(fact["listener_id"]) == {"demo", "alice"}
+
+    remove = [sys.executable, "-m", "spotify_assets.cli", "listeners", "--remove", "alice", "--delete-plays"]
+    refused = subprocess.run(
+        remove, cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, input="n\n"
+    )
+    assert refused.returncode == 1 and "Nothing removed." in refused.stdout
+    result = subprocess.run(
+        [*remove, "--yes"], cwd=tmp_path, env=pipeline_env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    after = warehouse_tables(clean_warehouse)
+    for name in ("silver.plays", "gold.fact_recently_played"):
+        rows = before[name]
+        pd.testing.assert_frame_equal(
+            after[name].reset_index(drop=True),
+            rows[rows["listener_id"] != "alice"].reset_index(drop=True),
+            obj=name,
+        )
+    lake = set(lake_digest(Path(pipeline_env["LAKE_DIR"])))
+    assert not [key for key in lake if "listener=alice" in key]
+    with dg.DagsterInstance.from_config(pipeline_env["DAGSTER_HOME"]) as instance:
+        assert list(instance.get_dynamic_partitions(LISTENER_PARTITIONS)) == []
+
+
+def test_a_day_only_the_removed_listener_had_is_rebuilt_empty(tmp_path):
+    lake = LakeResource(local_dir=str(tmp_path / "lake"))
+    items = b'{"items": [{"played_at": "2025-06-01T10:00:00.000Z"}]}'
+    path = ["raw", "recently_played"]
+    lake.write_bytes(lake.partition_path(path, DAYS[0], "recently_played.json"), items)
+    for day in DAYS:
+        lake.write_bytes(lake.partition_path([*path, "listener=alice"], day, "recently_played.json"), items)
+
+    keys = listener_objects(lake, "alice")
+    assert raw_days(keys) == list(DAYS)
+    for key in keys:
+        lake.delete(key)
+    assert orphaned_days(lake, "alice", raw_days(keys)) == [
+        f"raw/recently_played/listener=alice/extraction_date={DAYS[1]}/recently_played.json"
+    ]

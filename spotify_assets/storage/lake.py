@@ -134,6 +134,15 @@ class LakeResource(dg.ConfigurableResource):
         except FileNotFoundError:
             return None
 
+    def delete(self, key: str) -> None:
+        """Remove the object at `key` (nothing happens when there is none)."""
+        _check_key(key)
+        if self.bucket:
+            self._client().delete_object(Bucket=self.bucket, Key=self._object_key(key))
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self._local_path(key).unlink()
+
     def exists(self, key: str) -> bool:
         """Whether an object is stored at `key`."""
         _check_key(key)
