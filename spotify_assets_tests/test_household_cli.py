@@ -49,8 +49,9 @@ def test_one_listener_backfilled_from_the_command_line(tmp_path, pipeline_env): 
 
 
 def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env, clean_warehouse):  # noqa: F811
-    with dg.DagsterInstance.from_config(pipeline_env["DAGSTER_HOME"]) as instance:
-        instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
+    prepare = [sys.executable, "-m", "spotify_assets.cli", "instance"]  # as every make target does first
+    assert subprocess.run(prepare, cwd=tmp_path, env=pipeline_env, capture_output=True).returncode == 0
+    in_instance(pipeline_env, f"instance.add_dynamic_partitions({LISTENER_PARTITIONS!r}, ['alice'])")
     materialize = [sys.executable, "-m", "dagster", "asset", "materialize", "-m",
                    "spotify_assets.definitions", "--select", "*",
                    "--partition-range", f"{DAYS[0]}...{DAYS[1]}"]  # fmt: skip
@@ -80,8 +81,29 @@ def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env
         )
     lake = set(lake_digest(Path(pipeline_env["LAKE_DIR"])))
     assert not [key for key in lake if "listener=alice" in key]
-    with dg.DagsterInstance.from_config(pipeline_env["DAGSTER_HOME"]) as instance:
-        assert list(instance.get_dynamic_partitions(LISTENER_PARTITIONS)) == []
+    assert in_instance(pipeline_env, f"instance.get_dynamic_partitions({LISTENER_PARTITIONS!r})") == []
+    runs = in_instance(
+        pipeline_env,
+        "[(r.status.value, r.tags.get('dagster/asset_partition_range_start')) for r in instance.get_runs()]",
+    )
+    assert sorted(map(tuple, runs)) == [("SUCCESS", DAYS[0])] * 2  # the household run and the rebuild
+
+
+def in_instance(env: dict[str, str], expression: str) -> object:
+    """`expression` evaluated on the instance of `env`'s DAGSTER_HOME in a user's process (its dagster.yaml
+    names the PostgreSQL of `env`'s settings, which this process's settings do not), as JSON."""
+    code = "\n".join(
+        [
+            "import json, dagster as dg",
+            "with dg.DagsterInstance.get() as instance:",
+            f"    print(json.dumps({expression}))",
+        ]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_a_day_only_the_removed_listener_had_is_rebuilt_empty(tmp_path):

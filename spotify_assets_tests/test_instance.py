@@ -87,7 +87,11 @@ def _asset_nodes(defs: dg.Definitions) -> dict[dg.AssetKey, object]:
 
 
 def _dagster_runs(clean_warehouse) -> dict[str, str]:
+    """Run id -> status of the runs in the session's PostgreSQL (other tests' CLI runs land there too)."""
     with clean_warehouse.connect() as conn:
+        row = conn.execute("SELECT to_regclass('dagster.runs') IS NOT NULL").fetchone()
+        if not (row and row[0]):
+            return {}
         return dict(conn.execute("SELECT run_id, status FROM dagster.runs").fetchall())
 
 
@@ -96,6 +100,7 @@ def _no_sqlite(home: Path) -> None:
 
 
 def test_demo_leaves_its_run_in_postgres(tmp_path, pipeline_env, clean_warehouse):  # noqa: F811
+    before = _dagster_runs(clean_warehouse)
     result = subprocess.run(
         [sys.executable, "-m", "spotify_assets.cli", "demo"],
         cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, timeout=600,
@@ -106,13 +111,14 @@ def test_demo_leaves_its_run_in_postgres(tmp_path, pipeline_env, clean_warehouse
     assert (home / "dagster.yaml").read_text().startswith(GENERATED_MARKER)
     _no_sqlite(home)
     with clean_warehouse.connect() as conn:  # read with SQL: this process's settings name no server
-        runs = conn.execute(
+        rows = conn.execute(
             """
-            SELECT r.status, s.value, e.value FROM dagster.runs r
+            SELECT r.run_id, r.status, s.value, e.value FROM dagster.runs r
             JOIN dagster.run_tags s ON s.run_id = r.run_id AND s.key = 'dagster/asset_partition_range_start'
             JOIN dagster.run_tags e ON e.run_id = r.run_id AND e.key = 'dagster/asset_partition_range_end'
             """
         ).fetchall()
+    runs = [tuple(row[1:]) for row in rows if row[0] not in before]
     first, last = demo_partition_range(Settings.from_mapping(pipeline_env))
     assert runs == [("SUCCESS", first, last)]
 
