@@ -28,8 +28,8 @@ from spotify_assets.day_batches import DayBatches, batches_of
 from spotify_assets.raw_checks import every_listener_captured, no_possible_gap, spotify_authorization_fresh
 from spotify_assets.reconciliation import fact_matches_silver, silver_matches_raw
 from spotify_assets.storage.lake import LakeResource
-from spotify_assets.storage.lake_io import ListenerJsonPartitions
 from spotify_assets.storage.postgres import PostgresResource
+from spotify_assets.storage.raw_partitions import ListenerJsonPartitions
 from spotify_assets.storage.warehouse import existing_keys, read_table
 from spotify_assets.tables import (
     FACT_RECENTLY_PLAYED,

@@ -18,7 +18,7 @@ from spotify_assets.listeners import ListenerError, check_listener_name
 from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.sources.history import ExportRead, HistoryFileError, HistoryResource, describe_files
 from spotify_assets.storage.lake import LakeResource
-from spotify_assets.storage.lake_io import JsonPartitions
+from spotify_assets.storage.raw_partitions import JsonPartitions
 from spotify_assets.transforms.history import (
     ImportedRows,
     PartitionPlan,

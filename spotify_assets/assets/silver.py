@@ -13,7 +13,8 @@ from spotify_assets.day_batches import DayBatches
 from spotify_assets.listener_scope import DEFAULT_LISTENER
 from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.sources.resource import SpotifyResource
-from spotify_assets.storage.lake_io import BY_LISTENER, OPTIONAL_LAZY_INPUT, ListenerJsonPartitions
+from spotify_assets.storage.lake_io import BY_LISTENER, OPTIONAL_LAZY_INPUT
+from spotify_assets.storage.raw_partitions import ListenerJsonPartitions
 from spotify_assets.transforms.history_plays import history_plays, read_partitions
 from spotify_assets.transforms.items import play_items
 from spotify_assets.transforms.plays import combine_days

@@ -7,12 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from spotify_assets.day_batches import DayBatches, batches_of
-from spotify_assets.listener_scope import (
-    DEFAULT_LISTENER,
-    ListenerPayloads,
-    listener_asset_path,
-    listeners_in_keys,
-)
+from spotify_assets.listener_scope import ListenerPayloads
 from spotify_assets.raw_merge import RAW_MERGES
 from spotify_assets.storage.asset_metadata import (
     column_schema,
@@ -24,23 +19,20 @@ from spotify_assets.storage.lake import LakeResource, missing_partition_error
 from spotify_assets.storage.lake_formats import JsonDocument, encode_json
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.raw_lock import partition_locks
+from spotify_assets.storage.raw_partitions import (
+    RAW_LAYER,
+    JsonPartitions,
+    ListenerJsonPartitions,
+    asset_path,
+    raw_filename,
+    write_by_listener,
+)
 from spotify_assets.storage.table_slice import table_spec
 
-RAW_LAYER = "raw"
 # AssetIn metadata making a raw input lazy and optional: `AssetIn(key, metadata={OPTIONAL_LAZY_INPUT: True})`.
 OPTIONAL_LAZY_INPUT = "lake/optional_lazy_partitions"
 # AssetIn metadata making a raw input read every listener's objects: each day a `ListenerPayloads`.
 BY_LISTENER = "lake/by_listener"
-
-
-def _path(asset_key: dg.AssetKey | Sequence[str]) -> list[str]:
-    return list(asset_key.path if isinstance(asset_key, dg.AssetKey) else asset_key)
-
-
-def raw_filename(asset_key: dg.AssetKey | Sequence[str]) -> str | None:
-    """`<name>.json` for a raw asset `["raw", name]`; None for table assets."""
-    path = _path(asset_key)
-    return f"{path[-1]}.json" if path[0] == RAW_LAYER else None
 
 
 def _item_count(payloads: Mapping[str, Any]) -> int | None:
@@ -70,7 +62,7 @@ def write_asset_output(
     A raw partition of `raw_merge.RAW_MERGES` is read again and united with what is stored under its lock
     (`raw_lock`: PostgreSQL advisory locks when `postgres` is given), so concurrent runs lose nothing.
     """
-    path = _path(asset_key)
+    path = asset_path(asset_key)
     filename = raw_filename(path)
     if filename is None:
         writer = TableBatchWriter(lake, path)
@@ -79,7 +71,14 @@ def write_asset_output(
         return writer.metadata(), writer.partition_metadata
     ordered = dict(sorted(outputs.items()))
     if any(isinstance(payload, ListenerPayloads) for payload in ordered.values()):
-        return _write_by_listener(lake, path, filename, ordered, postgres)
+        return write_by_listener(
+            lake,
+            path,
+            filename,
+            ordered,
+            lambda lake, path, filename, payloads: _write_raw(lake, path, filename, payloads, postgres),
+            _uri_metadata,
+        )
     uris = _write_raw(lake, path, filename, ordered, postgres)
     metadata = _uri_metadata(uris)
     if (count := _item_count(ordered)) is not None:
@@ -98,42 +97,6 @@ def _write_raw(
     if merge is None:
         return lake.write_json_partitions(path, filename, payloads)
     return _write_merged(lake, path, filename, payloads, merge, postgres)
-
-
-def _write_by_listener(
-    lake: LakeResource,
-    path: list[str],
-    filename: str,
-    outputs: dict[str, Any],
-    postgres: PostgresResource | None,
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Write each listener's partitions to that listener's objects (`listener_scope.listener_asset_path`).
-
-    Metadata: totals over listeners, and per partition `dagster/partition_row_count` (all listeners' items)
-    and `listener_row_counts` (items by listener)."""
-    by_listener: dict[str, dict[str, Any]] = {}
-    for day, payloads in outputs.items():
-        if not isinstance(payloads, ListenerPayloads):
-            raise TypeError(f"{'/'.join(path)} {day}: every partition must be ListenerPayloads, or none")
-        for listener, payload in payloads.items():
-            by_listener.setdefault(listener, {})[day] = payload
-    uris: list[str] = []
-    counts: dict[str, dict[str, int]] = {}
-    for listener, payloads in sorted(by_listener.items()):
-        uris += _write_raw(lake, listener_asset_path(path, listener), filename, payloads, postgres)
-        per_day = raw_partition_metadata(payloads)
-        counts[listener] = {day: entry["dagster/partition_row_count"] for day, entry in per_day.items()}
-    per_partition: dict[str, dict[str, Any]] = {}
-    for day in outputs:
-        of_day = {listener: days[day] for listener, days in counts.items() if day in days}
-        if of_day:
-            per_partition[day] = {"dagster/partition_row_count": sum(of_day.values())}
-            if list(counts) != [DEFAULT_LISTENER]:
-                per_partition[day]["listener_row_counts"] = dg.MetadataValue.json(of_day)
-    metadata = _uri_metadata(uris) if uris else {"lake_object_count": 0}
-    if per_partition:
-        metadata["dagster/row_count"] = sum(m["dagster/partition_row_count"] for m in per_partition.values())
-    return metadata, per_partition
 
 
 def _write_merged(
@@ -218,7 +181,7 @@ def read_asset_input(
     """`{partition key: payload}` of one asset for `partition_keys`, read as it is looked up: tables a
     `DayBatches` (a batch of days at a time), raw JSON a `JsonPartitions` (a day at a time). A missing
     partition raises here, before anything is read."""
-    path = _path(asset_key)
+    path = asset_path(asset_key)
     filename = raw_filename(path)
     check_partitions_exist(lake, path, partition_keys, filename)
     if filename is not None:
@@ -250,77 +213,6 @@ def check_partitions_exist(
     if missing:
         first = sorted(missing)[0]
         raise missing_partition_error(lake.uri(object_key(first)), path, first)
-
-
-class JsonPartitions(Mapping[str, Any]):
-    """A raw input's partitions, each read and parsed when looked up (and not kept); an absent one is None.
-
-    For inputs that may be large (years of exported history) or may not exist (no export imported): a run
-    over a long range then holds one day's JSON at a time.
-    """
-
-    def __init__(self, lake: LakeResource, asset_path: Sequence[str], partition_keys: Sequence[str]) -> None:
-        filename = raw_filename(asset_path)
-        if filename is None:
-            raise TypeError(f"{'/'.join(asset_path)}: only raw (JSON) assets load as JsonPartitions")
-        self._lake, self._path, self._filename = lake, list(asset_path), filename
-        self._keys = list(partition_keys)
-
-    def __getitem__(self, partition_key: str) -> Any | None:
-        if partition_key not in self._keys:
-            raise KeyError(partition_key)
-        return self._lake.read_json_partition(self._path, self._filename, partition_key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-
-class ListenerJsonPartitions(Mapping[str, ListenerPayloads]):
-    """A raw input's partitions with every listener's object: day -> `ListenerPayloads` of the listeners
-    that have one, read when looked up. The asset's keys are listed once; unless `optional`, a day that no
-    listener has fails here, naming the default listener's object."""
-
-    def __init__(
-        self, lake: LakeResource, asset_path: Sequence[str], partition_keys: Sequence[str], optional: bool
-    ) -> None:
-        self._lake, self._path, self._keys = lake, list(asset_path), list(partition_keys)
-        self._filename = raw_filename(asset_path) or ""
-        self._stored = set(lake.list_keys("/".join(self._path) + "/"))
-        self.listeners = [DEFAULT_LISTENER, *listeners_in_keys(self._path, self._stored)]
-        if not optional:
-            for day in self._keys:
-                if not self.listeners_on(day):
-                    key = self._object_key(DEFAULT_LISTENER, day)
-                    raise missing_partition_error(lake.uri(key), self._path, day)
-
-    def _object_key(self, listener: str, day: str) -> str:
-        return self._lake.partition_path(listener_asset_path(self._path, listener), day, self._filename)
-
-    def listeners_on(self, day: str) -> list[str]:
-        """The listeners with an object on `day`."""
-        return [name for name in self.listeners if self._object_key(name, day) in self._stored]
-
-    def payload(self, day: str, listener: str) -> Any | None:
-        """`listener`'s object of `day`, or None when they have none."""
-        if day not in self._keys:
-            raise KeyError(day)
-        if self._object_key(listener, day) not in self._stored:
-            return None
-        return self._lake.read_json_partition(listener_asset_path(self._path, listener), self._filename, day)
-
-    def __getitem__(self, partition_key: str) -> ListenerPayloads:
-        return ListenerPayloads(
-            {name: self.payload(partition_key, name) for name in self.listeners_on(partition_key)}
-        )
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -373,9 +265,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
         metadata = context.definition_metadata or {}
         optional = bool(metadata.get(OPTIONAL_LAZY_INPUT))
         if metadata.get(BY_LISTENER):
-            return ListenerJsonPartitions(self.lake, _path(context.asset_key), partition_keys, optional)
+            return ListenerJsonPartitions(self.lake, asset_path(context.asset_key), partition_keys, optional)
         if optional:
-            return JsonPartitions(self.lake, _path(context.asset_key), partition_keys)
+            return JsonPartitions(self.lake, asset_path(context.asset_key), partition_keys)
         return read_asset_input(self.lake, context.asset_key, partition_keys)
 
 
