@@ -54,12 +54,13 @@ def orphaned_days(lake: LakeResource, name: str, days: Sequence[str]) -> list[st
     """The keys of `name`'s recently-played objects to write empty: on the days no other listener has one,
     so that silver, which requires a recently-played object on every day it builds, builds them empty."""
     path = RAW_PATHS[0]
-    left = set(lake.list_keys("/".join(path) + "/"))
-    keys = []
-    for day in days:
-        if not any(key.endswith(f"/{PARTITION_COLUMN}={day}/{path[-1]}.json") for key in left):
-            keys.append(lake.partition_path(listener_asset_path(path, name), day, f"{path[-1]}.json"))
-    return keys
+    covered = set(raw_days(lake.list_keys("/".join(path) + "/")))
+    filename = f"{path[-1]}.json"
+    return [
+        lake.partition_path(listener_asset_path(path, name), day, filename)
+        for day in days
+        if day not in covered
+    ]
 
 
 def rebuild_commands(days: Sequence[str]) -> list[list[str]]:

@@ -24,6 +24,7 @@ import dagster as dg
 
 from spotify_assets.listener_scope import DEFAULT_LISTENER, LISTENER_PARTITIONS
 from spotify_assets.quality import TOKEN_WARNING_LEAD
+from spotify_assets.rebuild import confirm
 from spotify_assets.settings import Settings
 from spotify_assets.sources.token_store import (
     StoredToken,
@@ -260,7 +261,8 @@ def run_listeners(
 ) -> int:
     """`spotify-assets listeners [--remove NAME [--delete-plays [--yes]]]`: list the listeners, or remove
     one (and their plays); the exit code."""
-    if remove is not None and delete and not yes and not _confirm(remove, ask):
+    question = f"Delete every play of listener {remove} from the lake and the warehouse? [y/N] "
+    if remove is not None and delete and not yes and not confirm(question, ask):
         print_fn("Nothing removed.")
         return 1
     try:
@@ -284,11 +286,3 @@ def run_listeners(
         "end the app's access too, remove them under User Management in the Spotify developer dashboard."
     )
     return 0
-
-
-def _confirm(name: str, ask: Callable[[str], str]) -> bool:
-    question = f"Delete every play of listener {name} from the lake and the warehouse? [y/N] "
-    try:
-        return ask(question).strip().lower() in ("y", "yes")
-    except EOFError:  # no terminal to answer on: the safe answer
-        return False

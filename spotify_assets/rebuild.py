@@ -75,7 +75,8 @@ def materialize_commands(spec: TableSpec, ranges: Sequence[tuple[str, str]]) -> 
     ]
 
 
-def _confirm(question: str, ask: Callable[[str], str]) -> bool:
+def confirm(question: str, ask: Callable[[str], str]) -> bool:
+    """Whether the answer to `question` is yes; no terminal to answer on (EOF) is a no."""
     try:
         return ask(question).strip().lower() in ("y", "yes")
     except EOFError:  # no terminal to answer on: the safe answer
@@ -107,7 +108,7 @@ def run_rebuild(
         rows = count_rows(conn, spec) if table_exists(conn, spec) else 0
         row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (BI_SCHEMA,)).fetchone()
         views = bool(row and row[0])
-    if not yes and not _confirm(f"Drop {spec.qualified_name} ({rows:,} rows) and rebuild it? [y/N] ", ask):
+    if not yes and not confirm(f"Drop {spec.qualified_name} ({rows:,} rows) and rebuild it? [y/N] ", ask):
         print("Nothing dropped.")
         return 1
     with postgres.connect() as conn:

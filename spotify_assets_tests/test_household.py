@@ -289,3 +289,22 @@ def test_a_household_on_the_s3_lake(tmp_path, clean_warehouse, s3_lake, instance
     }
     plays = warehouse_tables(clean_warehouse)["silver.plays"]
     assert plays_by_listener(plays) == {"demo": sample_count(DAY, None), "alice": sample_count(DAY, "alice")}
+
+
+def test_a_household_without_a_default_token_captures_only_its_listeners(tmp_path, instance, monkeypatch):
+    monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    settings = Settings(
+        spotify_source="live",
+        spotify_token_file=str(tmp_path / "no_default_token.json"),
+        partitions_start_date=date(2015, 1, 1),
+    )
+    instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
+    defs = build_definitions(settings)
+    capture = next(s for s in defs.schedules if s.name == "raw_capture_intraday_schedule")
+    tick = datetime.combine(DAY, datetime.min.time(), UTC) + timedelta(hours=12)
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    )
+    requests = capture.evaluate_tick(context).run_requests or []
+    assert [request.tags[LISTENER_TAG] for request in requests] == ["alice"]
