@@ -21,6 +21,7 @@ import dagster as dg
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.raw_checks import recorded_gap_days
 from spotify_assets_tests.fake_spotify import FakeSpotify, rate_limited, synthetic_play
+from spotify_assets_tests.helpers import schedule_requests
 
 RUN_DELAY = timedelta(seconds=5)  # a run starts this long after its tick
 RETENTION = 50
@@ -119,7 +120,6 @@ def run(
         item["played_at"]: play.listed_at for item, play in zip(fake.items, simulation.plays, strict=True)
     }
     fake.retention = RETENTION
-    repository = defs.get_repository_def()
     schedules = {schedule.name: schedule for schedule in defs.schedules}
     daily, capture = schedules["medallion_daily_schedule"], schedules["raw_capture_intraday_schedule"]
     events = []
@@ -131,10 +131,7 @@ def run(
     for tick, _, schedule in events:
         fake.now = tick + RUN_DELAY
         fake.unavailable = rate_limited(7200) if simulation.in_outage(fake.now) else None
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=tick, repository_def=repository
-        )
-        for request in schedule.evaluate_tick(context).run_requests or []:
+        for request in schedule_requests(defs, schedule.name, instance, tick):
             result = defs.resolve_job_def(schedule.job_name).execute_in_process(
                 instance=instance,
                 partition_key=request.partition_key,

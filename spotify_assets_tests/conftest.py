@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dagster._core.storage.defs_state.base import DefsStateStorage
 
 # Set before spotify_assets is imported, whatever a developer's .env says: the recorded API response (2017)
 # and the exports (2022-2023) need partitions that reach back that far, and tests assume UTC day boundaries
@@ -30,14 +31,21 @@ def fixtures_dir() -> Path:
     return FIXTURES_DIR
 
 
-@pytest.fixture(autouse=True)
-def no_stale_defs_state_storage() -> Iterator[None]:
-    """Each test starts with no current Dagster defs-state storage. In Dagster 1.13.27,
-    `DagsterInstance.__exit__` disposes the instance but leaves its storage the current one (a ContextVar it
-    never resets), so a test after one that used `with DagsterInstance...` could build definitions against a
-    collected instance ("Attempted to resolve undefined DagsterInstance weakref", seen once in a full run)."""
-    from dagster._core.storage.defs_state.base import _current_storage
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test leaves Dagster's current defs-state storage as it found it.
 
-    _current_storage.set(None)
-    yield
-    _current_storage.set(None)
+    Entering a DagsterInstance makes its storage the current one (a ContextVar), and only leaving it resets
+    that. An instance entered and never left (a `build_schedule_context` on a persistent instance, used
+    without `with`) is reset when the garbage collector finalizes it, during some later test, to the storage
+    of an instance closed since: that test then fails with "Attempted to resolve undefined DagsterInstance
+    weakref". Failing here names the test that left it open instead.
+    """
+    before = DefsStateStorage.get()
+    result = yield
+    after = DefsStateStorage.get()
+    assert after is before, (
+        f"{item.nodeid} left a Dagster instance entered (its defs-state storage is still current): "
+        "close what enters one, e.g. `with dg.build_schedule_context(...) as context:`"
+    )
+    return result

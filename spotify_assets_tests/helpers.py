@@ -3,7 +3,7 @@
 import hashlib
 import os
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -74,6 +74,22 @@ def materialize(
     )
     assert result.success or not raise_on_error
     return result
+
+
+def schedule_requests(
+    defs: dg.Definitions, name: str, instance: dg.DagsterInstance, tick: datetime
+) -> list[dg.RunRequest]:
+    """The run requests of the schedule `name` at `tick`, evaluated as the daemon does.
+
+    The context is closed before this returns: a persistent instance's schedule context enters an instance of
+    its own, and left open it stays Dagster's current defs-state storage until the garbage collector finalizes
+    it, when it resets that storage to one of an instance a test has closed since.
+    """
+    schedule = defs.get_schedule_def(name)
+    with dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    ) as context:
+        return list(schedule.evaluate_tick(context).run_requests or [])
 
 
 def warehouse_tables(postgres_resource) -> dict[str, pd.DataFrame]:

@@ -21,6 +21,7 @@ from spotify_assets_tests.helpers import (
     make_s3_settings,
     make_settings,
     materialize,
+    schedule_requests,
     warehouse_tables,
 )
 
@@ -201,12 +202,8 @@ def test_a_revoked_listener_fails_only_their_own_runs(
     instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice", "bob"])
 
     defs = build_definitions(settings)
-    capture = next(s for s in defs.schedules if s.name == "raw_capture_intraday_schedule")
     tick = datetime.combine(DAY, datetime.min.time(), UTC) + timedelta(hours=20)
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
-    )
-    requests = capture.evaluate_tick(context).run_requests or []
+    requests = schedule_requests(defs, "raw_capture_intraday_schedule", instance, tick)
     assert sorted(request.tags[LISTENER_TAG] for request in requests) == ["alice", "bob", "default"]
     outcomes = {}
     for request in requests:
@@ -259,12 +256,9 @@ def test_each_listener_is_captured_from_their_own_last_capture(tmp_path, instanc
             dg.AssetMaterialization(asset_key=["raw", "recently_played"], partition=DAY.isoformat())
         )
     defs = build_definitions(settings)
-    capture = next(s for s in defs.schedules if s.name == "raw_capture_intraday_schedule")
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
-    )
+    requests = schedule_requests(defs, "raw_capture_intraday_schedule", instance, tick)
     ranges = {}
-    for request in capture.evaluate_tick(context).run_requests or []:
+    for request in requests:
         tags = request.tags
         first = request.partition_key or tags["dagster/asset_partition_range_start"]
         last = request.partition_key or tags["dagster/asset_partition_range_end"]
@@ -301,10 +295,6 @@ def test_a_household_without_a_default_token_captures_only_its_listeners(tmp_pat
     )
     instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
     defs = build_definitions(settings)
-    capture = next(s for s in defs.schedules if s.name == "raw_capture_intraday_schedule")
     tick = datetime.combine(DAY, datetime.min.time(), UTC) + timedelta(hours=12)
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
-    )
-    requests = capture.evaluate_tick(context).run_requests or []
+    requests = schedule_requests(defs, "raw_capture_intraday_schedule", instance, tick)
     assert [request.tags[LISTENER_TAG] for request in requests] == ["alice"]

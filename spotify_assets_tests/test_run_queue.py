@@ -18,7 +18,7 @@ from spotify_assets.definitions import build_definitions
 from spotify_assets.instance_config import write_instance_yaml
 from spotify_assets.listener_scope import DEFAULT_LISTENER, LISTENER_PARTITIONS, LISTENER_TAG
 from spotify_assets.settings import Settings
-from spotify_assets_tests.helpers import lake_digest, make_settings
+from spotify_assets_tests.helpers import lake_digest, make_settings, schedule_requests
 
 TODAY = date(2026, 3, 10)
 TICK = datetime(2026, 3, 10, 10, 15, tzinfo=UTC)
@@ -51,11 +51,7 @@ def capture_tick(instance: dg.DagsterInstance, listeners: list[str]) -> list[dg.
         )
     )
     defs = build_definitions(Settings(partitions_start_date=date(2015, 1, 1)))
-    schedule = next(s for s in defs.schedules if s.name == "raw_capture_intraday_schedule")
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=TICK, repository_def=defs.get_repository_def()
-    )
-    return list(schedule.evaluate_tick(context).run_requests or [])
+    return schedule_requests(defs, "raw_capture_intraday_schedule", instance, TICK)
 
 
 def by_listener(requests: list[dg.RunRequest]) -> dict[str, dg.RunRequest]:

@@ -8,6 +8,7 @@ import pytest
 from spotify_assets.definitions import build_definitions
 from spotify_assets.schedules import FACT_ASSET_KEY
 from spotify_assets.settings import Settings
+from spotify_assets_tests.helpers import schedule_requests
 
 TICK = datetime(2026, 3, 10, 0, 30, tzinfo=UTC)  # the daily tick: yesterday is 2026-03-09
 
@@ -20,11 +21,7 @@ def instance(tmp_path):
 
 def daily_request(instance: dg.DagsterInstance) -> dg.RunRequest:
     defs = build_definitions(Settings(partitions_start_date=date(2015, 1, 1)))
-    schedule = next(s for s in defs.schedules if s.name == "medallion_daily_schedule")
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=TICK, repository_def=defs.get_repository_def()
-    )
-    (request,) = schedule.evaluate_tick(context).run_requests or []
+    (request,) = schedule_requests(defs, "medallion_daily_schedule", instance, TICK)
     return request
 
 
