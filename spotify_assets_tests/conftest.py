@@ -9,10 +9,11 @@ from dagster._core.storage.defs_state.base import DefsStateStorage
 
 # Set before spotify_assets is imported, whatever a developer's .env says: the recorded API response (2017)
 # and the exports (2022-2023) need partitions that reach back that far, and tests assume UTC day boundaries
-# (a test that needs another time zone runs itself in a subprocess with SPOTIFY_ASSETS_TEST_TIMEZONE set).
+# unless they build their definitions from Settings with another time zone.
 os.environ["PARTITIONS_START_DATE"] = "2015-01-01"
-TEST_TIMEZONE_VARIABLE = "SPOTIFY_ASSETS_TEST_TIMEZONE"
-os.environ["PARTITIONS_TIMEZONE"] = os.environ.get(TEST_TIMEZONE_VARIABLE, "UTC")
+os.environ["PARTITIONS_TIMEZONE"] = "UTC"
+
+from spotify_assets_tests.helpers import user_shell_env  # noqa: E402 (after the settings above)
 
 pytest_plugins = [
     "spotify_assets_tests.fixtures_postgres",
@@ -29,6 +30,12 @@ def fixtures_dir() -> Path:
     """`../shared/fixtures/spotify`: real Spotify files, read in place."""
     assert FIXTURES_DIR.is_dir(), f"missing shared fixtures at {FIXTURES_DIR}"
     return FIXTURES_DIR
+
+
+@pytest.fixture
+def pipeline_env(tmp_path, clean_warehouse) -> dict[str, str]:
+    """Environment of a user's shell: a DAGSTER_HOME, the embedded stack, the sample source."""
+    return user_shell_env(tmp_path, clean_warehouse, SPOTIFY_SOURCE="sample")
 
 
 @pytest.hookimpl(wrapper=True)

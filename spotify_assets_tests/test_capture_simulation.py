@@ -7,16 +7,12 @@ exactly the days that lost one are flagged (`possible_gap`, the `no_possible_gap
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import dagster as dg
 import pytest
 
 from spotify_assets.definitions import build_definitions
 from spotify_assets_tests.capture_simulation import Session, Simulation, flagged_days, run
-from spotify_assets_tests.conftest import PROJECT_ROOT, TEST_TIMEZONE_VARIABLE
 from spotify_assets_tests.fake_spotify import played_at_ms, synthetic_play
 from spotify_assets_tests.helpers import make_settings, warehouse_tables
 
@@ -94,11 +90,8 @@ def outcome(simulation, instance, run_ticks, tmp_path, warehouse):
 
 @pytest.mark.parametrize(("after_returns", "timezone"), [("oldest", "UTC"), ("newest", "Asia/Kolkata")])
 def test_every_play_is_captured_and_every_loss_flagged(
-    tmp_path, clean_warehouse, fake_spotify, live_env, after_returns, timezone, request
+    tmp_path, clean_warehouse, fake_spotify, live_env, after_returns, timezone
 ):
-    if timezone != os.environ["PARTITIONS_TIMEZONE"]:  # partitions are built at import: a process per zone
-        run_in_time_zone(request.node.nodeid, timezone)
-        return
     simulation = scenario(timezone)
     instance, run_ticks = simulate(simulation, tmp_path, clean_warehouse, fake_spotify, after_returns)
     plays, lost, in_outage, lost_days = outcome(simulation, instance, run_ticks, tmp_path, clean_warehouse)
@@ -125,14 +118,3 @@ def test_hourly_capture_loses_plays_outside_outages_and_flags_their_days(
     plays, lost, _, lost_days = outcome(simulation, instance, run_ticks, tmp_path, clean_warehouse)
     assert lost and lost_days, "hourly capture loses plays of the skip-through sessions"
     print(f"SIMULATION [hourly] {simulation.capture_runs} capture runs; {len(plays)} plays, {len(lost)} lost")
-
-
-def run_in_time_zone(node_id: str, timezone: str) -> None:
-    """Run one test in a pytest subprocess whose partitions are in `timezone`."""
-    env = {**os.environ, TEST_TIMEZONE_VARIABLE: timezone}
-    command = [sys.executable, "-m", "pytest", "-q", "-rP", "-p", "no:cacheprovider", node_id]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
-    summary = [line for line in result.stdout.splitlines() if line.startswith("SIMULATION")]
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert "1 passed" in result.stdout
-    print("\n".join(summary))

@@ -22,7 +22,7 @@ from spotify_assets.storage.lake_io import LakeIOManager
 from spotify_assets_tests.fake_spotify import RECENTLY_PLAYED, FakeResponse, synthetic_play
 from spotify_assets_tests.fixtures_s3 import S3_REGION
 from spotify_assets_tests.helpers import make_settings
-from spotify_assets_tests.test_history_pipeline import export_copy, write_export
+from spotify_assets_tests.history_runs import export_copy, write_export
 
 DAY = "2025-06-01"
 RUNS = 2

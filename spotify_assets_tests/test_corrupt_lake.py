@@ -13,7 +13,7 @@ from spotify_assets.definitions import build_definitions
 from spotify_assets.storage.lake import LakeObjectError, LakeResource
 from spotify_assets.tables import PLAYS
 from spotify_assets_tests.helpers import make_settings, materialize
-from spotify_assets_tests.test_lake import DAY, plays_frame
+from spotify_assets_tests.lake_frames import DAY, plays_frame
 
 SILVER = ["silver", "plays"]
 RAW = ["raw", "recently_played"]

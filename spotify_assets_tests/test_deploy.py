@@ -26,7 +26,6 @@ from spotify_assets.topology import LOCATION_NAME, Topology
 from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.helpers import warehouse_tables
 from spotify_assets_tests.tcp_postgres import TcpPostgres
-from spotify_assets_tests.test_entrypoints import pipeline_env  # noqa: F401 (fixture)
 from spotify_assets_tests.topology_processes import Deployment, wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -18,15 +18,8 @@ from spotify_assets.settings import Settings
 from spotify_assets.storage.warehouse import count_rows
 from spotify_assets.tables import FACT_RECENTLY_PLAYED, PLAYS
 from spotify_assets_tests.dagster_ui import DagsterDev
-from spotify_assets_tests.helpers import user_shell_env
 
 DAY = "2025-06-01"
-
-
-@pytest.fixture()
-def pipeline_env(tmp_path, clean_warehouse) -> dict[str, str]:
-    """Environment of a user's shell: a DAGSTER_HOME, the embedded stack, the sample source."""
-    return user_shell_env(tmp_path, clean_warehouse, SPOTIFY_SOURCE="sample")
 
 
 def test_cli_materialize_is_recorded_in_the_instance(tmp_path, pipeline_env, clean_warehouse):

@@ -14,7 +14,6 @@ from spotify_assets.listener_purge import listener_objects, orphaned_days, raw_d
 from spotify_assets.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets_tests.helpers import lake_digest, warehouse_tables
-from spotify_assets_tests.test_entrypoints import pipeline_env  # noqa: F401 (fixture)
 
 DAYS = ("2025-06-01", "2025-06-02")
 

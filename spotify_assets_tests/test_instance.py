@@ -21,7 +21,6 @@ from spotify_assets.instance_config import (
 from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.settings import Settings
 from spotify_assets_tests.dagster_ui import DagsterDev
-from spotify_assets_tests.test_entrypoints import pipeline_env  # noqa: F401 (fixture)
 
 DAYS = ("2025-05-01", "2025-05-02", "2025-05-03")
 

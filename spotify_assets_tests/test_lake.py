@@ -19,10 +19,10 @@ from spotify_assets.storage import lake as lake_module
 from spotify_assets.storage.lake import LakeResource, MissingPartitionError
 from spotify_assets.storage.lake_io import LakeIOManager, read_asset_input, write_asset_output
 from spotify_assets.tables import PLAYS, TABLES, TableSpec, arrow_schema, conform, empty_frame
+from spotify_assets_tests.lake_frames import DAY, plays_frame
 
 LakeFactory = Callable[..., LakeResource]
 FORMATS = ["parquet", "csv"]
-DAY = "2026-11-27"
 TEXT = [
     "plain",
     'say "hi", then\nnew line\r\nand, commas',
@@ -70,25 +70,6 @@ def sample_frame(spec: TableSpec) -> pd.DataFrame:
             values = [date.fromisoformat(DAY)] * len(values)
         data[column.name] = values
     return conform(pd.DataFrame(data), spec)
-
-
-def plays_frame(day: str, rows: int) -> pd.DataFrame:
-    """A small silver.plays frame for one day."""
-    played_at = pd.date_range(f"{day}T08:00:00Z", periods=rows, freq="37min")
-    nulls = {name: [None] * rows for name in PLAYS.column_names}
-    frame = pd.DataFrame(
-        nulls
-        | {
-            "listener_id": "demo",
-            "played_at": played_at,
-            "extraction_date": date.fromisoformat(day),
-            "source": "recently_played",
-            "track_key": [f"t{i}" for i in range(rows)],
-            "album_key": "album",
-            "artist_names": [["Ólafur Arnalds", 'The "Band", Inc.']] * rows,
-        }
-    )
-    return conform(frame, PLAYS)
 
 
 def stored_objects(lake: LakeResource) -> set[str]:

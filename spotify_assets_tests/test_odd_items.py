@@ -21,7 +21,7 @@ from spotify_assets.transforms.items import (
     play_items,
 )
 from spotify_assets_tests.helpers import make_settings, materialize, warehouse_tables
-from spotify_assets_tests.test_history_pipeline import export_copy, metadata, run, write_export
+from spotify_assets_tests.history_runs import export_copy, metadata, run, write_export
 
 DAY = date(2017, 5, 27)
 ODD_PLAYED_AT = "2017-05-27T12:34:56.789Z"  # no normal play of the day at that instant

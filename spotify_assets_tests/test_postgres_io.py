@@ -11,7 +11,7 @@ from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.postgres_io import PostgresIOManager
 from spotify_assets.storage.warehouse import read_table
 from spotify_assets.tables import DIM_ARTIST, PLAYS
-from spotify_assets_tests.test_warehouse import DAY, NEXT_DAY, artists, assert_same_rows, plays
+from spotify_assets_tests.warehouse_frames import DAY, NEXT_DAY, artists, assert_same_rows, plays
 
 LAST_DAY = "2025-03-16"
 DAYS = dg.DailyPartitionsDefinition(start_date="2025-03-01")

@@ -14,7 +14,7 @@ from spotify_assets.storage.warehouse import read_table
 from spotify_assets.storage.warehouse_write import write_table
 from spotify_assets.tables import DIM_TRACK, FACT_RECENTLY_PLAYED, PLAYS
 from spotify_assets_tests.helpers import make_settings, materialize
-from spotify_assets_tests.test_warehouse import DAY, tricky_frame
+from spotify_assets_tests.warehouse_frames import DAY, tricky_frame
 
 FIRST, SECOND, AFTER_A_GAP = date(2025, 3, 14), date(2025, 3, 15), date(2025, 3, 17)
 

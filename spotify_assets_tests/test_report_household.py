@@ -22,7 +22,7 @@ from spotify_assets.definitions import build_definitions
 from spotify_assets.transforms.household import household_reports
 from spotify_assets.transforms.report import listening_reports
 from spotify_assets_tests.helpers import make_settings, materialize
-from spotify_assets_tests.test_report import LISTENED, listening_frame, sql_numbers
+from spotify_assets_tests.report_numbers import LISTENED, listening_frame, sql_numbers
 
 DAY = date(2025, 3, 14)
 FIRST = DAY - timedelta(days=1)

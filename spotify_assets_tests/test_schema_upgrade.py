@@ -13,7 +13,7 @@ from spotify_assets.storage.warehouse import ensure_table, read_table
 from spotify_assets.storage.warehouse_write import WarehouseWriteError, write_table
 from spotify_assets.tables import DIM_TRACK, PLAYS, Column, TableSpec, conform
 from spotify_assets_tests.helpers import make_settings, materialize
-from spotify_assets_tests.test_warehouse import DAY, NEXT_DAY, assert_same_rows, tricky_frame
+from spotify_assets_tests.warehouse_frames import DAY, NEXT_DAY, assert_same_rows, tricky_frame
 
 ADDED = {"silver.plays": ("isrc", "conn_country"), "gold.dim_track": ("isrc",)}
 """Nullable columns that the "previous spec" of each table did not have (one in the middle, one last)."""
