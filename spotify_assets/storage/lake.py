@@ -14,14 +14,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
-from botocore.exceptions import ClientError
-from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
 from spotify_assets.storage.lake_formats import (
@@ -36,6 +34,9 @@ from spotify_assets.storage.lake_formats import (
     to_frames,
 )
 from spotify_assets.tables import BATCH_ROWS, TableSpec, to_arrow_partitions
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 PARTITION_COLUMN = "extraction_date"
 _PARTITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -122,6 +123,8 @@ class LakeResource(dg.ConfigurableResource):
         """The object at `key`, or None when there is none."""
         _check_key(key)
         if self.bucket:
+            from botocore.exceptions import ClientError  # S3 only: see _client
+
             try:
                 response = self._client().get_object(Bucket=self.bucket, Key=self._object_key(key))
             except ClientError as error:
@@ -147,6 +150,8 @@ class LakeResource(dg.ConfigurableResource):
         """Whether an object is stored at `key`."""
         _check_key(key)
         if self.bucket:
+            from botocore.exceptions import ClientError  # S3 only: see _client
+
             try:
                 self._client().head_object(Bucket=self.bucket, Key=self._object_key(key))
             except ClientError as error:
@@ -293,6 +298,10 @@ class LakeResource(dg.ConfigurableResource):
 
     def _client(self) -> Any:
         if self._s3_client is None:
+            # dagster-aws and boto are imported only for a lake on S3: they are about a second of every
+            # process's start-up (the CLI, `dagster dev`, each run), which a local lake does not need.
+            from dagster_aws.s3 import S3Resource
+
             resource = S3Resource(endpoint_url=self.endpoint_url, region_name=self.region_name)
             self._s3_client = resource.get_client()
         return self._s3_client
