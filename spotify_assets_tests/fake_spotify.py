@@ -18,6 +18,7 @@ import email.utils
 import json
 import secrets
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class RecordedRequest:
     path: str
     query: dict[str, str]
     form: dict[str, str]
+    received_at: float = 0.0  # time.monotonic() when it arrived
 
 
 def played_at_ms(item: dict[str, Any]) -> int:
@@ -190,7 +192,7 @@ class FakeSpotify:
         """Route one request; returns a FakeResponse."""
         path = path.rstrip("/") or "/"
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, query, form))
+            self.requests.append(RecordedRequest(method, path, query, form, time.monotonic()))
             scripted = self._scripts[path].popleft() if self._scripts[path] else None
         if scripted is not None:
             if scripted.hang:

@@ -175,28 +175,22 @@ def test_rate_limit_with_retry_after_1_waits_then_succeeds(
     fake_spotify.script(RECENTLY_PLAYED, rate_limited(1))
     source = live_source(fake_spotify, tmp_path, sleep=time.sleep)
 
-    began = time.monotonic()
     fetch = source.recently_played_between(*day("2017-05-27"))
-    elapsed = time.monotonic() - began
 
     assert len(fetch.items) == 13
-    assert 1.0 <= elapsed < 5.0
-    assert len(fake_spotify.requests_to(RECENTLY_PLAYED)) == 2, "retried once, by us (spotipy does not retry)"
+    first, retry = fake_spotify.requests_to(RECENTLY_PLAYED)  # retried once, by us (spotipy does not retry)
+    assert retry.received_at - first.received_at >= 1.0, "the retry waited out Retry-After"
 
 
 def test_rate_limit_with_retry_after_7200_fails_at_once(fake_spotify: FakeSpotify, tmp_path: Path) -> None:
-    def refuse_long_sleeps(seconds: float) -> None:
-        assert seconds <= 60, f"asked to sleep {seconds} s"
-        time.sleep(seconds)
-
     fake_spotify.script(RECENTLY_PLAYED, rate_limited(7200))
-    source = live_source(fake_spotify, tmp_path, sleep=refuse_long_sleeps)
+    sleeps: list[float] = []
+    source = live_source(fake_spotify, tmp_path, sleeps=sleeps)
 
-    began = time.monotonic()
     with pytest.raises(SpotifyRateLimitError) as caught:
         source.recently_played_between(*day("2017-05-27"))
 
-    assert time.monotonic() - began < 5.0
+    assert sleeps == [], "no wait at all"
     assert "rate limit" in str(caught.value) and "7200 s" in str(caught.value)
     assert caught.value.retry_after == 7200
     assert len(fake_spotify.requests_to(RECENTLY_PLAYED)) == 1, "spotipy's urllib3 retry must not wait for it"
@@ -231,7 +225,7 @@ def test_a_response_that_never_comes_times_out(fake_spotify: FakeSpotify, tmp_pa
     with pytest.raises(SpotifyApiError, match="timed out") as caught:
         source.recently_played_between(*day("2017-05-26"))
 
-    assert time.monotonic() - began < 3.0
+    assert time.monotonic() - began < 15.0, "gave up long before the first answer (30 s) came"
     assert "timeout 0.25 s" in str(caught.value)
     assert len(fake_spotify.requests_to(RECENTLY_PLAYED)) == QUICK.attempts
 
@@ -253,13 +247,13 @@ def test_token_endpoint_faults_follow_the_same_policy(fake_spotify: FakeSpotify,
 
 def test_invalid_grant_fails_at_once_and_says_to_run_auth(fake_spotify: FakeSpotify, tmp_path: Path) -> None:
     fake_spotify.invalid_grant = True
-    source = live_source(fake_spotify, tmp_path)
+    sleeps: list[float] = []
+    source = live_source(fake_spotify, tmp_path, sleeps=sleeps)
 
-    began = time.monotonic()
     with pytest.raises(SpotifyAuthError) as caught:
         source.recently_played_between(*day("2017-05-26"))
 
-    assert time.monotonic() - began < 2.0
+    assert sleeps == [] and len(fake_spotify.requests_to(TOKEN)) == 1, "no retry of a refused grant"
     message = str(caught.value)
     assert "invalid_grant" in message and "spotify-assets auth" in message
     assert "2026-01-05" in message and "2026-07-06" in message  # authorised, and the end of that consent
