@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: demo test dev serve bench lint install install-dev stop-postgres clean
+.PHONY: demo test test-fast dev serve bench lint install install-dev stop-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,15 @@ demo: install
 	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/spotify-assets demo
 
+# The whole suite on every core (pytest-xdist): each worker starts its own PostgreSQL, S3 server and stand-in
+# Spotify, and every test has its own lake folder and Dagster instance. The 20 slowest tests are listed last.
 test: install-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --durations=20
+
+# The fast tier for working (about a minute): everything but the tests marked `slow`, which start processes
+# (the CLI, dagster dev, serve, the deployment's topology) or run the whole graph.
+test-fast: install-dev
+	$(BIN)/python -m pytest -n auto -m "not slow"
 
 dev: install
 	$(BIN)/spotify-assets instance --dotenv

@@ -27,6 +27,7 @@ setup(
     extras_require={
         "dev": [
             "pytest==9.2.0",
+            "pytest-xdist==3.8.0",  # make test runs the suite on every core
             "moto[server]==5.2.5",
             "ruff==0.17.6",
             "mypy==2.4.1",

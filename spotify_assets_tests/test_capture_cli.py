@@ -19,6 +19,8 @@ from spotify_assets_tests.fake_spotify import (
 )
 from spotify_assets_tests.helpers import user_shell_env
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 DAY = "2026-03-02"
 
 

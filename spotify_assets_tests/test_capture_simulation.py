@@ -16,6 +16,8 @@ from spotify_assets_tests.capture_simulation import Session, Simulation, flagged
 from spotify_assets_tests.fake_spotify import played_at_ms, synthetic_play
 from spotify_assets_tests.helpers import make_settings, warehouse_tables
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 SKIP_THROUGH = {"shortest_s": 31, "longest_s": 45}
 
 

@@ -17,6 +17,8 @@ from spotify_assets.settings import Settings
 from spotify_assets.tables import TABLES
 from spotify_assets_tests.helpers import make_settings, materialize
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 FIRST, LAST = date(2025, 3, 14), date(2025, 3, 15)
 FACT = dg.AssetKey(["gold", "fact_recently_played"])
 

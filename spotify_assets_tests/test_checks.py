@@ -26,6 +26,8 @@ from spotify_assets.transforms import gold
 from spotify_assets.transforms.silver import flatten_recently_played
 from spotify_assets_tests.helpers import make_settings
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 DAY = date(2025, 3, 14)
 SILVER = dg.AssetKey(["silver", "plays"])
 DIM_TRACK = dg.AssetKey(["gold", "dim_track"])

@@ -24,6 +24,8 @@ from spotify_assets_tests.fixtures_s3 import S3_REGION
 from spotify_assets_tests.helpers import make_settings
 from spotify_assets_tests.history_runs import export_copy, write_export
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 DAY = "2025-06-01"
 RUNS = 2
 _paused = threading.local()

@@ -81,6 +81,7 @@ def test_a_wrong_shaped_history_object_names_it_and_the_day(lake: LakeResource):
         lake.read_json_partition(path, "streaming_history.json", DAY)
 
 
+@pytest.mark.slow
 def test_an_object_that_cannot_be_read_names_it_and_the_day(tmp_path: Path):
     lake = LakeResource(local_dir=str(tmp_path / "lake"))
     key = lake.table_path(SILVER, DAY)
@@ -107,6 +108,7 @@ def failure_messages(result) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_a_corrupt_silver_object_fails_gold_naming_the_object_and_the_day(tmp_path, clean_warehouse):
     day = date(2025, 3, 12)
     settings = make_settings(tmp_path, clean_warehouse)

@@ -19,6 +19,8 @@ from spotify_assets.storage.warehouse import count_rows
 from spotify_assets.tables import FACT_RECENTLY_PLAYED, PLAYS
 from spotify_assets_tests.dagster_ui import DagsterDev
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 DAY = "2025-06-01"
 
 

@@ -7,11 +7,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from spotify_assets.storage.bi import ensure_views
 from spotify_assets.transforms.keys import derived_key
 from spotify_assets_tests.helpers import lake_digest, make_settings, warehouse_tables
 from spotify_assets_tests.history_runs import export_copy, metadata, run, write_export
+
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 
 EXTENDED_FILE = "Streaming_History_Audio_2022.json"
 FIRST, LAST = date(2022, 12, 1), date(2022, 12, 14)  # 16 rows of the fixture, one of them logged twice

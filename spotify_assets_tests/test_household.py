@@ -25,6 +25,8 @@ from spotify_assets_tests.helpers import (
     warehouse_tables,
 )
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 DAY = date(2026, 3, 9)
 
 

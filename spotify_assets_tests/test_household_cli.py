@@ -9,11 +9,14 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from spotify_assets.listener_purge import listener_objects, orphaned_days, raw_days
 from spotify_assets.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets_tests.helpers import lake_digest, warehouse_tables
+
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 
 DAYS = ("2025-06-01", "2025-06-02")
 

@@ -22,6 +22,8 @@ from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.settings import Settings
 from spotify_assets_tests.dagster_ui import DagsterDev
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 DAYS = ("2025-05-01", "2025-05-02", "2025-05-03")
 
 

@@ -24,6 +24,8 @@ from spotify_assets.settings import get_settings
 from spotify_assets.sources.token_store import StoredToken, write_token_file
 from spotify_assets_tests.fake_spotify import AUTHORIZE, CLIENT_ID, CLIENT_SECRET, USER_ID, FakeSpotify
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 ALICE, BOB = "alice.spotify", "bob.spotify"
 SPOTIFY_ASSETS = str(Path(sys.executable).parent / "spotify-assets")  # the console script
 

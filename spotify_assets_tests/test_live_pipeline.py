@@ -15,6 +15,8 @@ from spotify_assets_tests.fake_spotify import (
 )
 from spotify_assets_tests.helpers import make_settings, materialize, warehouse_tables
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 FIRST, LAST = date(2017, 5, 26), date(2017, 5, 27)
 
 

@@ -23,6 +23,8 @@ from spotify_assets.transforms.items import (
 from spotify_assets_tests.helpers import make_settings, materialize, warehouse_tables
 from spotify_assets_tests.history_runs import export_copy, metadata, run, write_export
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 DAY = date(2017, 5, 27)
 ODD_PLAYED_AT = "2017-05-27T12:34:56.789Z"  # no normal play of the day at that instant
 REPORT_CHARTS = ("hour_of_day", "daily_minutes", "top_artists", "top_tracks")

@@ -23,6 +23,8 @@ from spotify_assets_tests.helpers import (
     warehouse_tables,
 )
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 DAY = date(2025, 3, 14)
 ASSET_KEYS = [
     ["raw", "recently_played"],

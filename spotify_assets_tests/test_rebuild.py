@@ -61,6 +61,7 @@ def warehouse_rows(resource) -> dict[str, object]:
         }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", [DIM_TRACK, PLAYS], ids=lambda spec: spec.qualified_name)
 def test_rebuild_from_the_lake_gives_the_same_rows(tmp_path, clean_warehouse, spec):
     settings = make_settings(tmp_path, clean_warehouse)

@@ -70,6 +70,7 @@ def settings(tmp_path: Path, clean_warehouse):
     return make_settings(tmp_path, clean_warehouse)
 
 
+@pytest.mark.slow
 def test_report_charts_and_numbers_equal_sql_on_the_warehouse(settings, clean_warehouse):
     materialize(settings, FIRST - timedelta(days=1))  # a day before the range, inside the rolling window
     result = materialize(settings, FIRST, LAST)
@@ -103,6 +104,7 @@ def test_report_charts_and_numbers_equal_sql_on_the_warehouse(settings, clean_wa
             assert (daily[0], float(daily[1])) == (metadata["day_plays"].value, metadata["day_minutes"].value)
 
 
+@pytest.mark.slow
 def test_bi_views_answer_the_monthly_questions(settings, clean_warehouse):
     materialize(settings, FIRST, LAST)
     month = FIRST.replace(day=1)
@@ -130,6 +132,7 @@ def test_bi_views_answer_the_monthly_questions(settings, clean_warehouse):
         assert total == expected["plays"]
 
 
+@pytest.mark.slow
 def test_rerunning_the_report_gives_the_same_charts(settings):
     materialize(settings, LAST)
     chart = Path(settings.lake_dir) / f"report/listening/extraction_date={LAST}/top_tracks.png"

@@ -24,6 +24,8 @@ from spotify_assets.transforms.report import listening_reports
 from spotify_assets_tests.helpers import make_settings, materialize
 from spotify_assets_tests.report_numbers import LISTENED, listening_frame, sql_numbers
 
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
+
 DAY = date(2025, 3, 14)
 FIRST = DAY - timedelta(days=1)
 

@@ -140,6 +140,7 @@ def test_ensure_table_on_a_previous_spec_adds_columns_once(clean_warehouse):
         assert ensure_table(conn, DIM_TRACK) == []
 
 
+@pytest.mark.slow
 def test_a_run_on_a_warehouse_of_the_previous_spec_records_the_added_columns(tmp_path, clean_warehouse):
     with clean_warehouse.connect() as conn:
         ensure_table(conn, previous_spec(PLAYS))

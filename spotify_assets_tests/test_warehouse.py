@@ -396,6 +396,7 @@ def test_conninfo_of_an_external_server_holds_its_settings():
     assert "p" not in resource.describe().replace("db.example.com", "")
 
 
+@pytest.mark.slow
 def test_another_process_shares_the_embedded_server(postgres_resource):
     script = (
         "from spotify_assets.storage.postgres import PostgresResource\n"
@@ -412,6 +413,7 @@ def test_another_process_shares_the_embedded_server(postgres_resource):
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
+@pytest.mark.slow
 def test_processes_starting_on_a_fresh_folder_share_one_server(tmp_path):
     folder = tmp_path / "fresh" / "postgres"
     script = (
@@ -462,6 +464,7 @@ def test_a_table_that_drifted_from_its_spec_is_refused(clean_warehouse):
             write_table(conn, PLAYS, {DAY: plays(DAY, 1, "x")})
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="needs prctl(PR_SET_CHILD_SUBREAPER)")
 def test_a_zombie_postmaster_is_not_running_and_a_later_step_starts_the_server_again(tmp_path):
     """kill -9 of the postmaster under a parent that does not reap it (a container's PID 1 without init)."""
