@@ -56,3 +56,17 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         "close what enters one, e.g. `with dg.build_schedule_context(...) as context:`"
     )
     return result
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first: the deployment's group, then the other slow tests, then the rest.
+
+    pytest-xdist hands tests out in this order, so a long test never starts last on one worker while the
+    other has nothing left to do.
+    """
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("xdist_group") is None,
+            item.get_closest_marker("slow") is None,
+        )
+    )
