@@ -1,0 +1,58 @@
+"""What the command line advises a new user, run as they run it: `spotify-assets history-range` suggests a
+PARTITIONS_START_DATE only when it would reach further back, and `make` takes the ports it is given."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+SPOTIFY_ASSETS = str(Path(sys.executable).parent / "spotify-assets")  # the console script
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def history_range(folder: Path, start: date | None, cwd: Path) -> list[str]:
+    """`spotify-assets history-range folder` with PARTITIONS_START_DATE = `start` (None: unset)."""
+    env = {**os.environ, "PARTITIONS_START_DATE": start.isoformat() if start else ""}
+    result = subprocess.run(
+        [SPOTIFY_ASSETS, "history-range", str(folder)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def first_day(lines: list[str]) -> date:
+    """The export's first day, as the output states it."""
+    (match,) = [m for line in lines if (m := re.match(r"First day (\d{4}-\d\d-\d\d),", line))]
+    return date.fromisoformat(match.group(1))
+
+
+@pytest.mark.parametrize("days_after_first", [-400, -1, 0])
+def test_history_range_keeps_a_start_date_that_already_reaches_back(
+    fixtures_dir: Path, tmp_path: Path, days_after_first: int
+) -> None:
+    folder = fixtures_dir / "extended_history"
+    first = first_day(history_range(folder, None, tmp_path))
+    start = first + timedelta(days=days_after_first)
+    lines = history_range(folder, start, tmp_path)
+    assert not [line for line in lines if "PARTITIONS_START_DATE=" in line], lines
+    (advice,) = [line for line in lines if "PARTITIONS_START_DATE" in line]
+    assert start.isoformat() in advice and "no change" in advice, advice
+    assert f"--partition-range {first}..." in lines[-1]  # the import's range still starts on the first day
+
+
+def test_history_range_suggests_reaching_back_to_the_exports_first_day(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    folder = fixtures_dir / "extended_history"
+    first = first_day(history_range(folder, None, tmp_path))
+    start = first + timedelta(days=1)
+    lines = history_range(folder, start, tmp_path)
+    assert f"  PARTITIONS_START_DATE={first}" in lines, lines
+    assert any(start.isoformat() in line for line in lines), "the output names the current start too"
