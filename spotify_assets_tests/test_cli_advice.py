@@ -56,3 +56,16 @@ def test_history_range_suggests_reaching_back_to_the_exports_first_day(
     lines = history_range(folder, start, tmp_path)
     assert f"  PARTITIONS_START_DATE={first}" in lines, lines
     assert any(start.isoformat() in line for line in lines), "the output names the current start too"
+
+
+def readme_blocks() -> list[list[str]]:
+    """The README's bash blocks, each as its lines."""
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    return [block.splitlines() for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
+
+
+def test_the_readmes_tagged_capture_registers_its_listener_first() -> None:
+    (block,) = [b for b in readme_blocks() if any('"spotify_assets/listener": "alice"' in line for line in b)]
+    tagged = next(i for i, line in enumerate(block) if '"spotify_assets/listener": "alice"' in line)
+    registers = [i for i, line in enumerate(block) if "spotify-assets auth --listener alice" in line]
+    assert registers and registers[0] < tagged, "a fresh install knows no alice: register her first"
