@@ -69,3 +69,28 @@ def test_the_readmes_tagged_capture_registers_its_listener_first() -> None:
     tagged = next(i for i, line in enumerate(block) if '"spotify_assets/listener": "alice"' in line)
     registers = [i for i, line in enumerate(block) if "spotify-assets auth --listener alice" in line]
     assert registers and registers[0] < tagged, "a fresh install knows no alice: register her first"
+
+
+def make_commands(*argv: str, environment: dict[str, str] | None = None) -> list[str]:
+    """The commands `make -n argv...` would run in the project root (nothing is run)."""
+    env = {**os.environ, **(environment or {})}
+    result = subprocess.run(
+        ["make", "-n", *argv], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (("dev",), "dagster dev -h 127.0.0.1 -p 3000"),
+        (("dev", "PORT=3123"), "dagster dev -h 127.0.0.1 -p 3123"),
+        (("serve",), "spotify-assets serve --port 3000 --code-port 4000"),
+        (("serve", "PORT=3123", "CODE_PORT=4123"), "spotify-assets serve --port 3123 --code-port 4123"),
+        (("serve", "CODE_PORT=4123"), "spotify-assets serve --port 3000 --code-port 4123"),
+    ],
+)
+def test_make_dev_and_serve_take_their_ports_from_the_command_line(argv, expected) -> None:
+    assert make_commands(*argv)[-1].endswith(expected)
+    assert make_commands(*argv, environment={"PORT": "9"})[-1].endswith(expected), "not the environment's"
