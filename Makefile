@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+# The UI's port (`make dev`, `make serve`) and the code server's (`make serve`): `make dev PORT=3100`. Set on the
+# command line only: a PORT in the environment (some hosts export one) does not move them.
+PORT = 3000
+CODE_PORT = 4000
 
 .PHONY: demo test test-fast dev serve bench lint install install-dev stop-postgres clean
 
@@ -39,12 +43,12 @@ test-fast: install-dev
 
 dev: install
 	$(BIN)/spotify-assets instance --dotenv
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT)
 
 # Production mode on one host, no containers: gRPC code server, dagster-webserver, dagster-daemon (see README).
 serve: install
 	$(BIN)/spotify-assets instance --dotenv
-	$(BIN)/spotify-assets serve
+	$(BIN)/spotify-assets serve --port $(PORT) --code-port $(CODE_PORT)
 
 bench: install-dev
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -99,8 +99,9 @@ def prepare_instance(settings: Settings, dotenv: bool = False) -> list[str]:
     return lines
 
 
-def history_range_lines(folder: str, timezone: str) -> list[str]:
-    """What an export folder holds: files and rows per kind with their days, and the settings to import it."""
+def history_range_lines(folder: str, timezone: str, start: date) -> list[str]:
+    """What an export folder holds: files and rows per kind with their days, and the settings to import it
+    (PARTITIONS_START_DATE only when the export starts before `start`, the current one)."""
     from spotify_assets.export_formats import STORED_KINDS, VIDEO
     from spotify_assets.sources.history import read_export_folder
     from spotify_assets.transforms.history import day_range
@@ -125,12 +126,24 @@ def history_range_lines(folder: str, timezone: str) -> list[str]:
         f"First day {first}, last day {last} (days in {timezone}, PARTITIONS_TIMEZONE).",
         "Set in .env (or the environment):",
         f"  HISTORY_DIR={export.folder}",
-        f"  PARTITIONS_START_DATE={first}",
+        *start_date_advice(date.fromisoformat(first), start),
         "and import it in one run:",
         "  dagster asset materialize -m spotify_assets.definitions --select '*' "
         f"--partition-range {first}...{last}",
     ]
     return lines
+
+
+def start_date_advice(first: date, start: date) -> list[str]:
+    """The PARTITIONS_START_DATE lines of `history-range`: move it back to the export's `first` day only when
+    the partitions start later (`start`); moving it forward would drop partitions that may hold data."""
+    if first < start:
+        return [
+            f"  PARTITIONS_START_DATE={first}",
+            f"(PARTITIONS_START_DATE is {start} now: the partitions must reach back to the export's "
+            "first day.)",
+        ]
+    return [f"PARTITIONS_START_DATE needs no change: it is {start}, on or before the export's first day."]
 
 
 def run_serve(settings: Settings, host: str, port: int, code_port: int) -> int:
@@ -251,7 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not folder:
             parser.error("history-range needs a folder: give one, or set HISTORY_DIR")
         try:
-            print("\n".join(history_range_lines(folder, settings.partitions_timezone)))
+            print(
+                "\n".join(
+                    history_range_lines(folder, settings.partitions_timezone, settings.partitions_start_date)
+                )
+            )
         except HistoryFileError as error:
             print(f"Cannot import this export: {error}", file=sys.stderr)
             return 1

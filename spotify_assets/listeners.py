@@ -200,20 +200,28 @@ def check_no_case_twin(instance: dg.DagsterInstance, name: str) -> None:
             raise ListenerError(f"listener {key!r} exists; names may not differ by case only")
 
 
-def remove_listener(
-    instance: dg.DagsterInstance, settings: Settings, name: str, missing_ok: bool = False
-) -> Path | None:
-    """Unregister `name` and delete its token file (returned, or None if there was none); the lake and the
-    warehouse keep their plays. ListenerError when `name` is neither registered nor has a token file (unless
-    `missing_ok`: a listener removed before whose plays are deleted now)."""
+def check_removable(
+    instance: dg.DagsterInstance, settings: Settings, name: str, has_plays: Callable[[str], bool]
+) -> None:
+    """ListenerError unless `name` is registered or has a token file, or has plays in the lake (`has_plays`,
+    asked last: a listener removed before whose plays are still there). The error names the known listeners
+    and is the same whatever is asked next, so that `--remove` of a name nobody knows fails one way."""
+    if instance.has_dynamic_partition(LISTENER_PARTITIONS, name):
+        return
+    if listener_token_path(settings, name).exists() or has_plays(name):
+        return
+    known = [listener.name for listener in list_listeners(instance, settings) if not listener.default]
+    raise ListenerError(f"no listener named {name!r} (known: {', '.join(known) or 'none'})")
+
+
+def remove_listener(instance: dg.DagsterInstance, settings: Settings, name: str) -> Path | None:
+    """Unregister `name` (if registered) and delete its token file (returned, or None if there was none);
+    the lake and the warehouse keep their plays."""
     registered = instance.has_dynamic_partition(LISTENER_PARTITIONS, name)
     if registered and not _is_name(name):  # a key added by hand: it has no token file
         instance.delete_dynamic_partition(LISTENER_PARTITIONS, name)
         return None
     path = listener_token_path(settings, name)
-    if not registered and not path.exists() and not missing_ok:
-        known = ", ".join(instance.get_dynamic_partitions(LISTENER_PARTITIONS)) or "none"
-        raise ListenerError(f"no listener named {name!r} (registered: {known})")
     if registered:
         instance.delete_dynamic_partition(LISTENER_PARTITIONS, name)
     try:
@@ -251,6 +259,18 @@ def listener_lines(listeners: list[Listener]) -> list[str]:
     ]
 
 
+def lake_has_plays(settings: Settings) -> Callable[[str], bool]:
+    """Whether the lake holds raw objects or report charts of a listener."""
+
+    def has_plays(name: str) -> bool:
+        from spotify_assets.listener_purge import listener_objects
+        from spotify_assets.resources import build_lake
+
+        return bool(listener_objects(build_lake(settings), name))
+
+    return has_plays
+
+
 def run_listeners(
     settings: Settings,
     remove: str | None = None,
@@ -261,22 +281,26 @@ def run_listeners(
 ) -> int:
     """`spotify-assets listeners [--remove NAME [--delete-plays [--yes]]]`: list the listeners, or remove
     one (and their plays); the exit code."""
+    if remove is None:
+        with listener_instance(settings) as instance:
+            for line in listener_lines(list_listeners(instance, settings)):
+                print_fn(line)
+        return 0
     question = f"Delete every play of listener {remove} from the lake and the warehouse? [y/N] "
-    if remove is not None and delete and not yes and not confirm(question, ask):
-        print_fn("Nothing removed.")
-        return 1
     try:
         with listener_instance(settings) as instance:
-            if remove is None:
-                for line in listener_lines(list_listeners(instance, settings)):
-                    print_fn(line)
-                return 0
-            deleted = remove_listener(instance, settings, remove, missing_ok=delete)
+            check_removable(instance, settings, remove, lake_has_plays(settings))
+            if delete and not yes and not confirm(question, ask):
+                print_fn("Nothing removed.")
+                return 1
+            registered = instance.has_dynamic_partition(LISTENER_PARTITIONS, remove)
+            deleted = remove_listener(instance, settings, remove)
     except ListenerError as error:
-        print_fn(f"Cannot remove {remove!r}: {error}" if remove is not None else str(error))
+        print_fn(f"Cannot remove {remove!r}: {error}")
         return 1
+    where = "unregistered from the Dagster instance" if registered else "it was not registered"
     token = f"deleted its token file {deleted}" if deleted else "it had no token file"
-    print_fn(f"Removed listener {remove}: unregistered from the Dagster instance, {token}.")
+    print_fn(f"Removed listener {remove}: {where}, {token}.")
     if delete:
         from spotify_assets.listener_purge import delete_plays
 

@@ -22,28 +22,39 @@ from typing import Any
 from spotify_assets.export_formats import STOP_TIME_FIELD, STORED_KINDS, row_json, stop_millis
 
 
+def played_instant(item: Any) -> datetime | None:
+    """The item's `played_at` as an aware datetime (a time without offset read as UTC, as silver reads it),
+    or None when the item has none that can be read."""
+    value = item.get("played_at") if isinstance(item, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
 def play_identity(item: Any) -> tuple[str, str]:
     """What makes two recently-played items the same play: played_at and the track's uri (or id, or name).
 
-    An odd item without a played_at (raw keeps those too) is identified by its whole JSON text.
+    An item this cannot read (not an object, no readable played_at, a track that is neither an object nor
+    null) takes no part in the play key: it is identified by its whole JSON text, so it is kept once, as it
+    is, beside the plays (silver excludes it with its reason, `transforms.items`).
     """
-    if not isinstance(item, dict) or not isinstance(item.get("played_at"), str):
+    track = item.get("track") if isinstance(item, dict) else None
+    if played_instant(item) is None or not (track is None or isinstance(track, dict)):
         return "", json.dumps(item, sort_keys=True)
-    track = item.get("track")
-    if not isinstance(track, dict):
-        track = {}
+    track = track or {}
     return item["played_at"], track.get("uri") or track.get("id") or track.get("name") or ""
 
 
-def _newest_first(items: Iterable[Any]) -> list[Any]:
-    def when(item: Any) -> tuple[datetime, str]:
-        played_at, track = play_identity(item)
-        try:
-            return datetime.fromisoformat(played_at.replace("Z", "+00:00")), track
-        except ValueError:  # no valid played_at: last
-            return datetime.min.replace(tzinfo=UTC), track
-
-    return sorted(items, key=when, reverse=True)
+def newest_first(items: Iterable[Any]) -> list[Any]:
+    """Items in the API's order (newest first), ties broken by their identity; unreadable items last."""
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return sorted(
+        items, key=lambda item: (played_instant(item) or oldest, play_identity(item)[1]), reverse=True
+    )
 
 
 def merge_recently_played(stored: Any, written: Any) -> Any:
@@ -58,7 +69,7 @@ def merge_recently_played(stored: Any, written: Any) -> Any:
         return written
     stored_by_identity = {play_identity(item): item for item in stored_items}
     merged = [stored_by_identity.get(play_identity(item), item) for item in items] + missing
-    return {**written, "items": _newest_first(merged)}
+    return {**written, "items": newest_first(merged)}
 
 
 def merge_streaming_history(stored: Any, written: Any) -> Any:

@@ -2,7 +2,7 @@
 
 import collections
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -520,13 +520,13 @@ def test_history_range_prints_the_days_and_the_settings_to_use(fixtures_dir, cap
 
     monkeypatch.chdir(tmp_path)  # main() reads ./.env: not a developer's
 
-    lines = history_range_lines(str(fixtures_dir), "UTC")
+    lines = history_range_lines(str(fixtures_dir), "UTC", date(2025, 1, 1))
     text = "\n".join(lines)
     assert "extended_history" in text and "10,000 rows  2023-10-02 .. 2024-05-21" in text
     assert "video (skipped)            2 file(s)         17 rows" in text
     assert "  PARTITIONS_START_DATE=2022-05-22" in lines
     assert lines[-1].endswith("--partition-range 2022-05-22...2024-10-03")
     assert main(["history-range", str(fixtures_dir / "extended_history")]) == 0
-    assert "PARTITIONS_START_DATE=2022-05-22" in capsys.readouterr().out
+    assert "PARTITIONS_START_DATE needs no change" in capsys.readouterr().out  # the tests' start: 2015-01-01
     assert main(["history-range", str(fixtures_dir / "missing")]) == 1
     assert "is not a folder" in capsys.readouterr().err

@@ -286,3 +286,40 @@ def test_a_spotify_user_id_that_is_no_listener_name_asks_for_one(
     assert code == 2 and "auth --listener NAME" in out[-1]
     assert list((home / "data" / "spotify_tokens").iterdir()) == []
     assert listener_keys(home) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [(), ("--delete-plays", "--yes"), ("--delete-plays",)],
+    ids=["plain", "delete-plays-yes", "delete-plays-asks"],
+)
+def test_removing_an_unknown_listener_fails_the_same_with_or_without_delete_plays(
+    home: Path, fake_spotify: FakeSpotify, capsys: pytest.CaptureFixture[str], options: tuple[str, ...]
+) -> None:
+    fake_spotify.consenting_users.append(BOB)
+    assert run(capsys, "auth", "--listener", "bob", "--port", "0")[0] == 0
+    before = sorted(path.name for path in (home / "data").rglob("*"))
+    result = subprocess.run(
+        [SPOTIFY_ASSETS, "listeners", "--remove", "alice", *options],
+        cwd=home, env=dict(os.environ), capture_output=True, text=True, timeout=120, input="y\n",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "Cannot remove 'alice': no listener named 'alice' (known: bob)", lines
+    assert not [line for line in lines if "?" in line], (
+        "nothing to confirm for a listener that does not exist"
+    )
+    assert listener_keys(home) == ["bob"]
+    assert sorted(path.name for path in (home / "data").rglob("*")) == before
+
+
+def test_a_listener_removed_before_is_known_by_their_plays_in_the_lake(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = home / "data" / "lake" / "raw" / "recently_played" / "listener=alice" / "extraction_date=2025-06-01"
+    day.mkdir(parents=True)
+    (day / "recently_played.json").write_text('{"items": []}')
+    code, out = run(capsys, "listeners", "--remove", "alice")
+    assert code == 0, out
+    assert out[0] == "Removed listener alice: it was not registered, it had no token file.", out
+    assert (day / "recently_played.json").exists(), "without --delete-plays the lake is not touched"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from spotify_assets.raw_merge import newest_first
 from spotify_assets.transforms.raw import (
     gap_days,
     gap_reference,
@@ -13,7 +14,6 @@ from spotify_assets.transforms.raw import (
     merge_items,
     newest_played_at,
     next_checked_through,
-    sort_newest_first,
     split_by_day,
 )
 
@@ -29,7 +29,7 @@ def test_merge_of_overlapping_windows_keeps_every_play_once(recorded_items):
     merged, added = merge_items(older, newer)
     assert len(merged) == 20
     assert added == 8
-    assert merged == sort_newest_first(recorded_items)
+    assert merged == newest_first(recorded_items)
 
 
 def test_merge_never_drops_stored_items_that_aged_out(recorded_items):
@@ -186,3 +186,23 @@ def test_items_without_a_valid_played_at_belong_to_no_day(recorded_items):
     grouped = split_by_day([*odd, *recorded_items], "UTC", ["2017-05-27"])
     assert grouped["2017-05-27"] == split_by_day(recorded_items, "UTC", ["2017-05-27"])["2017-05-27"]
     assert newest_played_at([*odd, recorded_items[0]]) == newest_played_at(recorded_items[:1])
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"played_at": "yesterday", "track": 42},
+        {"played_at": "2017-05-27T12:00:00Z", "track": 42},
+        {"played_at": "2017-05-27T12:00:00Z", "track": "spotify:track:x"},
+        {"played_at": 17, "track": {"uri": "spotify:track:x"}},
+        "a string",
+        None,
+        [1, 2],
+    ],
+)
+def test_a_stored_item_the_merge_cannot_read_is_kept_once_beside_the_plays(recorded_items, odd):
+    stored = [*recorded_items[5:], odd, copy.deepcopy(odd)]  # twice: one JSON text, kept once
+    merged, added = merge_items(stored, [*recorded_items[:8], copy.deepcopy(odd)])
+    assert added == 5
+    assert [item for item in merged if item == odd] == [odd]
+    assert [item for item in merged if item != odd] == newest_first(recorded_items)

@@ -1,5 +1,6 @@
 """Raw layer: what Spotify returned, untouched, one JSON object per day in the lake."""
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from spotify_assets.sources.base import RecentlyPlayedSource
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.sources.spotify_client import SpotifyAuthError, SpotifyError
 from spotify_assets.storage.lake import LakeResource
+from spotify_assets.transforms.items import play_items
 from spotify_assets.transforms.raw import (
     gap_days,
     gap_reference,
@@ -94,6 +96,8 @@ class ListenerCapture:
     requests: int
     lost_days: list[str]
     checked_through: datetime
+    excluded: dict[str, Counter[str]]
+    """Day -> the items of the merged object that are no plays, by reason (stored or new alike)."""
 
 
 def capture_listener(
@@ -114,12 +118,14 @@ def capture_listener(
     payloads: dict[str, dict[str, Any]] = {}
     new_items = 0
     newest_stored: datetime | None = None
+    excluded: dict[str, Counter[str]] = {}
     for day in days:
         stored = (lake.read_json_partition(path, RAW_FILENAME, day) or {}).get("items", [])
         newest_stored = max(filter(None, (newest_stored, newest_played_at(stored))), default=None)
         merged, added = merge_items(stored, fetched_by_day[day])
         payloads[day] = {"items": merged}
         new_items += added
+        excluded[day] = play_items(merged)[1]
 
     reference = gap_reference(window_start, newest_stored, previous)
     lost_days = gap_days(
@@ -135,7 +141,9 @@ def capture_listener(
     through = next_checked_through(
         previous, window_start, window_end, fetch.fetched_at or datetime.now(UTC), LISTING_LAG
     )
-    return ListenerCapture(payloads, len(fetch.items), new_items, fetch.requests, lost_days, through)
+    return ListenerCapture(
+        payloads, len(fetch.items), new_items, fetch.requests, lost_days, through, excluded
+    )
 
 
 def build_raw_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
@@ -175,7 +183,14 @@ def build_raw_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
 
         lost_days = sorted({day for capture in captures.values() for day in capture.lost_days})
         for day in days:
-            context.add_asset_metadata({"possible_gap": day in lost_days}, partition_key=day)
+            excluded = sum((capture.excluded[day] for capture in captures.values()), Counter[str]())
+            context.add_asset_metadata(
+                {
+                    "possible_gap": day in lost_days,
+                    "items_excluded": dg.MetadataValue.json(dict(sorted(excluded.items()))),
+                },
+                partition_key=day,
+            )
         metadata: dict[str, Any] = {
             "fetched_items": sum(capture.fetched for capture in captures.values()),
             "new_items": sum(capture.new_items for capture in captures.values()),

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from spotify_assets.raw_merge import newest_first, play_identity
+
 Item = dict[str, Any]
 
 
@@ -18,12 +20,6 @@ def played_at(item: Item) -> datetime:
         raise ValueError(
             f"recently-played item without a valid played_at: {item.get('played_at')!r}"
         ) from error
-
-
-def play_identity(item: Item) -> tuple[str, str]:
-    """What makes two items the same play: played_at and the track's uri (local files have no id)."""
-    track = item.get("track") or {}
-    return item["played_at"], track.get("uri") or track.get("id") or track.get("name") or ""
 
 
 def local_day(item: Item, timezone: str) -> str:
@@ -45,13 +41,9 @@ def split_by_day(items: Iterable[Item], timezone: str, days: Iterable[str]) -> d
     return grouped
 
 
-def sort_newest_first(items: Iterable[Item]) -> list[Item]:
-    """Items in the API's order (newest first), ties broken by track so the order is deterministic."""
-    return sorted(items, key=lambda item: (played_at(item), play_identity(item)[1]), reverse=True)
-
-
-def merge_items(stored: Iterable[Item], fetched: Iterable[Item]) -> tuple[list[Item], int]:
-    """Union of stored and fetched items by play identity; stored objects are kept as they were.
+def merge_items(stored: Iterable[Any], fetched: Iterable[Any]) -> tuple[list[Any], int]:
+    """Union of stored and fetched items by play identity (`raw_merge.play_identity`); stored objects are
+    kept as they were, items it cannot read too (once each, by their JSON text), never an exception.
 
     Returns the merged items newest first and how many fetched items were new.
     """
@@ -59,7 +51,7 @@ def merge_items(stored: Iterable[Item], fetched: Iterable[Item]) -> tuple[list[I
     before = len(merged)
     for item in fetched:
         merged.setdefault(play_identity(item), item)
-    return sort_newest_first(merged.values()), len(merged) - before
+    return newest_first(merged.values()), len(merged) - before
 
 
 def newest_played_at(items: Iterable[Item]) -> datetime | None:
