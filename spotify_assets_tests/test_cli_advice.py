@@ -33,6 +33,7 @@ def first_day(lines: list[str]) -> date:
     return date.fromisoformat(match.group(1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("days_after_first", [-400, -1, 0])
 def test_history_range_keeps_a_start_date_that_already_reaches_back(
     fixtures_dir: Path, tmp_path: Path, days_after_first: int
@@ -47,6 +48,7 @@ def test_history_range_keeps_a_start_date_that_already_reaches_back(
     assert f"--partition-range {first}..." in lines[-1]  # the import's range still starts on the first day
 
 
+@pytest.mark.slow
 def test_history_range_suggests_reaching_back_to_the_exports_first_day(
     fixtures_dir: Path, tmp_path: Path
 ) -> None:

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 
 from spotify_assets.transforms.items import NO_PLAYED_AT, NO_TRACK, NOT_AN_OBJECT
 from spotify_assets_tests.helpers import user_shell_env
+
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 
 DAY = "2025-06-01"
 RAW = dg.AssetKey(["raw", "recently_played"])
