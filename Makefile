@@ -34,12 +34,12 @@ demo: install
 # The whole suite on every core (pytest-xdist): each worker starts its own PostgreSQL, S3 server and stand-in
 # Spotify, and every test has its own lake folder and Dagster instance. The 20 slowest tests are listed last.
 test: install-dev
-	$(BIN)/python -m pytest -n auto --dist loadgroup --durations=20
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=20
 
 # The fast tier for working (about a minute): everything but the tests marked `slow`, which start processes
 # (the CLI, dagster dev, serve, the deployment's topology) or run the whole graph.
 test-fast: install-dev
-	$(BIN)/python -m pytest -n auto --dist loadgroup -m "not slow"
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder -m "not slow"
 
 dev: install
 	$(BIN)/spotify-assets instance --dotenv

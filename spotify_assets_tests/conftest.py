@@ -58,15 +58,20 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return result
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests first: the deployment's group, then the other slow tests, then the rest.
+LONGEST_MODULES = ("test_deploy.py", "test_capture_simulation.py", "test_household.py")
+"""The modules that take the longest (minutes, with their module fixtures): handed out first."""
 
-    pytest-xdist hands tests out in this order, so a long test never starts last on one worker while the
-    other has nothing left to do.
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first: the longest modules, then the other slow tests, then the rest.
+
+    pytest-xdist (`--dist loadfile --no-loadscope-reorder`) hands whole modules out in this order, so a long
+    module never starts last on one worker while the other has nothing left to do.
     """
-    items.sort(
-        key=lambda item: (
-            item.get_closest_marker("xdist_group") is None,
-            item.get_closest_marker("slow") is None,
-        )
-    )
+
+    def rank(item: pytest.Item) -> tuple[int, bool]:
+        module = item.path.name
+        first = LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
+        return first, item.get_closest_marker("slow") is None
+
+    items.sort(key=rank)

@@ -28,8 +28,7 @@ from spotify_assets_tests.helpers import warehouse_tables
 from spotify_assets_tests.tcp_postgres import TcpPostgres
 from spotify_assets_tests.topology_processes import Deployment, wait_for
 
-# Slow, and on one xdist worker: its tests share one deployment (a module fixture), built once.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deployment")]
+pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = PROJECT_ROOT / "deploy" / "workspace.yaml"
