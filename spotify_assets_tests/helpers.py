@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -102,3 +103,34 @@ def user_shell_env(tmp_path: Path, postgres_resource, **variables: str) -> dict[
         **variables,
     )
     return env
+
+
+PROGRESS_LINE = re.compile(r"^\s*(\d+) of (\d+) OK (\S+) \.+ \[(.*) in [\d.]+s\]$")
+EVENT_LOG_LINE = "Dagster's event log: "
+
+
+def progress_lines(output: str) -> dict[str, str]:
+    """The CLI's progress lines: asset key -> what it measured (`357 rows, 7 partitions`)."""
+    found = {}
+    for line in output.splitlines():
+        if match := PROGRESS_LINE.match(line):
+            found[match.group(3)] = match.group(4)
+    return found
+
+
+def event_log_paths(output: str) -> list[Path]:
+    """The Dagster event log files the CLI named."""
+    return [
+        Path(line.removeprefix(EVENT_LOG_LINE))
+        for line in output.splitlines()
+        if line.startswith(EVENT_LOG_LINE)
+    ]
+
+
+def asset_keys(selection: str = "*") -> set[str]:
+    """The keys of the definitions' assets in `selection`, as the CLI prints them."""
+    from spotify_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = dg.AssetSelection.from_string(selection).resolve(graph)
+    return {key.to_user_string() for key in keys}
