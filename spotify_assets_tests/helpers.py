@@ -134,3 +134,14 @@ def asset_keys(selection: str = "*") -> set[str]:
     graph = defs.resolve_asset_graph()
     keys = dg.AssetSelection.from_string(selection).resolve(graph)
     return {key.to_user_string() for key in keys}
+
+
+def run_totals(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    """An asset's totals over its run's partitions: an IO manager records them on a range's last partition's
+    event as `range/<name>` (an asset's own output metadata keeps its names); a one-partition run on its
+    event."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    last = max(events, key=lambda e: e.partition or "")
+    values = {key: value.value for key, value in last.materialization.metadata.items()}
+    totals = {key.removeprefix("range/"): value for key, value in values.items() if key.startswith("range/")}
+    return {**values, **totals}
