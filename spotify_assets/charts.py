@@ -63,7 +63,8 @@ def hour_of_day_chart(report: ListeningReport) -> bytes:
     chart.title(plot.left, "Plays by hour of day")
     # The legend, right-aligned on the title's line: no bar or line can run under it.
     font, right, middle = chart.fonts.tick, plot.right, 18
-    average = f"{report.window.name}: average"
+    days = report.window.days_with_plays
+    average = f"{report.window.name}: average of {days} day{'' if days == 1 else 's'} with plays"
     right -= round(chart.width(average, font))
     chart.text((right, middle), average, font, "lm")
     chart.draw.line((right - 24, middle, right - 6, middle), fill=INK, width=2)

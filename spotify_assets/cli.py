@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -60,17 +59,20 @@ def summary_lines(settings: Settings) -> list[str]:
 
 def run_demo(settings: Settings) -> int:
     """Materialize the whole graph for the last 7 days as one run, then print the summary."""
+    from spotify_assets.instance_config import dagster_home
+    from spotify_assets.quiet_run import log_path, run_quietly
+
     first, last = demo_partition_range(settings)
     print("\n".join(prepare_instance(settings)))
     command = [
-        sys.executable, "-m", "dagster", "asset", "materialize",
+        "dagster", "asset", "materialize",
         "-m", "spotify_assets.definitions", "--select", "*", "--partition-range", f"{first}...{last}",
     ]  # fmt: skip
-    print(f"Materializing {first}...{last} ({settings.resolved_source} source): {' '.join(command[2:])}")
-    result = subprocess.run(command, check=False)
-    if result.returncode != 0:
-        print(f"The run failed (exit {result.returncode}); see the output above.", file=sys.stderr)
-        return result.returncode
+    print(f"Materializing {first}...{last} ({settings.resolved_source} source): {' '.join(command)}")
+    code = run_quietly(command, log_path(dagster_home(), "demo"))
+    if code != 0:
+        print(f"The run failed (exit {code}); the error is above.", file=sys.stderr)
+        return code
     print("\n".join(summary_lines(settings)))
     return 0
 
@@ -202,6 +204,9 @@ def run_bi_port(settings: Settings, port: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `spotify-assets` console script."""
+    from spotify_assets.quiet_run import hide_quiet_warnings
+
+    hide_quiet_warnings()
     for key, value in read_dotenv(Path(".env")).items():
         os.environ.setdefault(key, value)
     parser = argparse.ArgumentParser(prog="spotify-assets", description=__doc__)

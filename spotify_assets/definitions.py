@@ -13,6 +13,7 @@ from spotify_assets.catalog import with_catalog_metadata
 from spotify_assets.checks import build_checks
 from spotify_assets.partitions import build_daily_partitions
 from spotify_assets.resources import build_resources
+from spotify_assets.run_progress import PROGRESS_LOGGER, progress_logger
 from spotify_assets.schedules import build_jobs, build_schedules
 from spotify_assets.settings import Settings, get_settings
 
@@ -41,6 +42,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=build_schedules(settings, partitions, medallion_job, raw_capture_job),
         # One process per run: at this data size a process per step costs more than it saves (see README).
         executor=dg.in_process_executor,
+        # Dagster's console logger, and the CLI's progress lines when a run's config turns them on.
+        loggers={**dg.default_loggers(), PROGRESS_LOGGER: progress_logger},
     )
 
 

@@ -12,8 +12,6 @@ stay in the dimensions (a dimension row names no listener): `spotify-assets rebu
 from __future__ import annotations
 
 import shlex
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 
 from spotify_assets.listener_scope import listener_asset_path
@@ -81,11 +79,19 @@ def rebuild_commands(days: Sequence[str]) -> list[list[str]]:
     ]
 
 
+def _run_quietly(command: list[str]) -> int:
+    """One rebuild run with progress lines only, its Dagster log in DAGSTER_HOME/logs."""
+    from spotify_assets.instance_config import dagster_home
+    from spotify_assets.quiet_run import log_path, run_quietly
+
+    return run_quietly(command, log_path(dagster_home(), "purge"))
+
+
 def delete_plays(
     settings: Settings,
     name: str,
     print_fn: Callable[[str], None] = print,
-    run: Callable[[list[str]], int] = lambda command: subprocess.run(command, check=False).returncode,
+    run: Callable[[list[str]], int] = _run_quietly,
 ) -> int:
     """Delete listener `name`'s lake objects and rebuild the days they had plays; the exit code."""
     from spotify_assets.resources import build_lake
@@ -106,7 +112,7 @@ def delete_plays(
     )
     for command in commands:
         print_fn(f"  {shlex.join(command)}")
-        code = run([sys.executable, "-m", *command])
+        code = run(command)
         if code != 0:
             print_fn(
                 f"The run failed (exit {code}): the warehouse may still hold {name}'s plays of those days. "

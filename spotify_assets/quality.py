@@ -65,6 +65,11 @@ def _concat(frames: Frames) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def measured(rows: int, partitions: int) -> str:
+    """What a rule read: `193 rows across 7 partitions` (the partitions' rows added up, not the table's)."""
+    return f"{rows} rows across {partitions} partition{'' if partitions == 1 else 's'}"
+
+
 # -- keys -------------------------------------------------------------------------------------------------
 
 
@@ -86,9 +91,10 @@ def unique_key(frames: Frames, spec: TableSpec) -> Outcome:
     """
     key = list(spec.primary_key)
     found: dict[str, list[pd.DataFrame]] = {}
-    rows = 0
+    rows = partitions = 0
     for batch in batches_of(frames):
         rows += sum(len(frame) for frame in batch.values())
+        partitions += len(batch)
         groups = {"all": _concat(batch)} if spec.write_mode == "replace_partition" else batch
         for name, frame in groups.items():
             duplicates = duplicate_keys(frame, key)
@@ -97,7 +103,8 @@ def unique_key(frames: Frames, spec: TableSpec) -> Outcome:
     duplicate_count = sum(len(part) for parts in found.values() for part in parts)
     metadata: dict[str, Any] = {"rows_checked": rows, "duplicate_keys": duplicate_count}
     if not found:
-        return Outcome(True, f"({', '.join(key)}) is unique in {rows} rows", metadata)
+        scope = "in" if spec.write_mode == "replace_partition" else "within each partition of"
+        return Outcome(True, f"({', '.join(key)}) is unique {scope} {measured(rows, partitions)}", metadata)
     parts = [part for group in found.values() for part in group]
     metadata["duplicates"] = markdown_table(pd.concat(parts, ignore_index=True))
     days = sorted(name for name in found if name != "all")
@@ -188,15 +195,16 @@ def valid_values(frames: Frames, spec: TableSpec, timezone: str) -> Outcome:
     """No nulls in NOT NULL columns (keys included) and every sane-value rule holds, in each partition."""
     problems: Counter[str] = Counter()
     days_with_problems = set()
-    rows = 0
+    rows = partitions = 0
     for batch in batches_of(frames):
         rows += sum(len(frame) for frame in batch.values())
+        partitions += len(batch)
         for partition_key, found in _violations_by_partition(batch, spec, timezone).items():
             problems.update(found)
             days_with_problems.add(partition_key)
     metadata: dict[str, Any] = {"rows_checked": rows, "violations": dict(sorted(problems.items()))}
     if not problems:
-        return Outcome(True, f"no null keys and sane values in {rows} rows", metadata)
+        return Outcome(True, f"no null keys and sane values in {measured(rows, partitions)}", metadata)
     summary = ", ".join(f"{name}: {count}" for name, count in sorted(problems.items()))
     return Outcome(False, f"{summary} (partitions {partitions_text(days_with_problems)})", metadata)
 

@@ -9,7 +9,6 @@ range of consecutive days, so days that were never materialized stay out.
 from __future__ import annotations
 
 import shlex
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
@@ -87,6 +86,8 @@ def run_rebuild(
     settings: Settings, name: str, yes: bool = False, dry_run: bool = False, ask: Callable[[str], str] = input
 ) -> int:
     """Drop the table (asking first, unless `yes`) and rebuild it from the lake; `dry_run` only says how."""
+    from spotify_assets.instance_config import dagster_home
+    from spotify_assets.quiet_run import log_path, run_quietly
     from spotify_assets.resources import build_lake, build_postgres
     from spotify_assets.storage.bi import BI_SCHEMA, ensure_views
     from spotify_assets.storage.warehouse import count_rows, drop_table, table_exists
@@ -114,15 +115,15 @@ def run_rebuild(
     with postgres.connect() as conn:
         print(f"Dropped {spec.qualified_name} ({drop_table(conn, spec):,} rows).", flush=True)
     for command in commands:
-        result = subprocess.run([sys.executable, "-m", *command], check=False)
-        if result.returncode != 0:
+        code = run_quietly(command, log_path(dagster_home(), "rebuild"))
+        if code != 0:
             print(
-                f"The run failed (exit {result.returncode}); {spec.qualified_name} is incomplete. The lake "
+                f"The run failed (exit {code}); {spec.qualified_name} is incomplete. The lake "
                 f"still holds every partition: fix the cause and run `spotify-assets rebuild "
                 f"{asset_key(spec)} --yes` again.",
                 file=sys.stderr,
             )
-            return result.returncode
+            return code
     with postgres.connect() as conn:
         if views:  # dropping the table dropped the BI views that read it
             ensure_views(conn)

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -118,3 +119,45 @@ def user_shell_env(tmp_path: Path, postgres_resource, **variables: str) -> dict[
         **variables,
     )
     return env
+
+
+PROGRESS_LINE = re.compile(r"^\s*(\d+) of (\d+) OK (\S+) \.+ \[(.*) in [\d.]+s\]$")
+EVENT_LOG_LINE = "Dagster's event log: "
+
+
+def progress_lines(output: str) -> dict[str, str]:
+    """The CLI's progress lines: asset key -> what it measured (`357 rows, 7 partitions`)."""
+    found = {}
+    for line in output.splitlines():
+        if match := PROGRESS_LINE.match(line):
+            found[match.group(3)] = match.group(4)
+    return found
+
+
+def event_log_paths(output: str) -> list[Path]:
+    """The Dagster event log files the CLI named."""
+    return [
+        Path(line.removeprefix(EVENT_LOG_LINE))
+        for line in output.splitlines()
+        if line.startswith(EVENT_LOG_LINE)
+    ]
+
+
+def asset_keys(selection: str = "*") -> set[str]:
+    """The keys of the definitions' assets in `selection`, as the CLI prints them."""
+    from spotify_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = dg.AssetSelection.from_string(selection).resolve(graph)
+    return {key.to_user_string() for key in keys}
+
+
+def run_totals(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    """An asset's totals over its run's partitions: an IO manager records them on a range's last partition's
+    event as `range/<name>` (an asset's own output metadata keeps its names); a one-partition run on its
+    event."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    last = max(events, key=lambda e: e.partition or "")
+    values = {key: value.value for key, value in last.materialization.metadata.items()}
+    totals = {key.removeprefix("range/"): value for key, value in values.items() if key.startswith("range/")}
+    return {**values, **totals}

@@ -49,7 +49,11 @@ def sql_numbers(conn, first: date, last: date, listener: str | None = None) -> d
             params,
         ).fetchall()
     )
-    days = (last - first).days + 1
+    (days,) = conn.execute(  # the average day is one with plays
+        "SELECT greatest(count(DISTINCT f.extraction_date), 1) "
+        f"FROM gold.fact_recently_played f WHERE {window}",
+        params,
+    ).fetchone()
     return {
         "plays": plays,
         "minutes": float(minutes),

@@ -11,8 +11,8 @@ import pytest
 
 from spotify_assets.storage.bi import ensure_views
 from spotify_assets.transforms.keys import derived_key
-from spotify_assets_tests.helpers import lake_digest, make_settings, warehouse_tables
-from spotify_assets_tests.history_runs import export_copy, metadata, run, write_export
+from spotify_assets_tests.helpers import lake_digest, make_settings, run_totals, warehouse_tables
+from spotify_assets_tests.history_runs import export_copy, run, write_export
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 
@@ -41,7 +41,7 @@ def test_extended_history_imports_in_one_run(tmp_path, clean_warehouse, fixtures
     expected = dict(collections.Counter(ts[:10] for ts, _ in plays))
     assert per_day(tables["silver.plays"]) == expected
     assert per_day(tables["gold.fact_recently_played"]) == expected
-    raw = metadata(result, "raw/streaming_history", FIRST.isoformat())
+    raw = run_totals(result, "raw/streaming_history")
     stored = [r for r in rows if in_range(r["ts"][:10], FIRST, LAST)]
     assert raw["dagster/row_count"] == len(stored) == sum(expected.values()) + 1  # a row Spotify logged twice
     assert raw["rows_outside_run"] == len(rows) - len(stored)
@@ -83,7 +83,7 @@ def test_account_data_imports_and_counts_podcasts(tmp_path, clean_warehouse, fix
     }
     tables = warehouse_tables(clean_warehouse)
     assert per_day(tables["silver.plays"]) == dict(collections.Counter(end[:10] for end, *_ in plays))
-    silver = metadata(result, "silver/plays", ACCOUNT_FIRST.isoformat())
+    silver = run_totals(result, "silver/plays")
     assert silver["history_podcast_rows"] == sum(
         in_range(r["endTime"][:10], ACCOUNT_FIRST, ACCOUNT_LAST) for r in podcasts
     )
@@ -106,7 +106,7 @@ def test_a_later_export_adds_only_new_plays_and_an_unset_history_dir_loses_nothi
     later = make_settings(tmp_path, clean_warehouse, history_dir=str(fixtures_dir / "extended_history"))
     result = run(later, SHORT_FIRST, SHORT_LAST)
     new_rows = [r for r in rows if r["ts"][:10] == "2022-12-14" and r["ts"] >= cut]
-    assert metadata(result, "raw/streaming_history", SHORT_LAST.isoformat())["new_rows"] == len(new_rows) == 4
+    assert run_totals(result, "raw/streaming_history")["new_rows"] == len(new_rows) == 4
     plays = warehouse_tables(clean_warehouse)["silver.plays"]
     old = set(zip(first_plays["played_at"], first_plays["track_key"], strict=True))
     new = set(zip(plays["played_at"], plays["track_key"], strict=True))
@@ -186,7 +186,7 @@ def test_an_export_overlapping_recently_played_gives_one_fact_row_per_play(
     key_map = tables["gold.key_map"].set_index("derived_key")["spotify_id"]
     first_item = items[0]["track"]
     assert key_map[derived_key("artist", first_item["artists"][0]["name"])] == first_item["artists"][0]["id"]
-    assert metadata(result, "silver/plays", first.isoformat())["plays_merged_across_sources"] == 20
+    assert run_totals(result, "silver/plays")["plays_merged_across_sources"] == 20
 
     lake = lake_digest(Path(settings.lake_dir))
     run(settings, first, last, api_plays=True)  # the same export and API window again

@@ -11,10 +11,16 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from spotify_assets.listener_purge import listener_objects, orphaned_days, raw_days
+from spotify_assets.listener_purge import REBUILT_SELECTION, listener_objects, orphaned_days, raw_days
 from spotify_assets.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
 from spotify_assets.storage.lake import LakeResource
-from spotify_assets_tests.helpers import lake_digest, warehouse_tables
+from spotify_assets_tests.helpers import (
+    asset_keys,
+    event_log_paths,
+    lake_digest,
+    progress_lines,
+    warehouse_tables,
+)
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 
@@ -73,6 +79,10 @@ def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env
         [*remove, "--yes"], cwd=tmp_path, env=pipeline_env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert set(progress_lines(result.stdout)) == asset_keys(REBUILT_SELECTION)  # a line per rebuilt asset
+    assert "DEBUG" not in result.stdout + result.stderr
+    (log,) = event_log_paths(result.stdout)
+    assert "RUN_SUCCESS" in log.read_text()
 
     after = warehouse_tables(clean_warehouse)
     for name in ("silver.plays", "gold.fact_recently_played"):

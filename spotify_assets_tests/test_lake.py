@@ -375,14 +375,19 @@ def test_io_manager_materializes_a_partition_and_a_range(new_lake: LakeFactory) 
 
     metadata = materialization_metadata(ranged)
     assert {partition for _, partition in metadata} == {"2026-11-25", "2026-11-26"}
-    for (asset, _), values in metadata.items():
-        assert values["dagster/row_count"] == 5, asset
-        assert values["lake_object_count"] == 2
+    for (asset, partition), values in metadata.items():
+        # each partition's event holds its own values; the run's totals are on the last one, named range/
         filename = "x.json" if asset == "raw/x" else "plays.parquet"
+        assert values["lake_uri"] == lake.uri(f"{asset}/extraction_date={partition}/{filename}")
+        assert values["dagster/partition_row_count"] == ITEMS_PER_DAY[partition], (asset, partition)
         first, last = (
             lake.uri(f"{asset}/extraction_date={d}/{filename}") for d in ("2026-11-25", "2026-11-26")
         )
-        assert values["lake_uri"] == f"{first} .. {last}"
+        totals = {"range/dagster/row_count": 5, "range/lake_object_count": 2}
+        totals["range/lake_uri"] = f"{first} .. {last}"
+        totals["range/partitions"] = "2026-11-25 .. 2026-11-26 (2 partitions)"
+        shown = {key: values[key] for key in totals if key in values}
+        assert shown == (totals if partition == "2026-11-26" else {}), (asset, partition)
     plays = lake.read_table_partitions(["silver", "plays"], days, PLAYS)
     assert {day: len(frame) for day, frame in plays.items()} == ITEMS_PER_DAY
 

@@ -13,7 +13,7 @@ from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.warehouse import read_table
 from spotify_assets.storage.warehouse_write import write_table
 from spotify_assets.tables import DIM_TRACK, FACT_RECENTLY_PLAYED, PLAYS
-from spotify_assets_tests.helpers import make_settings, materialize
+from spotify_assets_tests.helpers import event_log_paths, make_settings, materialize
 from spotify_assets_tests.warehouse_frames import DAY, tricky_frame
 
 FIRST, SECOND, AFTER_A_GAP = date(2025, 3, 14), date(2025, 3, 15), date(2025, 3, 17)
@@ -91,6 +91,12 @@ def test_rebuild_from_the_lake_gives_the_same_rows(tmp_path, clean_warehouse, sp
     select = f"dagster asset materialize -m spotify_assets.definitions --select {key}"
     assert f"{select} --partition-range 2025-03-14...2025-03-15" in result.stdout
     assert f"{select} --partition-range 2025-03-17...2025-03-17" in result.stdout
+    # one progress line per run (its one asset), Dagster's events in the logs it names
+    assert [line.split(" [")[0].split()[:4] for line in result.stdout.splitlines() if " OK " in line] == [
+        ["1", "of", "1", "OK"]
+    ] * 2
+    assert "DEBUG" not in result.stdout + result.stderr
+    assert all("STEP_SUCCESS" in log.read_text() for log in event_log_paths(result.stdout))
     after = warehouse_rows(clean_warehouse)
     for name, rows in before.items():
         assert after[name].equals(rows), name

@@ -179,7 +179,8 @@ def test_report_numbers_on_a_small_example():
     assert report.window.top_artists["artist"].tolist() == ["Beta", "Alpha", "a3"]
     assert report.window.top_tracks[["track", "artist"]].values.tolist()[-1] == ["t3", "a3"]
     assert report.day.plays_by_hour[8] == 2 and report.day.plays_by_hour[23] == 1
-    assert report.window.plays_by_hour[8] == round(3 / 30, 2)
+    assert report.window.plays_by_hour[8] == round(3 / 2, 2)  # 3 plays at 8 on the 2 days with plays
+    assert report.window.days_with_plays == 2
     assert len(report.daily) == 30 and report.daily["plays"].sum() == 5
     assert report.daily.iloc[-1].tolist() == [day, 3, 7.0]
 
@@ -275,7 +276,7 @@ def reference_report(frame: pd.DataFrame, day: date, window_days: int = 30) -> d
 
     def summary(since: date) -> dict:
         period = frame[(frame["extraction_date"] >= since) & (frame["extraction_date"] <= day)]
-        days = (day - since).days + 1
+        days = max(period["extraction_date"].nunique(), 1)  # the average day is one with plays
         hours = period["hour_of_day"].value_counts()
         return {
             "plays": len(period),

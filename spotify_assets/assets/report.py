@@ -58,6 +58,7 @@ def report_numbers(report: ListeningReport) -> dict[str, object]:
         numbers[f"{prefix}_plays"] = period.plays
         numbers[f"{prefix}_minutes"] = period.minutes
     numbers["window_first_day"] = report.window.first_day.isoformat()
+    numbers["window_days_with_plays"] = report.window.days_with_plays  # what window_plays_by_hour averages
     for prefix, period in periods:
         numbers[f"{prefix}_top_artists"] = ranking_table(period.top_artists, ARTIST_COLUMNS)
     for prefix, period in periods:

@@ -113,27 +113,40 @@ LAST_PARTITION_ONLY = ("dagster/column_schema",)
 """Output metadata a range run records on its last partition's event only: the column schema is the same
 for every partition (and is also definition metadata), and at ~9 KB an event it was a good part of the cost
 of storing a year's events."""
+EVERY_PARTITION = ("warehouse_table", "dagster/table_name")
+"""Output metadata that is true of each partition of a range: where its rows went."""
+RANGE_PREFIX = "range/"
+"""A range run's totals (rows written, objects, counts over its days) go on its last partition's event under
+this prefix, next to `range/partitions` (`first .. last (N partitions)`): a partition's event holds that
+partition's own values, and the run's totals are named as such."""
 
 
 def record_output_metadata(
     context: dg.OutputContext,
     metadata: Mapping[str, Any],
     per_partition: Mapping[str, Mapping[str, Any]],
+    table_wide: Sequence[str] = (),
 ) -> None:
     """Record an output's metadata, and each partition's own metadata on that partition's event.
 
     A single-partition output takes both as output metadata. For a range, the per-partition entries go to the
-    step's partition-scoped asset metadata, which Dagster merges into each partition's materialization, and
-    `LAST_PARTITION_ONLY` entries go to the last partition's event.
+    step's partition-scoped asset metadata, which Dagster merges into each partition's materialization;
+    `EVERY_PARTITION` entries go on every event; `LAST_PARTITION_ONLY` and `table_wide` entries (the table's
+    state after the write, e.g. its `count(*)`) on the last partition's event, and every other entry (a total
+    over the range) there too, as `range/<name>`.
     """
     if len(per_partition) <= 1:
         context.add_output_metadata({**metadata, **next(iter(per_partition.values()), {})})
         return
-    shared = {key: value for key, value in metadata.items() if key not in LAST_PARTITION_ONLY}
-    last_only = {key: value for key, value in metadata.items() if key in LAST_PARTITION_ONLY}
-    context.add_output_metadata(shared)
+    context.add_output_metadata({key: metadata[key] for key in EVERY_PARTITION if key in metadata})
+    unprefixed = (*EVERY_PARTITION, *LAST_PARTITION_ONLY, *table_wide)
+    first, last = min(per_partition), max(per_partition)
+    last_only = {key: value for key, value in metadata.items() if key in unprefixed[len(EVERY_PARTITION) :]}
+    last_only.update(
+        {f"{RANGE_PREFIX}{key}": value for key, value in metadata.items() if key not in unprefixed}
+    )
+    last_only[f"{RANGE_PREFIX}partitions"] = f"{first} .. {last} ({len(per_partition)} partitions)"
     step = context.step_context
-    last = max(per_partition)
     for partition_key, values in per_partition.items():
         extra = last_only if partition_key == last else {}
         step.add_asset_metadata({**values, **extra}, asset_key=context.asset_key, partition_key=partition_key)

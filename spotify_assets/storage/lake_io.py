@@ -83,7 +83,10 @@ def write_asset_output(
     metadata = _uri_metadata(uris)
     if (count := _item_count(ordered)) is not None:
         metadata["dagster/row_count"] = count
-    return metadata, raw_partition_metadata(ordered)
+    per_partition = raw_partition_metadata(ordered)
+    for partition_key, uri in zip(ordered, uris, strict=True):
+        per_partition.setdefault(partition_key, {})["lake_uri"] = uri
+    return metadata, per_partition
 
 
 def _write_raw(
@@ -162,9 +165,13 @@ class TableBatchWriter:
                         f"{'/'.join(self._path)} {partition_key}: expected a DataFrame, "
                         f"not {type(frame).__name__}"
                     )
-            self.uris += self._lake.write_table_partitions(self._path, ordered, self._spec)
+            uris = self._lake.write_table_partitions(self._path, ordered, self._spec)
+            self.uris += uris
             self.rows += sum(len(frame) for frame in ordered.values())
-            self.partition_metadata.update(table_partition_metadata(ordered, self._spec))
+            for (partition_key, values), uri in zip(
+                table_partition_metadata(ordered, self._spec).items(), uris, strict=True
+            ):
+                self.partition_metadata[partition_key] = {**values, "lake_uri": uri}
             yield ordered
 
     def metadata(self) -> dict[str, Any]:
@@ -223,10 +230,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
     run can write a whole range (single-run backfills): a dict, or for long ranges a `DayBatches` built a
     month at a time. Inputs are mappings read as they are looked up (`DayBatches` for tables,
     `JsonPartitions` for raw), so annotate them `Mapping` (`day_batches.PartitionMap`), not `dict`; a
-    missing upstream partition fails the load. Metadata (totals over the run's partitions):
-    `dagster/row_count` (rows, or raw `items`), `lake_uri` (the object, or `first .. last` for a range),
-    `lake_object_count`, and `dagster/column_schema` for tables; on each partition's event,
-    `dagster/partition_row_count` and, for tables, a Markdown `preview` of its first rows.
+    missing upstream partition fails the load. Metadata: on each partition's event, its
+    `dagster/partition_row_count`, its `lake_uri` and, for tables, a Markdown `preview` of its first rows;
+    totals over the run's partitions, `dagster/row_count` (rows, or raw `items`), `lake_uri`
+    (`first .. last` for a range), `lake_object_count`, and `dagster/column_schema` for tables: for one
+    partition on its event, for a range on the last partition's event as `range/<name>`.
 
     Example:
         ```python

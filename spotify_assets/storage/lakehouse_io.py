@@ -26,8 +26,10 @@ class LakehouseIOManager(dg.ConfigurableIOManager):
 
     Metadata: the two managers' own. `dagster/row_count` is the warehouse table's count(*) after the write,
     `rows_written` what the run wrote; each partition's event has `dagster/partition_row_count` (the
-    partition's rows: for upserted dimensions, the entities seen that day) and a Markdown `preview`; plus
-    `lake_uri`, `lake_object_count`, `warehouse_table`, `dagster/table_name` and `dagster/column_schema`.
+    partition's rows: for upserted dimensions, the entities seen that day), a Markdown `preview` and its
+    `lake_uri`; plus `lake_object_count`, `warehouse_table`, `dagster/table_name` and `dagster/column_schema`.
+    In a range run, the run's totals are on the last partition's event only, as `range/<name>`
+    (`asset_metadata.record_output_metadata`).
 
     Example:
         ```python
@@ -53,7 +55,8 @@ class LakehouseIOManager(dg.ConfigurableIOManager):
         metadata = {**lake.metadata(), **warehouse}
         if isinstance(obj, DayBatches):
             metadata.update(obj.metadata())
-        record_output_metadata(context, metadata, lake.partition_metadata)
+        # The warehouse's count(*) after the write is the table's state, not a total over the range.
+        record_output_metadata(context, metadata, lake.partition_metadata, table_wide=("dagster/row_count",))
 
     def load_input(self, context: dg.InputContext) -> Mapping[str, Any]:
         return self.lake_io.load_input(context)

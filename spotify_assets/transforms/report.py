@@ -10,7 +10,8 @@ Definitions (the same as the BI views in `storage/bi.py`; the rows are `tables.L
 - top artists rank primary artists (the first credited track artist) by plays, then minutes, then name;
   top tracks rank tracks the same way;
 - the hour-of-day profile counts plays by `hour_of_day` (in the partitions' time zone); for the 30 days it is
-  the average plays per day at each hour;
+  the average plays at each hour over the days that have plays (`days_with_plays`: 7 when only a week of the
+  window is materialized, so a new install's average day is not divided by 30);
 - the rolling window is the 30 days ending on (and including) the partition's day.
 """
 
@@ -41,7 +42,10 @@ class PeriodSummary:
     minutes: float
     top_artists: pd.DataFrame  # artist_key, artist, plays, minutes
     top_tracks: pd.DataFrame  # track_key, track, artist, plays, minutes
-    plays_by_hour: list[float]  # 24 values: average plays per day at each hour (one day: its plays)
+    plays_by_hour: list[
+        float
+    ]  # 24 values: average plays at each hour of a day with plays (one day: its plays)
+    days_with_plays: int  # the days of the period with at least one play: what plays_by_hour averages over
 
     @property
     def days(self) -> int:
@@ -207,7 +211,7 @@ class _Rows:
     def summary(
         self, positions: np.ndarray, name: str, first_day: date, last_day: date, top_n: int
     ) -> PeriodSummary:
-        days = (last_day - first_day).days + 1
+        days_with_plays = int(self.plays["extraction_date"].iloc[positions].nunique())
         hours = np.bincount(self.hours[positions], minlength=HOURS)[:HOURS]
         return PeriodSummary(
             name=name,
@@ -217,7 +221,8 @@ class _Rows:
             minutes=round(int(self.ms[positions].sum()) / MS_PER_MINUTE, 1),
             top_artists=self.top_artists(positions, top_n),
             top_tracks=self.top_tracks(positions, top_n),
-            plays_by_hour=[round(float(count) / days, 2) for count in hours.tolist()],
+            plays_by_hour=[round(float(count) / max(days_with_plays, 1), 2) for count in hours.tolist()],
+            days_with_plays=days_with_plays,
         )
 
     def daily(self, offsets: np.ndarray, first_day: date, last_day: date) -> pd.DataFrame:
