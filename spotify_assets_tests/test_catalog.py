@@ -74,7 +74,10 @@ def test_row_counts_equal_the_warehouse_for_a_range_in_one_run(tmp_path: Path, c
             spec = TABLES[name]
             table = sql.Identifier(spec.schema, spec.name)
             (total,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
-            assert metadata["dagster/row_count"] == total, name
+            if event.partition == LAST.isoformat():  # the table's count rides on the range's last event
+                assert metadata["dagster/row_count"] == total, name
+            else:
+                assert "dagster/row_count" not in metadata, (name, event.partition)
             if spec.partition_column:
                 (rows,) = conn.execute(
                     sql.SQL("SELECT count(*) FROM {} WHERE extraction_date = %s").format(table),
