@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.helpers import warehouse_tables
 from spotify_assets_tests.tcp_postgres import TcpPostgres
 from spotify_assets_tests.test_entrypoints import pipeline_env  # noqa: F401 (fixture)
-from spotify_assets_tests.topology_processes import Deployment, wait_for
+from spotify_assets_tests.topology_processes import Deployment, Serve, wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = PROJECT_ROOT / "deploy" / "workspace.yaml"
@@ -292,22 +291,6 @@ def test_the_capture_schedule_ticks_and_its_run_succeeds(stack):
     print(f"capture tick: run created {latency:.1f} s after its cron time ({first}...{last})")
     assert last == today.isoformat()
     assert (today - timedelta(days=6)).isoformat() <= first <= last
-
-
-class Serve(DagsterDev):
-    """`spotify-assets serve` (as `make serve` runs it) in a folder holding deploy/workspace.yaml."""
-
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:  # noqa: D107
-        (cwd / "deploy").mkdir()
-        shutil.copy(WORKSPACE, cwd / "deploy" / "workspace.yaml")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = (cwd / "serve.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "spotify_assets.cli", "serve", "--port", str(self.port),
-             "--code-port", str(free_port())],
-            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
 
 
 def test_serve_runs_the_trio_on_one_host_and_stops_cleanly(tmp_path, pipeline_env, clean_warehouse):  # noqa: F811
