@@ -17,6 +17,11 @@ GENERATED_MARKER = (
 DEFAULT_DAGSTER_HOME = "data/dagster_home"
 STORAGE_MODULE = "spotify_assets.storage.instance_storage"
 STORAGE_CLASS = "WarehouseInstanceStorage"
+# The queue keeps a run whose launch cannot reach the code server (restarting, still loading) through an
+# outage this long, trying again every RUN_MONITORING_INTERVAL_SECONDS; then it fails the run.
+CODE_SERVER_OUTAGE_SECONDS = 600
+# Runs failed by the infrastructure (worker killed, start timeout) are launched again this many times.
+RUN_RETRIES = 3
 
 
 def dagster_home() -> Path:
@@ -42,12 +47,17 @@ def instance_config(settings: Settings) -> dict[str, Any]:
             # a range over it) are never in progress at once; a run waits in the queue for its turn.
             "pools": {"granularity": "run", "default_limit": 1},
         },
+        "run_coordinator": run_coordinator(settings),
         "run_monitoring": {
             "enabled": True,
             "start_timeout_seconds": settings.run_start_timeout_seconds,
             "max_runtime_seconds": settings.run_max_runtime_seconds,
             "poll_interval_seconds": settings.run_monitoring_interval_seconds,
+            # The default launcher cannot resume a run in a new worker: a failed run is retried instead.
+            "max_resume_run_attempts": 0,
         },
+        # A failure of the code's own (an asset or a check failed) is not retried: it would fail again.
+        "run_retries": {"enabled": True, "max_retries": RUN_RETRIES, "retry_on_asset_or_op_failure": False},
         "telemetry": {"enabled": False},
     }
     if settings.run_workers_on_this_host:
@@ -62,6 +72,19 @@ def instance_config(settings: Settings) -> dict[str, Any]:
             }
         }
     return config
+
+
+def run_coordinator(settings: Settings) -> dict[str, Any]:
+    """Dagster's run queue, re-queueing a run whose launch found the code server unreachable."""
+    delay = settings.run_monitoring_interval_seconds
+    return {
+        "module": "dagster._core.run_coordinator",
+        "class": "QueuedRunCoordinator",
+        "config": {
+            "max_user_code_failure_retries": -(-CODE_SERVER_OUTAGE_SECONDS // delay),
+            "user_code_failure_retry_delay": delay,
+        },
+    }
 
 
 def instance_yaml(settings: Settings) -> str:

@@ -43,6 +43,10 @@ class Topology:
             "daemon": ["dagster-daemon", "run", "-w", self.workspace],
         }  # fmt: skip
 
+    def health_check_command(self) -> list[str]:
+        """Exits 0 once the code server answers (it answers only after loading the definitions)."""
+        return ["dagster", "api", "grpc-health-check", "-h", self.code_host, "-p", str(self.code_port)]
+
 
 def local_command(command: list[str]) -> list[str]:
     """A command with its program taken from this Python's environment (the project's .venv)."""

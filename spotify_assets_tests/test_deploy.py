@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from spotify_assets.topology import LOCATION_NAME, Topology
 from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.helpers import warehouse_tables
 from spotify_assets_tests.tcp_postgres import TcpPostgres
-from spotify_assets_tests.topology_processes import Deployment, wait_for
+from spotify_assets_tests.topology_processes import Deployment, Serve, wait_for
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 
@@ -136,6 +135,10 @@ ENQUEUED, STARTING, START, SUCCESS = (
 )
 
 
+# The runs these tests kill are re-run by hand: no automatic retry (test_restart.py tests those) races it.
+NO_AUTOMATIC_RETRY = "dagster/max_retries"
+
+
 def _range_tags(first: str, last: str) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
@@ -216,7 +219,7 @@ def test_a_killed_run_is_marked_failed_and_a_rerun_repairs(stack, clean_range_ta
     tags = _range_tags(*KILL_RANGE)
     clean_tables = clean_range_tables
 
-    doomed = stack.deployment.launch(ALL_ASSETS, tags)
+    doomed = stack.deployment.launch(ALL_ASSETS, {**tags, NO_AUTOMATIC_RETRY: "0"})
     wait_for(lambda: _step_started(stack, doomed, "gold__dim_artist"), 240, interval=0.2, what="gold started")
     pid = _run_worker_pid(stack, doomed)
     assert pid is not None
@@ -235,7 +238,7 @@ def test_a_killed_run_is_marked_failed_and_a_rerun_repairs(stack, clean_range_ta
 def test_a_run_whose_code_server_died_too_is_failed_by_run_monitoring(stack, clean_range_tables):
     tags = _range_tags(*KILL_RANGE)
     clean_tables = clean_range_tables
-    doomed = stack.deployment.launch(ALL_ASSETS, tags)
+    doomed = stack.deployment.launch(ALL_ASSETS, {**tags, NO_AUTOMATIC_RETRY: "0"})
     wait_for(lambda: _step_started(stack, doomed, "gold__dim_artist"), 240, interval=0.2, what="gold started")
     assert _run_worker_pid(stack, doomed) is not None
     # The code server and every process it started (the run worker among them): nothing is left to notice.
@@ -295,23 +298,7 @@ def test_the_capture_schedule_ticks_and_its_run_succeeds(stack):
     assert (today - timedelta(days=6)).isoformat() <= first <= last
 
 
-class Serve(DagsterDev):
-    """`spotify-assets serve` (as `make serve` runs it) in a folder holding deploy/workspace.yaml."""
-
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:  # noqa: D107
-        (cwd / "deploy").mkdir()
-        shutil.copy(WORKSPACE, cwd / "deploy" / "workspace.yaml")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = (cwd / "serve.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "spotify_assets.cli", "serve", "--port", str(self.port),
-             "--code-port", str(free_port())],
-            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-
-
-def test_serve_runs_the_trio_on_one_host_and_stops_cleanly(tmp_path, pipeline_env, clean_warehouse):  # noqa: F811
+def test_serve_runs_the_trio_on_one_host_and_stops_cleanly(tmp_path, pipeline_env, clean_warehouse):
     server = Serve(tmp_path, pipeline_env)
     try:
         server.wait_until_ready()

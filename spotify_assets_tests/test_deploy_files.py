@@ -112,7 +112,33 @@ def test_helm_values_match_the_tested_instance_config():
         "startTimeoutSeconds": expected["start_timeout_seconds"],
         "maxRuntimeSeconds": expected["max_runtime_seconds"],
         "pollIntervalSeconds": expected["poll_interval_seconds"],
+        "maxResumeRunAttempts": expected["max_resume_run_attempts"],
     }
+
+
+def test_helm_values_retry_what_the_tested_instance_config_retries():
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    tested = instance_config(Settings())
+    coordinator = values["dagsterDaemon"]["runCoordinator"]
+    assert coordinator["enabled"] and coordinator["type"] == "CustomRunCoordinator"
+    custom = coordinator["config"]["customRunCoordinator"]
+    assert {key: custom[key] for key in ("module", "class", "config")} == tested["run_coordinator"]
+    retries = values["dagsterDaemon"]["runRetries"]
+    assert {
+        "enabled": retries["enabled"],
+        "max_retries": retries["maxRetries"],
+        "retry_on_asset_or_op_failure": retries["retryOnAssetOrOpFailure"],
+    } == tested["run_retries"]
+
+
+def test_compose_starts_the_webserver_and_daemon_once_the_code_server_answers():
+    services = _compose()["services"]
+    code = services[COMPOSE_SERVICES["code-server"]]
+    # The command `spotify-assets serve` waits for, as the tested topology spells it for compose.
+    assert code["healthcheck"]["test"] == ["CMD", *COMPOSE_TOPOLOGY.health_check_command()]
+    for role in ("webserver", "daemon"):
+        depends_on = services[COMPOSE_SERVICES[role]]["depends_on"]
+        assert depends_on == {"code": {"condition": "service_healthy"}}, role
 
 
 def test_the_token_files_live_on_a_volume_of_the_containers_that_run_the_runs():

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 DAYS = ("2025-06-01", "2025-06-02")
 
 
-def test_one_listener_backfilled_from_the_command_line(tmp_path, pipeline_env):  # noqa: F811
+def test_one_listener_backfilled_from_the_command_line(tmp_path, pipeline_env):
     with dg.DagsterInstance.from_config(pipeline_env["DAGSTER_HOME"]) as instance:
         instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice", "bob"])
     tags = {
@@ -56,7 +56,7 @@ def test_one_listener_backfilled_from_the_command_line(tmp_path, pipeline_env): 
         assert materialized == set(DAYS)
 
 
-def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env, clean_warehouse):  # noqa: F811
+def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env, clean_warehouse):
     prepare = [sys.executable, "-m", "spotify_assets.cli", "instance"]  # as every make target does first
     assert subprocess.run(prepare, cwd=tmp_path, env=pipeline_env, capture_output=True).returncode == 0
     in_instance(pipeline_env, f"instance.add_dynamic_partitions({LISTENER_PARTITIONS!r}, ['alice'])")

@@ -39,6 +39,18 @@ def test_the_default_instance_is_postgres_with_a_queue_and_monitoring(tmp_path):
     assert validated["concurrency"]["runs"]["tag_concurrency_limits"][0]["key"] == "dagster/partition"
 
 
+def test_the_queue_outlasts_a_code_server_restart_and_infrastructure_failures_are_retried(tmp_path):
+    settings = Settings.from_mapping({"RUN_MONITORING_INTERVAL_SECONDS": "5", "DAGSTER_STORAGE": "sqlite"})
+    write_instance_yaml(tmp_path, settings)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        queue = instance.get_concurrency_config().run_queue_config
+        assert (queue.max_user_code_failure_retries, queue.user_code_failure_retry_delay) == (120, 5)
+        assert queue.max_concurrent_runs == settings.max_concurrent_runs  # the limits still apply
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 3
+        assert not instance.run_retries_retry_on_asset_or_op_failure
+        assert instance.run_monitoring_max_resume_run_attempts == 0
+
+
 def test_run_workers_are_watched_on_one_host_only():
     assert instance_config(Settings())["run_launcher"]["class"] == "LocalRunLauncher"
     assert "run_launcher" not in instance_config(Settings.from_mapping({"RUN_WORKERS_ON_THIS_HOST": "false"}))
@@ -100,7 +112,7 @@ def _no_sqlite(home: Path) -> None:
     assert not list(home.rglob("*.db")), list(home.rglob("*.db"))
 
 
-def test_demo_leaves_its_run_in_postgres(tmp_path, pipeline_env, clean_warehouse):  # noqa: F811
+def test_demo_leaves_its_run_in_postgres(tmp_path, pipeline_env, clean_warehouse):
     before = _dagster_runs(clean_warehouse)
     result = subprocess.run(
         [sys.executable, "-m", "spotify_assets.cli", "demo"],
@@ -124,7 +136,7 @@ def test_demo_leaves_its_run_in_postgres(tmp_path, pipeline_env, clean_warehouse
     assert runs == [("SUCCESS", first, last)]
 
 
-def test_cli_runs_and_dagster_dev_share_the_instance_at_once(tmp_path, pipeline_env, clean_warehouse):  # noqa: F811
+def test_cli_runs_and_dagster_dev_share_the_instance_at_once(tmp_path, pipeline_env, clean_warehouse):
     written = subprocess.run(
         [sys.executable, "-m", "spotify_assets.cli", "instance"],
         cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, timeout=120,

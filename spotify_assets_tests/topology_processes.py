@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from spotify_assets.topology import Topology, local_command
-from spotify_assets_tests.dagster_ui import LAUNCH_RUN, DagsterDev, stop_process_group
+from spotify_assets_tests.dagster_ui import LAUNCH_RUN, DagsterDev, free_port, stop_process_group
+
+WORKSPACE = Path(__file__).resolve().parents[1] / "deploy" / "workspace.yaml"
 
 RUN_TIMES = """
 query RunTimes($runId: ID!) {
@@ -134,6 +138,32 @@ class Deployment(DagsterDev):
 
     def runs_with_tag(self, key: str, value: str) -> list[dict[str, Any]]:
         return self.graphql(RUNS_WITH_TAG, {"key": key, "value": value})["runsOrError"]["results"]
+
+
+class Serve(DagsterDev):
+    """`spotify-assets serve` (as `make serve` runs it) in a folder holding deploy/workspace.yaml."""
+
+    def __init__(  # noqa: D107
+        self, cwd: Path, env: Mapping[str, str], port: int = 0, code_port: int = 0, log: str = "serve.log"
+    ) -> None:
+        (cwd / "deploy").mkdir(exist_ok=True)
+        shutil.copy(WORKSPACE, cwd / "deploy" / "workspace.yaml")
+        self.port = port or free_port()
+        self.code_port = code_port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = cwd / log
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "spotify_assets.cli", "serve", "--port", str(self.port),
+             "--code-port", str(self.code_port)],
+            cwd=cwd, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def kill(self) -> None:
+        """kill -9 serve's whole process group (code server, its run workers, webserver, daemon)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._log.close()
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition") -> float:
