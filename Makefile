@@ -31,15 +31,18 @@ demo: install
 	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/spotify-assets demo
 
-# The whole suite on every core (pytest-xdist): each worker starts its own PostgreSQL, S3 server and stand-in
-# Spotify, and every test has its own lake folder and Dagster instance. The 20 slowest tests are listed last.
+# The whole suite in parallel (pytest-xdist, whole modules per worker, the longest first): each worker starts its
+# own PostgreSQL, S3 server and stand-in Spotify, and every test has its own lake folder and Dagster instance.
+# One worker more than cores: a third of the suite's time is spent waiting for the processes it starts (measured
+# on 2 cores: 2 workers 8m09s, 3 workers 6m28s). The 20 slowest tests are listed last.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: install-dev
-	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=20
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
 # The fast tier for working (about a minute): everything but the tests marked `slow`, which start processes
 # (the CLI, dagster dev, serve, the deployment's topology) or run the whole graph.
 test-fast: install-dev
-	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 dev: install
 	$(BIN)/spotify-assets instance --dotenv
