@@ -157,7 +157,8 @@ def serve_restarted(home) -> Iterator[Restarted]:
         _wait_until_some_in_flight_and_some_queued(home, days)
         processes = psutil.Process(server.process.pid).children(recursive=True)
         server.kill()
-        assert not [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        # SIGKILL is delivered, not awaited: on a busy machine a child may take a moment to be gone.
+        wait_for(lambda: not _alive(processes), 30, interval=0.2, what="every process of serve gone")
         at_kill = home.statuses(days)  # nothing runs: what the restart finds
         server = _start_serve(home, "serve-2.log", server.port, server.code_port)
         wait_for(lambda: _nothing_in_progress(home, days), 180, interval=2, what="every day's runs ended")
@@ -165,6 +166,18 @@ def serve_restarted(home) -> Iterator[Restarted]:
         yield Restarted(days, at_kill, logs)
     finally:
         server.stop()
+
+
+def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """The processes that still run (a killed one left a zombie is gone)."""
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
 
 
 def _nothing_in_progress(home: Home, days: list[str]) -> bool:
