@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 PORT = 3000
 CODE_PORT = 4000
 
-.PHONY: demo test test-fast dev serve bench lint install install-dev browser stop-postgres clean
+.PHONY: demo test test-fast dev serve bench lint install install-dev browser screenshots stop-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,13 +53,18 @@ serve: install
 	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/spotify-assets serve --port $(PORT) --code-port $(CODE_PORT)
 
-# Headless Chromium and its WebDriver from Debian's packages, for the browser test (in `make test`): installed
-# with apt-get (as root) when `chromium` or `chromedriver` is not on PATH.
+# Headless Chromium and its WebDriver from Debian's packages, for the browser test (in `make test`) and
+# `make screenshots`: installed with apt-get (as root) when `chromium` or `chromedriver` is not on PATH.
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 		echo "Installing Debian's chromium and chromium-driver (apt-get)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
+
+# The README's screenshots (docs/ui-*.png), taken in headless Chromium from `dagster dev` on two weeks of the
+# sample source, all of it in a temporary folder that is removed afterwards.
+screenshots: install-dev browser
+	$(BIN)/python -m scripts.screenshots
 
 bench: install-dev
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
