@@ -4,7 +4,7 @@ setup(
     name="spotify_assets",
     version="0.1.0",
     description="Spotify listening history as a Dagster medallion lakehouse (lake + PostgreSQL star schema).",
-    packages=find_packages(exclude=["spotify_assets_tests", "benchmarks"]),
+    packages=find_packages(exclude=["spotify_assets_tests", "benchmarks", "scripts"]),
     package_data={"spotify_assets": ["fonts/*"]},
     python_requires=">=3.11,<3.13",
     install_requires=[
