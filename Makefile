@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 PORT = 3000
 CODE_PORT = 4000
 
-.PHONY: demo test test-fast dev serve bench lint install install-dev stop-postgres clean
+.PHONY: demo test test-fast dev serve bench lint install install-dev browser screenshots stop-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ demo: install
 # One worker more than cores: a third of the suite's time is spent waiting for the processes it starts (measured
 # on 2 cores: 2 workers 8m09s, 3 workers 6m28s). The 20 slowest tests are listed last.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
-test: install-dev
+test: install-dev browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
 # The fast tier for working (about a minute): everything but the tests marked `slow`, which start processes
@@ -52,6 +52,19 @@ dev: install
 serve: install
 	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/spotify-assets serve --port $(PORT) --code-port $(CODE_PORT)
+
+# Headless Chromium and its WebDriver from Debian's packages, for the browser test (in `make test`) and
+# `make screenshots`: installed with apt-get (as root) when `chromium` or `chromedriver` is not on PATH.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "Installing Debian's chromium and chromium-driver (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+# The README's screenshots (docs/ui-*.png), taken in headless Chromium from `dagster dev` on two weeks of the
+# sample source, all of it in a temporary folder that is removed afterwards.
+screenshots: install-dev browser
+	$(BIN)/python -m scripts.screenshots
 
 bench: install-dev
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -4,7 +4,7 @@ setup(
     name="spotify_assets",
     version="0.1.0",
     description="Spotify listening history as a Dagster medallion lakehouse (lake + PostgreSQL star schema).",
-    packages=find_packages(exclude=["spotify_assets_tests", "benchmarks"]),
+    packages=find_packages(exclude=["spotify_assets_tests", "benchmarks", "scripts"]),
     package_data={"spotify_assets": ["fonts/*"]},
     python_requires=">=3.11,<3.13",
     install_requires=[
@@ -34,6 +34,9 @@ setup(
             "vulture==2.16",
             "types-PyYAML==6.0.12.20261122",
             "types-psutil==7.2.2.20261111",
+            # drives Debian's headless chromium (`make browser`) in the browser test and `make screenshots`;
+            # 4.52 and later require certifi>=2026.10.23
+            "selenium==4.51.0",
             # benchmark 1 measures ADBC's bulk ingest beside our IO manager (pgpq is a runtime dependency)
             "adbc-driver-postgresql==1.13.0",
             "adbc-driver-manager==1.13.0",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -114,11 +115,14 @@ class DagsterDev:
 
 
 def stop_process_group(process: subprocess.Popen, timeout: float = 30) -> None:
-    """TERM a process started in its own session (and its children), then KILL the group if it lingers."""
+    """TERM a process started in its own session (and its children), then KILL what is left of the group.
+
+    `dagster dev` can exit while a code server it was restarting is still starting: that one is killed too.
+    """
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):  # raised once the whole group has exited
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
