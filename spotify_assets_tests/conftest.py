@@ -62,12 +62,15 @@ LONGEST_MODULES = ("test_deploy.py", "test_capture_simulation.py", "test_restart
 """The modules that take the longest (minutes, with their module fixtures): handed out first."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests first: the longest modules, then the other slow tests, then the rest.
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the longest tests first: the longest modules, then the other slow tests, the rest.
 
-    pytest-xdist (`--dist loadfile --no-loadscope-reorder`) hands whole modules out in this order, so a long
-    module never starts last on one worker while the other has nothing left to do.
+    xdist (`--dist loadfile --no-loadscope-reorder`) hands whole modules out in this order, so a long module
+    never starts last on one worker while the others have nothing left to do. A run without workers keeps the
+    order it was given (to run modules in a chosen order).
     """
+    if not hasattr(config, "workerinput"):  # not an xdist worker
+        return
 
     def rank(item: pytest.Item) -> tuple[int, bool]:
         module = item.path.name
