@@ -73,9 +73,14 @@ def test_the_readmes_tagged_capture_registers_its_listener_first() -> None:
     assert registers and registers[0] < tagged, "a fresh install knows no alice: register her first"
 
 
+MAKE_VARIABLES = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+
+
 def make_commands(*argv: str, environment: dict[str, str] | None = None) -> list[str]:
     """The commands `make -n argv...` would run in the project root (nothing is run)."""
-    env = {**os.environ, **(environment or {})}
+    # A user's shell, not the `make test` this may run under (a sub-make prints "Entering directory" lines).
+    shell = {key: value for key, value in os.environ.items() if key not in MAKE_VARIABLES}
+    env = {**shell, **(environment or {})}
     result = subprocess.run(
         ["make", "-n", *argv], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60
     )
