@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +23,7 @@ from spotify_assets.topology import LOCATION_NAME, Topology
 from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.helpers import warehouse_tables
 from spotify_assets_tests.tcp_postgres import TcpPostgres
-from spotify_assets_tests.topology_processes import Deployment, Serve, wait_for
+from spotify_assets_tests.topology_processes import Deployment, Serve, deployment_env, wait_for
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 
@@ -89,27 +87,16 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     """PostgreSQL on TCP, dagster.yaml written as the image's entrypoint does, and the three processes."""
     root = tmp_path_factory.mktemp("deploy")
     postgres = TcpPostgres(root / "postgres", free_port())
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("SPOTIFY_", "DB_", "S3_"))}
-    env.update(
-        DAGSTER_HOME=str(root / "dagster_home"),
-        DB_HOST="127.0.0.1",
-        DB_PORT=str(postgres.port),
-        DB_USER="postgres",
-        DB_PASSWORD=PASSWORD,
-        DB_NAME="postgres",
-        LAKE_DIR=str(root / "lake"),
-        SPOTIFY_SOURCE="sample",
+    env = deployment_env(
+        root,
+        postgres.port,
+        PASSWORD,
         CAPTURE_CRON="* * * * *",
         MAX_CONCURRENT_RUNS="2",
         RUN_START_TIMEOUT_SECONDS="60",
         RUN_MONITORING_INTERVAL_SECONDS="5",
     )
     settings = Settings.from_mapping(env)
-    written = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "instance"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert written.returncode == 0, written.stderr
     topology = Topology(code_port=free_port(), web_port=free_port(), workspace=str(WORKSPACE))
     deployment = Deployment(topology, root, env)
     try:

@@ -3,9 +3,6 @@ processes over TCP PostgreSQL. Every day submitted ends with exactly one success
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +15,7 @@ from spotify_assets.settings import Settings
 from spotify_assets.topology import Topology
 from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.tcp_postgres import TcpPostgres
-from spotify_assets_tests.topology_processes import WORKSPACE, Deployment, Serve, wait_for
+from spotify_assets_tests.topology_processes import WORKSPACE, Deployment, Serve, deployment_env, wait_for
 
 RAW = [["raw", "recently_played"]]
 IN_PROGRESS = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
@@ -62,25 +59,14 @@ def home(tmp_path_factory) -> Iterator[Home]:
     """PostgreSQL on TCP and the settings `serve` and the topology run with (short monitoring intervals)."""
     root = tmp_path_factory.mktemp("restart")
     postgres = TcpPostgres(root / "postgres", free_port())
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("SPOTIFY_", "DB_", "S3_"))}
-    env.update(
-        DAGSTER_HOME=str(root / "dagster_home"),
-        DB_HOST="127.0.0.1",
-        DB_PORT=str(postgres.port),
-        DB_USER="postgres",
-        DB_PASSWORD="any",  # trust authentication
-        DB_NAME="postgres",
-        LAKE_DIR=str(root / "lake"),
-        SPOTIFY_SOURCE="sample",
+    env = deployment_env(
+        root,
+        postgres.port,
+        "any",  # trust authentication
         MAX_CONCURRENT_RUNS="2",
         RUN_START_TIMEOUT_SECONDS="40",
         RUN_MONITORING_INTERVAL_SECONDS="5",
     )
-    written = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "instance"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert written.returncode == 0, written.stderr
     try:
         yield Home(root, env, Settings.from_mapping(env))
     finally:

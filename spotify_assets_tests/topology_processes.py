@@ -166,6 +166,30 @@ class Serve(DagsterDev):
         self._log.close()
 
 
+def deployment_env(root: Path, db_port: int, db_password: str, **settings: str) -> dict[str, str]:
+    """The environment of a deployment under `root`: this process's, without its Spotify, database and S3
+    settings, plus PostgreSQL on 127.0.0.1:`db_port`, the sample source and `settings`; its dagster.yaml
+    written as the image's entrypoint does (`spotify-assets instance`)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SPOTIFY_", "DB_", "S3_"))}
+    env.update(
+        DAGSTER_HOME=str(root / "dagster_home"),
+        DB_HOST="127.0.0.1",
+        DB_PORT=str(db_port),
+        DB_USER="postgres",
+        DB_PASSWORD=db_password,
+        DB_NAME="postgres",
+        LAKE_DIR=str(root / "lake"),
+        SPOTIFY_SOURCE="sample",
+        **settings,
+    )
+    written = subprocess.run(
+        [sys.executable, "-m", "spotify_assets.cli", "instance"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    return env
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition") -> float:
     """Poll until predicate() is true; the seconds it took."""
     start = time.monotonic()
