@@ -59,8 +59,7 @@ def summary_lines(settings: Settings) -> list[str]:
 
 def run_demo(settings: Settings) -> int:
     """Materialize the whole graph for the last 7 days as one run, then print the summary."""
-    from spotify_assets.instance_config import dagster_home
-    from spotify_assets.quiet_run import log_path, run_quietly
+    from spotify_assets.quiet_run import run_quietly
 
     first, last = demo_partition_range(settings)
     print("\n".join(prepare_instance(settings)))
@@ -69,7 +68,7 @@ def run_demo(settings: Settings) -> int:
         "-m", "spotify_assets.definitions", "--select", "*", "--partition-range", f"{first}...{last}",
     ]  # fmt: skip
     print(f"Materializing {first}...{last} ({settings.resolved_source} source): {' '.join(command)}")
-    code = run_quietly(command, log_path(dagster_home(), "demo"))
+    code = run_quietly(command, "demo")
     if code != 0:
         print(f"The run failed (exit {code}); the error is above.", file=sys.stderr)
         return code

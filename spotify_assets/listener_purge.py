@@ -81,10 +81,9 @@ def rebuild_commands(days: Sequence[str]) -> list[list[str]]:
 
 def _run_quietly(command: list[str]) -> int:
     """One rebuild run with progress lines only, its Dagster log in DAGSTER_HOME/logs."""
-    from spotify_assets.instance_config import dagster_home
-    from spotify_assets.quiet_run import log_path, run_quietly
+    from spotify_assets.quiet_run import run_quietly
 
-    return run_quietly(command, log_path(dagster_home(), "purge"))
+    return run_quietly(command, "purge")
 
 
 def delete_plays(

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from spotify_assets.instance_config import dagster_home
 from spotify_assets.run_progress import ERROR_MARK, quiet_run_config
 
 QUIET_WARNINGS = re.compile(
@@ -65,8 +66,10 @@ def without_quiet_warnings(lines: Iterable[str]) -> list[str]:
     return kept
 
 
-def run_quietly(command: Sequence[str], log: Path) -> int:
-    """Run `dagster ...` (`command` without the interpreter) with progress lines only; its exit code."""
+def run_quietly(command: Sequence[str], name: str) -> int:
+    """Run `dagster ...` (`command` without the interpreter) with progress lines only, its log in
+    `<DAGSTER_HOME>/logs/<name>-<timestamp>.log`; its exit code."""
+    log = log_path(dagster_home(), name)
     shown_error = False
     with log.open("w") as log_file:
         process = subprocess.Popen(

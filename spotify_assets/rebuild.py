@@ -86,8 +86,7 @@ def run_rebuild(
     settings: Settings, name: str, yes: bool = False, dry_run: bool = False, ask: Callable[[str], str] = input
 ) -> int:
     """Drop the table (asking first, unless `yes`) and rebuild it from the lake; `dry_run` only says how."""
-    from spotify_assets.instance_config import dagster_home
-    from spotify_assets.quiet_run import log_path, run_quietly
+    from spotify_assets.quiet_run import run_quietly
     from spotify_assets.resources import build_lake, build_postgres
     from spotify_assets.storage.bi import BI_SCHEMA, ensure_views
     from spotify_assets.storage.warehouse import count_rows, drop_table, table_exists
@@ -115,7 +114,7 @@ def run_rebuild(
     with postgres.connect() as conn:
         print(f"Dropped {spec.qualified_name} ({drop_table(conn, spec):,} rows).", flush=True)
     for command in commands:
-        code = run_quietly(command, log_path(dagster_home(), "rebuild"))
+        code = run_quietly(command, "rebuild")
         if code != 0:
             print(
                 f"The run failed (exit {code}); {spec.qualified_name} is incomplete. The lake "

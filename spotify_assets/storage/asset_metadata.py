@@ -139,12 +139,13 @@ def record_output_metadata(
         context.add_output_metadata({**metadata, **next(iter(per_partition.values()), {})})
         return
     context.add_output_metadata({key: metadata[key] for key in EVERY_PARTITION if key in metadata})
-    unprefixed = (*EVERY_PARTITION, *LAST_PARTITION_ONLY, *table_wide)
     first, last = min(per_partition), max(per_partition)
-    last_only = {key: value for key, value in metadata.items() if key in unprefixed[len(EVERY_PARTITION) :]}
-    last_only.update(
-        {f"{RANGE_PREFIX}{key}": value for key, value in metadata.items() if key not in unprefixed}
-    )
+    last_only: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if key in LAST_PARTITION_ONLY or key in table_wide:
+            last_only[key] = value
+        elif key not in EVERY_PARTITION:
+            last_only[f"{RANGE_PREFIX}{key}"] = value
     last_only[f"{RANGE_PREFIX}partitions"] = f"{first} .. {last} ({len(per_partition)} partitions)"
     step = context.step_context
     for partition_key, values in per_partition.items():

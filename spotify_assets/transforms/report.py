@@ -42,9 +42,8 @@ class PeriodSummary:
     minutes: float
     top_artists: pd.DataFrame  # artist_key, artist, plays, minutes
     top_tracks: pd.DataFrame  # track_key, track, artist, plays, minutes
-    plays_by_hour: list[
-        float
-    ]  # 24 values: average plays at each hour of a day with plays (one day: its plays)
+    # 24 values: average plays at each hour of a day with plays (one day: its plays)
+    plays_by_hour: list[float]
     days_with_plays: int  # the days of the period with at least one play: what plays_by_hour averages over
 
     @property
@@ -211,7 +210,7 @@ class _Rows:
     def summary(
         self, positions: np.ndarray, name: str, first_day: date, last_day: date, top_n: int
     ) -> PeriodSummary:
-        days_with_plays = int(self.plays["extraction_date"].iloc[positions].nunique())
+        days_with_plays = len(np.unique(self.codes("extraction_date")[positions]))
         hours = np.bincount(self.hours[positions], minlength=HOURS)[:HOURS]
         return PeriodSummary(
             name=name,
