@@ -40,6 +40,7 @@ setup(
             # benchmark 1 measures ADBC's bulk ingest beside our IO manager (pgpq is a runtime dependency)
             "adbc-driver-postgresql==1.13.0",
             "adbc-driver-manager==1.13.0",
+            "mkdocs==1.6.1",  # make docs: the pages under docs/ as a site, built --strict in CI
         ],
     },
     entry_points={

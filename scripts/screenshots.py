@@ -1,4 +1,4 @@
-"""Regenerate the README's screenshots (docs/ui-*.png): `dagster dev` on two weeks of the sample source, in
+"""Regenerate the docs' screenshots (docs/ui-*.png): `dagster dev` on two weeks of the sample source, in
 headless Chromium. Run from the repository's root: `make screenshots` (or `python -m scripts.screenshots`).
 
 Everything runs in a temporary folder (DAGSTER_HOME, lake, embedded PostgreSQL) that is removed at the end,
@@ -54,7 +54,7 @@ def run_step(what: str, command: list[str], folder: Path, env: dict[str, str]) -
 
 
 def materialize(first: date, last: date, folder: Path, env: dict[str, str]) -> None:
-    """Materialize the whole graph for `first`..`last` as one run, as the README's command line does."""
+    """Materialize the whole graph for `first`..`last` as one run, as docs/cli.md's command line does."""
     command = ["dagster", "asset", "materialize", "-m", "spotify_assets.definitions", "--select", "*",
                "--partition-range", f"{first}...{last}"]  # fmt: skip
     run_step(f"Materialized {first}...{last}", command, folder, env)

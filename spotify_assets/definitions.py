@@ -40,7 +40,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources=build_resources(settings, partitions),
         jobs=[medallion_job, raw_capture_job],
         schedules=build_schedules(settings, partitions, medallion_job, raw_capture_job),
-        # One process per run: at this data size a process per step costs more than it saves (see README).
+        # One process per run: at this data size a process per step costs more than it saves (docs/design.md).
         executor=dg.in_process_executor,
         # Dagster's console logger, and the CLI's progress lines when a run's config turns them on.
         loggers={**dg.default_loggers(), PROGRESS_LOGGER: progress_logger},

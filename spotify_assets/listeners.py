@@ -234,9 +234,7 @@ def remove_listener(instance: dg.DagsterInstance, settings: Settings, name: str)
 def listener_lines(listeners: list[Listener]) -> list[str]:
     """What `spotify-assets listeners` prints: a header and one aligned line per listener."""
     if not listeners:
-        return [
-            f"No listeners. Add one with `{AUTH_LISTENER_COMMAND} NAME` (see the README, Several listeners)."
-        ]
+        return [f"No listeners. Add one with `{AUTH_LISTENER_COMMAND} NAME` (see docs/household.md)."]
     rows = [["LISTENER", "SPOTIFY USER", "AUTHORISED", "RE-AUTHORISE BY", "STATE", "TOKEN FILE"]]
     for listener in listeners:
         note = " (default listener, SPOTIFY_TOKEN_FILE)" if listener.default else ""

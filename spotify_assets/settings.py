@@ -43,7 +43,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Configuration of one deployment; see the README's configuration table."""
+    """Configuration of one deployment; see the table in docs/configuration.md."""
 
     spotify_client_id: str | None = None
     spotify_client_secret: str | None = field(default=None, repr=False)

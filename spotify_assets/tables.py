@@ -3,8 +3,8 @@ mode and (gold) builder.
 
 This module is the contract between the transforms (which produce frames of these shapes) and storage (which
 creates the tables and loads them). Gold assets, their checks and their catalog metadata are generated from
-`TABLES`: adding a gold table is a spec here (added to `GOLD_TABLES`) and its transform; see the README's
-"Adding a table". `TableSpec` and the frame helpers live in `table_spec.py` and are re-exported here.
+`TABLES`: adding a gold table is a spec here (added to `GOLD_TABLES`) and its transform; see
+docs/adding-a-table.md. `TableSpec` and the frame helpers live in `table_spec.py` and are re-exported here.
 """
 
 from __future__ import annotations

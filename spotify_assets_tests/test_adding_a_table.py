@@ -1,4 +1,4 @@
-"""The README's "Adding a table" recipe, followed: a gold spec with a builder, and nothing else, gets its
+"""The recipe of docs/adding-a-table.md, followed: a gold spec with a builder, and nothing else, gets its
 asset, warehouse table, lake objects, checks and metadata.
 
 The throwaway spec is put in the registry for this test only (`monkeypatch.setitem`): no other test sees it.

@@ -1,4 +1,4 @@
-"""A household from the command line: one listener captured (or backfilled) by the command README gives."""
+"""A household from the command line: one listener captured (or backfilled) by the command the docs give."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_one_listener_backfilled_from_the_command_line(tmp_path, pipeline_env):
         "dagster/asset_partition_range_start": DAYS[0],
         "dagster/asset_partition_range_end": DAYS[1],
     }
-    # README, The command line: "capture one listener (or backfill them)".
+    # docs/cli.md and docs/household.md: "capture one listener (or backfill them)".
     command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "spotify_assets.definitions",
                "-j", "raw_capture", "--tags", json.dumps(tags)]  # fmt: skip
     result = subprocess.run(

@@ -164,8 +164,8 @@ def test_no_secret_is_resource_config(tmp_path):
 
 
 def test_a_run_never_rereads_the_environment(tmp_path, clean_warehouse, monkeypatch):
-    """README "Read once, one time zone": what a run does follows the settings the definitions were built
-    from, even when the environment says otherwise by the time the run starts."""
+    """docs/configuration.md, "Read once, one time zone": what a run does follows the settings the definitions
+    were built from, even when the environment says otherwise by the time the run starts."""
     import json
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo

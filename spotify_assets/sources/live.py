@@ -1,7 +1,7 @@
 """The live source: `GET /me/player/recently-played` from the Spotify Web API, for a process left running.
 
 This module pages through the recently-played window (forward with `after`, then back with `before` when a
-full page does not reach the start). Beside it (see the README's "Live Spotify" section): `spotify_client`
+full page does not reach the start). Beside it (see docs/live-spotify.md): `spotify_client`
 builds the spotipy client and defines the errors, `retries` decides what is retried and for how long, and
 `access_token` loads and refreshes the access token. Nothing here prompts: without a usable token the error
 says to run `spotify-assets auth`.
