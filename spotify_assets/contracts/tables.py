@@ -9,7 +9,7 @@ creates the tables and loads them). Gold assets, their checks and their catalog 
 
 from __future__ import annotations
 
-from spotify_assets.table_spec import (
+from spotify_assets.contracts.table_spec import (
     ARROW_TYPES,
     BATCH_ROWS,
     PANDAS_DTYPES,
