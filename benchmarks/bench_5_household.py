@@ -37,10 +37,10 @@ from pathlib import Path
 import _common as bench
 import dagster as dg
 
-from spotify_assets.listener_scope import LISTENER_PARTITIONS
+from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS
+from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.storage.postgres import embedded_server
 from spotify_assets.storage.warehouse import count_rows
-from spotify_assets.tables import PLAYS
 
 FIRST_DAY = date(2022, 1, 1)
 TIME_TARGET = 5.5

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import dagster as dg
 
+from spotify_assets.assets.catalog import with_catalog_metadata
 from spotify_assets.assets.gold import build_gold_assets
 from spotify_assets.assets.history import build_history_asset
+from spotify_assets.assets.partitions import build_daily_partitions
 from spotify_assets.assets.raw import build_raw_asset
 from spotify_assets.assets.report import build_report_asset
+from spotify_assets.assets.resources import build_resources
+from spotify_assets.assets.schedules import build_jobs, build_schedules
 from spotify_assets.assets.silver import build_silver_asset
-from spotify_assets.catalog import with_catalog_metadata
-from spotify_assets.checks import build_checks
-from spotify_assets.partitions import build_daily_partitions
-from spotify_assets.resources import build_resources
-from spotify_assets.run_progress import PROGRESS_LOGGER, progress_logger
-from spotify_assets.schedules import build_jobs, build_schedules
-from spotify_assets.settings import Settings, get_settings
+from spotify_assets.contracts.settings import Settings, get_settings
+from spotify_assets.operations.run_progress import PROGRESS_LOGGER, progress_logger
+from spotify_assets.quality.checks import build_checks
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

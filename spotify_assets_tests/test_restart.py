@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from spotify_assets.resources import build_postgres
-from spotify_assets.settings import Settings
-from spotify_assets.topology import Topology
+from spotify_assets.assets.resources import build_postgres
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.topology import Topology
 from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.tcp_postgres import TcpPostgres
 from spotify_assets_tests.topology_processes import WORKSPACE, Deployment, Serve, deployment_env, wait_for

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from spotify_assets.settings import Settings, read_dotenv
+from spotify_assets.contracts.settings import Settings, read_dotenv
 
 
 def test_defaults_are_the_embedded_stack():
@@ -172,8 +172,8 @@ def test_a_run_never_rereads_the_environment(tmp_path, clean_warehouse, monkeypa
 
     import dagster as dg
 
+    from spotify_assets.contracts.settings import get_settings
     from spotify_assets.definitions import build_definitions
-    from spotify_assets.settings import get_settings
     from spotify_assets_tests.helpers import make_settings
 
     built = make_settings(tmp_path, clean_warehouse, partitions_timezone="Asia/Kolkata")

@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from spotify_assets import tables
-from spotify_assets.tables import PLAYS, conform
+from spotify_assets.contracts import tables
+from spotify_assets.contracts.tables import PLAYS, conform
 from spotify_assets.transforms import gold, keys
 from spotify_assets.transforms.silver import flatten_recently_played
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import requests
 import spotipy
 
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.sources.access_token import AccessToken
 from spotify_assets.sources.base import RECENTLY_PLAYED_PAGE_LIMIT, RecentlyPlayedFetch
 from spotify_assets.sources.retries import DEFAULT_RETRY, Retrier, RetryConfig

@@ -26,7 +26,7 @@ from dagster_postgres.utils import get_conn_string
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from spotify_assets.settings import Settings, get_settings
+from spotify_assets.contracts.settings import Settings, get_settings
 from spotify_assets.storage.postgres import CONNECT_TIMEOUT_S, EMBEDDED_USER, embedded_server
 from spotify_assets.storage.run_event_order import StatusFirstEventLogStorage
 

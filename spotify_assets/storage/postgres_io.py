@@ -9,12 +9,12 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.contracts.tables import TableSpec
 from spotify_assets.storage.asset_metadata import column_schema
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.table_slice import UNPARTITIONED, TableSlice
 from spotify_assets.storage.warehouse import count_rows, read_table
 from spotify_assets.storage.warehouse_write import write_table
-from spotify_assets.tables import TableSpec
 
 
 class PostgresIOManager(dg.ConfigurableIOManager):

@@ -1,4 +1,4 @@
-"""Asset checks: read the checked partitions' rows and apply the rules of `spotify_assets.quality`.
+"""Asset checks: read the checked partitions' rows and apply the rules of `spotify_assets.quality.rules`.
 
 Every check runs in the same run as its asset, right after it. Blocking checks (keys, values, reconciliation,
 referential integrity) stop the downstream assets of the run when they fail; the raw captures' checks
@@ -21,23 +21,27 @@ from collections.abc import Iterable, Mapping, Sequence
 import dagster as dg
 import pandas as pd
 
-from spotify_assets import quality
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
-from spotify_assets.check_results import checked_partitions, nothing_to_check, to_result
-from spotify_assets.day_batches import DayBatches, batches_of
-from spotify_assets.raw_checks import every_listener_captured, no_possible_gap, spotify_authorization_fresh
-from spotify_assets.reconciliation import fact_matches_silver, silver_matches_raw
-from spotify_assets.storage.lake import LakeResource
-from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.storage.raw_partitions import ListenerJsonPartitions
-from spotify_assets.storage.warehouse import existing_keys, read_table
-from spotify_assets.tables import (
+from spotify_assets.contracts.day_batches import DayBatches, batches_of
+from spotify_assets.contracts.tables import (
     FACT_RECENTLY_PLAYED,
     PLAYS,
     TABLES,
     TableSpec,
     gold_tables,
 )
+from spotify_assets.quality import rules
+from spotify_assets.quality.check_results import checked_partitions, nothing_to_check, to_result
+from spotify_assets.quality.raw_checks import (
+    every_listener_captured,
+    no_possible_gap,
+    spotify_authorization_fresh,
+)
+from spotify_assets.quality.reconciliation import fact_matches_silver, silver_matches_raw
+from spotify_assets.storage.lake import LakeResource
+from spotify_assets.storage.postgres import PostgresResource
+from spotify_assets.storage.raw_partitions import ListenerJsonPartitions
+from spotify_assets.storage.warehouse import existing_keys, read_table
 
 UNIQUE_KEY = "unique_key"
 VALID_VALUES = "valid_values"
@@ -81,7 +85,7 @@ def _references(
     postgres: PostgresResource,
     rows: Mapping[str, pd.DataFrame],
     references: Mapping[str, tuple[TableSpec, str]],
-) -> quality.Outcome:
+) -> rules.Outcome:
     missing: dict[str, list[pd.DataFrame]] = {}
     with postgres.connect() as conn:
         for batch in batches_of(rows):
@@ -89,8 +93,8 @@ def _references(
             for column, (dimension, key) in references.items():
                 present = existing_keys(conn, dimension, key, frame[column].dropna().unique().tolist())
                 name = f"{column} -> {dimension.qualified_name}"
-                missing.setdefault(name, []).append(quality.missing_references(frame[column], present))
-    return quality.references_exist({name: _add_up(parts) for name, parts in missing.items()})
+                missing.setdefault(name, []).append(rules.missing_references(frame[column], present))
+    return rules.references_exist({name: _add_up(parts) for name, parts in missing.items()})
 
 
 def _add_up(missing: list[pd.DataFrame]) -> pd.DataFrame:
@@ -101,7 +105,7 @@ def _add_up(missing: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame({"key": total.index.astype(str), "rows": total.to_numpy()})
 
 
-def _matches_silver(postgres: PostgresResource, partitions: Sequence[str]) -> quality.Outcome:
+def _matches_silver(postgres: PostgresResource, partitions: Sequence[str]) -> rules.Outcome:
     with postgres.connect() as conn:
         # Only the columns compared: a range of a million plays would not fit in memory as whole rows.
         silver = read_table(conn, PLAYS, partitions, columns=("listener_id", "played_at", "track_key"))
@@ -126,7 +130,7 @@ def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefiniti
             VALID_VALUES,
             asset=key,
             blocking=True,
-            description="No nulls in NOT NULL columns; sane values (see spotify_assets/quality.py).",
+            description="No nulls in NOT NULL columns; sane values (see spotify_assets/quality/rules.py).",
         ),
     ]
     if spec is PLAYS:
@@ -136,7 +140,8 @@ def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefiniti
                 asset=key,
                 blocking=True,
                 description="Every raw recently-played music play of the day is a silver play, and every "
-                "recently-played silver row is in raw (exclusions: see spotify_assets/reconciliation.py).",
+                "recently-played silver row is in raw (exclusions: see "
+                "spotify_assets/quality/reconciliation.py).",
             )
         )
     if references:
@@ -171,8 +176,8 @@ def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefiniti
             yield from nothing_to_check(key, names)
             return
         rows = _lake_rows(lake, spec, partitions)
-        yield to_result(key, UNIQUE_KEY, quality.unique_key(rows, spec), partitions)
-        yield to_result(key, VALID_VALUES, quality.valid_values(rows, spec, timezone), partitions)
+        yield to_result(key, UNIQUE_KEY, rules.unique_key(rows, spec), partitions)
+        yield to_result(key, VALID_VALUES, rules.valid_values(rows, spec, timezone), partitions)
         if MATCHES_RAW in names:
             outcome = silver_matches_raw(_raw_items(lake, partitions), rows)
             yield to_result(key, MATCHES_RAW, outcome, partitions)

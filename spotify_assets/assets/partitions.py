@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
 
 
 def build_daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from spotify_assets.charts import MARKDOWN_TOP, markdown_cell, report_markdown
+from spotify_assets.report.charts import MARKDOWN_TOP, markdown_cell, report_markdown
 from spotify_assets.transforms.household import HouseholdReport
 from spotify_assets.transforms.report import ListeningReport
 

@@ -9,7 +9,7 @@ docs/adding-a-table.md. `TableSpec` and the frame helpers live in `table_spec.py
 
 from __future__ import annotations
 
-from spotify_assets.table_spec import (
+from spotify_assets.contracts.table_spec import (
     ARROW_TYPES,
     BATCH_ROWS,
     PANDAS_DTYPES,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -22,10 +21,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from spotify_assets.listener_scope import DEFAULT_LISTENER, LISTENER_PARTITIONS
-from spotify_assets.quality import TOKEN_WARNING_LEAD
-from spotify_assets.rebuild import confirm
-from spotify_assets.settings import Settings
+from spotify_assets.assets.resources import build_lake
+from spotify_assets.contracts.listener_scope import (
+    LISTENER_PARTITIONS,
+    ListenerError,
+    check_listener_name,
+)
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.instance_config import dagster_home, write_instance_yaml
+from spotify_assets.operations.listener_purge import delete_plays, listener_objects
+from spotify_assets.operations.rebuild import confirm
+from spotify_assets.quality.rules import TOKEN_WARNING_LEAD
 from spotify_assets.sources.token_store import (
     StoredToken,
     load_token,
@@ -35,7 +41,6 @@ from spotify_assets.sources.token_store import (
     token_path,
 )
 
-LISTENER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 AUTH_LISTENER_COMMAND = "spotify-assets auth --listener"
 
 OK = "ok"
@@ -45,10 +50,6 @@ NO_TOKEN_FILE = "no token file"
 BROKEN_TOKEN_FILE = "broken token file"
 NO_REFRESH_TOKEN = "no refresh token"
 INVALID_NAME = "invalid name: remove it"
-
-
-class ListenerError(ValueError):
-    """A listener name that is invalid, unknown, or taken by another Spotify user."""
 
 
 @dataclass(frozen=True)
@@ -63,20 +64,6 @@ class Listener:
     reauthorization_due: datetime | None = None
     registered: bool = True
     default: bool = False
-
-
-def check_listener_name(name: str) -> str:
-    """`name` if it can be a partition key and a file name, else a ListenerError saying what is allowed."""
-    if name == DEFAULT_LISTENER:
-        raise ListenerError(
-            f"{name!r} is the single-listener install's listener (SPOTIFY_TOKEN_FILE): give another name."
-        )
-    if not LISTENER_NAME.fullmatch(name) or ".." in name:
-        raise ListenerError(
-            f"{name!r} cannot be a listener name: use 1 to 64 letters, digits, `_`, `-` or `.`, starting "
-            "with a letter or digit (no `..`), e.g. `alice` or `bob-2`."
-        )
-    return name
 
 
 def _is_name(name: str) -> bool:
@@ -96,8 +83,6 @@ def listener_token_path(settings: Settings, name: str) -> Path:
 def listener_instance(settings: Settings) -> Iterator[dg.DagsterInstance]:
     """The project's Dagster instance (DAGSTER_HOME, default ./data/dagster_home), whose dagster.yaml is
     generated from the settings first when there is none, so that keys land where the daemon looks."""
-    from spotify_assets.instance_config import dagster_home, write_instance_yaml
-
     home = dagster_home()
     os.environ["DAGSTER_HOME"] = str(home)
     if not (home / "dagster.yaml").is_file():
@@ -261,9 +246,6 @@ def lake_has_plays(settings: Settings) -> Callable[[str], bool]:
     """Whether the lake holds raw objects or report charts of a listener."""
 
     def has_plays(name: str) -> bool:
-        from spotify_assets.listener_purge import listener_objects
-        from spotify_assets.resources import build_lake
-
         return bool(listener_objects(build_lake(settings), name))
 
     return has_plays
@@ -300,8 +282,6 @@ def run_listeners(
     token = f"deleted its token file {deleted}" if deleted else "it had no token file"
     print_fn(f"Removed listener {remove}: {where}, {token}.")
     if delete:
-        from spotify_assets.listener_purge import delete_plays
-
         return delete_plays(settings, remove, print_fn=print_fn)
     print_fn(
         "Their plays already captured stay in the lake and the warehouse (`--delete-plays` deletes them). To "

@@ -14,11 +14,13 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Sequence
 
-from spotify_assets.listener_scope import listener_asset_path
-from spotify_assets.rebuild import day_ranges
-from spotify_assets.settings import Settings
+from spotify_assets.assets.resources import build_lake
+from spotify_assets.contracts.listener_scope import listener_asset_path
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.quiet_run import run_quietly
+from spotify_assets.operations.rebuild import day_ranges
+from spotify_assets.operations.topology import DEFINITIONS_MODULE
 from spotify_assets.storage.lake import PARTITION_COLUMN, LakeResource
-from spotify_assets.topology import DEFINITIONS_MODULE
 
 RAW_PATHS = (("raw", "recently_played"), ("raw", "streaming_history"))
 REPORT_PATH = ("report", "listening")
@@ -81,8 +83,6 @@ def rebuild_commands(days: Sequence[str]) -> list[list[str]]:
 
 def _run_quietly(command: list[str]) -> int:
     """One rebuild run with progress lines only, its Dagster log in DAGSTER_HOME/logs."""
-    from spotify_assets.quiet_run import run_quietly
-
     return run_quietly(command, "purge")
 
 
@@ -93,8 +93,6 @@ def delete_plays(
     run: Callable[[list[str]], int] = _run_quietly,
 ) -> int:
     """Delete listener `name`'s lake objects and rebuild the days they had plays; the exit code."""
-    from spotify_assets.resources import build_lake
-
     lake = build_lake(settings)
     keys = listener_objects(lake, name)
     if not keys:

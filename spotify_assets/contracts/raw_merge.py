@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from spotify_assets.export_formats import STOP_TIME_FIELD, STORED_KINDS, row_json, stop_millis
+from spotify_assets.contracts.export_formats import STOP_TIME_FIELD, STORED_KINDS, row_json, stop_millis
 
 
 def played_instant(item: Any) -> datetime | None:

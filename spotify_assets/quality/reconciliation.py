@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spotify_assets.quality import SAMPLE_ROWS, Frames, Outcome, markdown_table
-from spotify_assets.text import without_nul
+from spotify_assets.contracts.text import without_nul
+from spotify_assets.quality.rules import SAMPLE_ROWS, Frames, Outcome, markdown_table
 from spotify_assets.transforms.items import play_items
 from spotify_assets.transforms.keys import epoch_millis_array, play_ids
 from spotify_assets.transforms.silver import SOURCE_RECENTLY_PLAYED

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from spotify_assets.instance_config import dagster_home
-from spotify_assets.run_progress import ERROR_MARK, quiet_run_config
+from spotify_assets.operations.instance_config import dagster_home
+from spotify_assets.operations.run_progress import ERROR_MARK, quiet_run_config
 
 QUIET_WARNINGS = re.compile(
     r"(SupersessionWarning|BetaWarning|PreviewWarning|RuntimeDirWarning|SetuptoolsDeprecationWarning|"

@@ -9,13 +9,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+import dagster as dg
 import pandas as pd
 import pyarrow as pa
-
-if TYPE_CHECKING:
-    import dagster as dg
 
 WriteMode = Literal["replace_partition", "upsert"]
 BuildFrom = Literal["plays", "plays_in_timezone", "days"]
@@ -104,8 +102,6 @@ class TableSpec:
     @property
     def asset_key(self) -> dg.AssetKey:
         """`[schema, name]`: the asset that stores this table (the lake prefix and the warehouse table)."""
-        import dagster as dg
-
         return dg.AssetKey([self.schema, self.name])
 
     def resolve_builder(self) -> Builder:

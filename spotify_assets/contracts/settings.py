@@ -19,6 +19,8 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
+from dagster._utils.schedules import is_valid_cron_string
+
 DEFAULT_API_BASE_URL = "https://api.spotify.com/v1/"
 DEFAULT_ACCOUNTS_BASE_URL = "https://accounts.spotify.com/"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
@@ -179,8 +181,6 @@ def _port(value: str | None, name: str) -> int:
 
 def _cron(value: str, name: str) -> str:
     """A cron string Dagster accepts, or a ValueError naming the variable."""
-    from dagster._utils.schedules import is_valid_cron_string
-
     if not is_valid_cron_string(value):
         raise ValueError(f"{name} must be a cron expression such as '*/15 * * * *', not {value!r}")
     return value

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 
-from spotify_assets.topology import Topology, local_command
+from spotify_assets.operations.topology import Topology, local_command
 
 STOP_TIMEOUT_S = 30
 HEALTH_CHECK_TIMEOUT_S = 30

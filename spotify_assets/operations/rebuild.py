@@ -13,9 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
-from spotify_assets.settings import Settings
+from spotify_assets.assets.resources import build_lake, build_postgres
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.contracts.tables import TABLES, TableSpec
+from spotify_assets.operations.quiet_run import run_quietly
+from spotify_assets.storage.bi import BI_SCHEMA, ensure_views
 from spotify_assets.storage.lake import PARTITION_COLUMN, LakeResource
-from spotify_assets.tables import TABLES, TableSpec
+from spotify_assets.storage.warehouse import count_rows, drop_table, table_exists
 
 
 def table_of(name: str) -> TableSpec:
@@ -86,11 +90,6 @@ def run_rebuild(
     settings: Settings, name: str, yes: bool = False, dry_run: bool = False, ask: Callable[[str], str] = input
 ) -> int:
     """Drop the table (asking first, unless `yes`) and rebuild it from the lake; `dry_run` only says how."""
-    from spotify_assets.quiet_run import run_quietly
-    from spotify_assets.resources import build_lake, build_postgres
-    from spotify_assets.storage.bi import BI_SCHEMA, ensure_views
-    from spotify_assets.storage.warehouse import count_rows, drop_table, table_exists
-
     spec = table_of(name)
     days = lake_partitions(build_lake(settings), spec)
     if not days:

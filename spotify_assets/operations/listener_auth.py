@@ -16,19 +16,18 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from spotify_assets.listeners import (
+from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS, ListenerError, check_listener_name
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.listeners import (
     AUTH_LISTENER_COMMAND,
-    LISTENER_PARTITIONS,
-    ListenerError,
     add_listener,
-    check_listener_name,
     check_no_case_twin,
     describe,
     list_listeners,
     listener_instance,
     listener_token_path,
 )
-from spotify_assets.settings import Settings
+from spotify_assets.sources.auth import run_auth
 from spotify_assets.sources.token_store import read_token_file, token_dir
 
 
@@ -68,8 +67,6 @@ def _authorize_into(
     input_fn: Callable[[str], str] | None,
     open_url: Callable[[str], object] | None,
 ) -> int:
-    from spotify_assets.sources.auth import run_auth
-
     pending = token_dir(settings) / f".pending-{secrets.token_hex(8)}.json"
     # Only the pending file: neither SPOTIFY_TOKEN_FILE nor SPOTIFY_REFRESH_TOKEN is the listener's.
     flow_settings = replace(settings, spotify_token_file=str(pending), spotify_refresh_token=None)

@@ -10,10 +10,10 @@ from typing import Any
 
 import dagster as dg
 
-from spotify_assets.resources import build_lake
-from spotify_assets.settings import Settings
+from spotify_assets.assets.resources import build_lake
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.contracts.tables import FACT_RECENTLY_PLAYED, TABLES
 from spotify_assets.storage.asset_metadata import column_schema
-from spotify_assets.tables import FACT_RECENTLY_PLAYED, TABLES
 
 LAKE_FORMAT_KINDS = frozenset({"parquet", "csv"})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -10,7 +11,26 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from spotify_assets.settings import Settings, get_settings, read_dotenv
+from psycopg import sql
+
+from spotify_assets.assets.resources import build_postgres
+from spotify_assets.contracts.export_formats import STORED_KINDS, VIDEO
+from spotify_assets.contracts.settings import Settings, get_settings, read_dotenv
+from spotify_assets.contracts.tables import GOLD_TABLES, PLAYS
+from spotify_assets.operations.instance_config import dagster_home, remember_dagster_home, write_instance_yaml
+from spotify_assets.operations.listener_auth import authorize_listener
+from spotify_assets.operations.listeners import run_listeners
+from spotify_assets.operations.quiet_run import hide_quiet_warnings, run_quietly
+from spotify_assets.operations.rebuild import run_rebuild, table_of
+from spotify_assets.operations.serve import serve as serve_topology
+from spotify_assets.operations.topology import WORKSPACE, Topology
+from spotify_assets.sources.auth import run_auth
+from spotify_assets.sources.history import HistoryFileError, read_export_folder
+from spotify_assets.storage.bi import ensure_views
+from spotify_assets.storage.bi_port import LOOPBACK, socket_file
+from spotify_assets.storage.bi_port import serve as serve_bi_port
+from spotify_assets.storage.postgres import EMBEDDED_USER, embedded_server, stop_embedded_server
+from spotify_assets.transforms.history import day_range
 
 DEMO_DAYS = 7
 
@@ -27,12 +47,6 @@ def demo_partition_range(
 
 def summary_lines(settings: Settings) -> list[str]:
     """Rows per gold table and the top 5 artists (as the report and BI views count them: `bi.plays`)."""
-    from psycopg import sql
-
-    from spotify_assets.resources import build_postgres
-    from spotify_assets.storage.bi import ensure_views
-    from spotify_assets.tables import GOLD_TABLES, PLAYS
-
     lines = ["Rows in the warehouse:"]
     with build_postgres(settings).connect() as conn:
         for spec in (PLAYS, *GOLD_TABLES):
@@ -59,8 +73,6 @@ def summary_lines(settings: Settings) -> list[str]:
 
 def run_demo(settings: Settings) -> int:
     """Materialize the whole graph for the last 7 days as one run, then print the summary."""
-    from spotify_assets.quiet_run import run_quietly
-
     first, last = demo_partition_range(settings)
     print("\n".join(prepare_instance(settings)))
     command = [
@@ -78,8 +90,6 @@ def run_demo(settings: Settings) -> int:
 
 def prepare_instance(settings: Settings, dotenv: bool = False) -> list[str]:
     """Write DAGSTER_HOME/dagster.yaml from the settings and export DAGSTER_HOME; says what it did."""
-    from spotify_assets.instance_config import dagster_home, remember_dagster_home, write_instance_yaml
-
     home = dagster_home()
     os.environ["DAGSTER_HOME"] = str(home)
     storage = (
@@ -103,10 +113,6 @@ def prepare_instance(settings: Settings, dotenv: bool = False) -> list[str]:
 def history_range_lines(folder: str, timezone: str, start: date) -> list[str]:
     """What an export folder holds: files and rows per kind with their days, and the settings to import it
     (PARTITIONS_START_DATE only when the export starts before `start`, the current one)."""
-    from spotify_assets.export_formats import STORED_KINDS, VIDEO
-    from spotify_assets.sources.history import read_export_folder
-    from spotify_assets.transforms.history import day_range
-
     export = read_export_folder(folder)
     lines = [f"Spotify export files in {export.folder} (subfolders included):"]
     for kind in (*STORED_KINDS, VIDEO):
@@ -149,9 +155,6 @@ def start_date_advice(first: date, start: date) -> list[str]:
 
 def run_serve(settings: Settings, host: str, port: int, code_port: int) -> int:
     """Write the instance config, then run the production trio from the project root until stopped."""
-    from spotify_assets.serve import serve
-    from spotify_assets.topology import WORKSPACE, Topology
-
     if not Path(WORKSPACE).is_file():
         print(f"{WORKSPACE} not found: run `spotify-assets serve` from the project root.", file=sys.stderr)
         return 2
@@ -162,7 +165,7 @@ def run_serve(settings: Settings, host: str, port: int, code_port: int) -> int:
         f"Serving the UI on http://{host}:{port} (code server 127.0.0.1:{code_port}); Ctrl-C stops.",
         flush=True,
     )
-    return serve(topology)
+    return serve_topology(topology)
 
 
 DEFAULT_BI_PORT = 5433
@@ -170,11 +173,6 @@ DEFAULT_BI_PORT = 5433
 
 def run_bi_port(settings: Settings, port: int) -> int:
     """Serve the embedded warehouse on 127.0.0.1:`port` for BI tools until interrupted."""
-    import asyncio
-
-    from spotify_assets.storage.bi_port import LOOPBACK, serve, socket_file
-    from spotify_assets.storage.postgres import EMBEDDED_USER, embedded_server
-
     if not settings.uses_embedded_postgres:
         print(f"DB_HOST is set: point BI tools at {settings.db_host}:{settings.db_port} directly.")
         return 0
@@ -192,7 +190,7 @@ def run_bi_port(settings: Settings, port: int) -> int:
         )
 
     try:
-        asyncio.run(serve(socket_file(info.socket_dir, info.port), port, ready))
+        asyncio.run(serve_bi_port(socket_file(info.socket_dir, info.port), port, ready))
     except KeyboardInterrupt:
         pass
     except OSError as error:
@@ -203,8 +201,6 @@ def run_bi_port(settings: Settings, port: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `spotify-assets` console script."""
-    from spotify_assets.quiet_run import hide_quiet_warnings
-
     hide_quiet_warnings()
     for key, value in read_dotenv(Path(".env")).items():
         os.environ.setdefault(key, value)
@@ -262,8 +258,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "history-range":
-        from spotify_assets.sources.history import HistoryFileError
-
         folder = args.folder or settings.history_dir
         if not folder:
             parser.error("history-range needs a folder: give one, or set HISTORY_DIR")
@@ -278,34 +272,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     if args.command == "rebuild":
-        from spotify_assets.rebuild import run_rebuild, table_of
-
         try:
             table_of(args.table)
         except ValueError as error:
             parser.error(str(error))
         return run_rebuild(settings, args.table, yes=args.yes, dry_run=args.dry_run)
     if args.command == "auth" and args.listener is not None:
-        from spotify_assets.listener_auth import authorize_listener
-
         if args.print_env:
             parser.error("--print-env keeps one token in .env: it does not combine with --listener")
         return authorize_listener(
             settings, args.listener or None, open_browser=not args.no_browser, port=args.port
         )
     if args.command == "listeners":
-        from spotify_assets.listeners import run_listeners
-
         if args.delete_plays and not args.remove:
             parser.error("--delete-plays needs --remove NAME")
         return run_listeners(settings, remove=args.remove, delete=args.delete_plays, yes=args.yes)
     if args.command == "auth":
-        from spotify_assets.sources.auth import run_auth
-
         return run_auth(settings, open_browser=not args.no_browser, port=args.port, print_env=args.print_env)
     if args.command == "stop-postgres":
-        from spotify_assets.storage.postgres import stop_embedded_server
-
         if not settings.uses_embedded_postgres:
             parser.error("DB_HOST is set: the warehouse is an external PostgreSQL, not the embedded one")
         stop_embedded_server(settings.embedded_pg_dir)

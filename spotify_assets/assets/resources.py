@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.sources.history import HistoryResource
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake import LakeResource

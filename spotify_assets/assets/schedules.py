@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED, checked_through
-from spotify_assets.listener_scope import (
+from spotify_assets.contracts.listener_scope import (
     DEFAULT_LISTENER,
     LISTENER_PARTITIONS,
     LISTENER_TAG,
     listeners_of_run,
 )
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.sources.resource import SpotifyResource
 
 FACT_ASSET_KEY = dg.AssetKey(["gold", "fact_recently_played"])

@@ -1,4 +1,4 @@
-"""Which listeners a run covers, and where each listener's raw objects live in the lake.
+"""Which listeners a run covers, what a listener may be named, and where their raw objects live in the lake.
 
 Every asset keeps its daily partitions; listeners are a scope of the run and a column of the data:
 - a run tagged `spotify_assets/listener=<name>` captures (and imports) that listener only: the capture
@@ -14,6 +14,7 @@ Raw objects of the default listener keep the single-listener keys
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,25 @@ DEFAULT_LISTENER = "default"
 LISTENER_PARTITIONS = "listener"
 """The dynamic partitions definition whose keys are the registered listeners (the household's registry)."""
 LISTENER_FOLDER = "listener="
+LISTENER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class ListenerError(ValueError):
+    """A listener name that is invalid, unknown, or taken by another Spotify user."""
+
+
+def check_listener_name(name: str) -> str:
+    """`name` if it can be a partition key and a file name, else a ListenerError saying what is allowed."""
+    if name == DEFAULT_LISTENER:
+        raise ListenerError(
+            f"{name!r} is the single-listener install's listener (SPOTIFY_TOKEN_FILE): give another name."
+        )
+    if not LISTENER_NAME.fullmatch(name) or ".." in name:
+        raise ListenerError(
+            f"{name!r} cannot be a listener name: use 1 to 64 letters, digits, `_`, `-` or `.`, starting "
+            "with a letter or digit (no `..`), e.g. `alice` or `bob-2`."
+        )
+    return name
 
 
 class ListenerPayloads(dict[str, Any]):

@@ -1,9 +1,9 @@
 """Data-quality rules as pure functions on frames: what the asset checks evaluate, tested without Dagster.
 
 Every rule takes the rows of the checked partitions (`{partition key: frame}`, frames conformed to their
-`TableSpec`) and returns an `Outcome`: passed or not, a one-line description, and metadata for the UI. The
-checks in `spotify_assets.checks` only read the rows and turn outcomes into `AssetCheckResult`s. The rules
-that compare layers (`raw -> silver -> fact`) are in `spotify_assets.reconciliation`.
+`TableSpec`) and returns an `Outcome`: passed or not, a one-line description, and metadata for the UI.
+The checks in `spotify_assets.quality.checks` only read the rows and turn outcomes into `AssetCheckResult`s.
+The rules that compare layers (`raw -> silver -> fact`) are in `spotify_assets.quality.reconciliation`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from spotify_assets.day_batches import batches_of
-from spotify_assets.tables import TableSpec
+from spotify_assets.contracts.day_batches import batches_of
+from spotify_assets.contracts.tables import TableSpec
 
 Severity = Literal["ERROR", "WARN"]
 Frames = Mapping[str, pd.DataFrame]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from spotify_assets.chart_canvas import (
+from spotify_assets.report.chart_canvas import (
     ACCENT,
     AXIS,
     GRID,
