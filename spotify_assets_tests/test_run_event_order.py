@@ -17,7 +17,7 @@ from dagster._core.events import (
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.tags import RUN_FAILURE_REASON_TAG
 
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.storage.instance_storage import WarehouseInstanceStorage, instance_postgres_url
 
 JOB = "medallion_daily"
