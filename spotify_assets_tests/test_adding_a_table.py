@@ -1,7 +1,8 @@
-"""The recipe of docs/adding-a-table.md, followed: a gold spec with a builder, and nothing else, gets its
+"""The recipe of docs/adding-a-table.md, followed: a gold spec and its builder, and nothing else, get their
 asset, warehouse table, lake objects, checks and metadata.
 
-The throwaway spec is put in the registry for this test only (`monkeypatch.setitem`): no other test sees it.
+The throwaway spec and builder are put in the registries for this test only (`monkeypatch.setitem`): no other
+test sees them.
 """
 
 from datetime import date
@@ -14,6 +15,7 @@ from spotify_assets.contracts.tables import PLAYS, TABLES, Column, TableSpec, co
 from spotify_assets.definitions import build_definitions
 from spotify_assets.operations.rebuild import run_rebuild
 from spotify_assets.storage.warehouse import read_table
+from spotify_assets.transforms.gold import GOLD_BUILDERS, GoldBuilder
 from spotify_assets_tests.helpers import make_settings, materialize
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
@@ -29,7 +31,7 @@ def build_daily_listening(plays: pd.DataFrame) -> pd.DataFrame:
     return conform(frame, DAILY_LISTENING)
 
 
-# Step 1 of the recipe, the spec: columns, key, write mode and builder.
+# Step 1 of the recipe, the spec: columns, key and write mode.
 COLUMNS = (
     Column("listener_id", "text", "Whose plays", nullable=False),
     Column("extraction_date", "date", "The daily partition", nullable=False),
@@ -44,14 +46,16 @@ DAILY_LISTENING = TableSpec(
     primary_key=("listener_id", "extraction_date"),
     write_mode="replace_partition",
     partition_column="extraction_date",
-    builder=build_daily_listening,
 )
+# Step 2's other half: the builder's entry, by table.
+BUILDER = GoldBuilder(build_daily_listening)
 
 
 def test_a_gold_spec_and_its_builder_are_all_a_new_table_needs(
     tmp_path, clean_warehouse, monkeypatch, capsys
 ):
     monkeypatch.setitem(TABLES, DAILY_LISTENING.qualified_name, DAILY_LISTENING)
+    monkeypatch.setitem(GOLD_BUILDERS, DAILY_LISTENING.qualified_name, BUILDER)
     settings = make_settings(tmp_path, clean_warehouse)
     key = DAILY_LISTENING.asset_key
 
@@ -100,3 +104,4 @@ def test_a_gold_spec_and_its_builder_are_all_a_new_table_needs(
 
 def test_the_throwaway_table_is_gone_after_its_test():
     assert DAILY_LISTENING.qualified_name not in TABLES
+    assert DAILY_LISTENING.qualified_name not in GOLD_BUILDERS

@@ -4,7 +4,7 @@ running."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import pytest
 from spotify_assets.assets.partitions import build_daily_partitions
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.assets.report import REPORT_LISTENING
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS
 from spotify_assets.contracts.settings import get_settings
 from spotify_assets.contracts.tables import GOLD_TABLES
@@ -78,8 +79,8 @@ def broken_gold(key: dg.AssetKey, build: Callable[[pd.DataFrame], pd.DataFrame])
     """A stand-in for a gold asset that builds each partition from the silver plays with `build`."""
 
     @dg.asset(key=key, group_name="gold", ins={"plays": dg.AssetIn(key=SILVER)}, **STAND_IN)
-    def stand_in(plays: Mapping) -> dict[str, pd.DataFrame]:
-        return {day: build(frame) for day, frame in plays.items()}
+    def stand_in(plays: DayBatches) -> DayBatches:
+        return DayBatches.of({day: build(frame) for day, frame in plays.items()})
 
     return stand_in
 
@@ -88,8 +89,8 @@ def broken_silver(build: Callable[[list[dict]], pd.DataFrame]) -> dg.AssetsDefin
     """A stand-in for silver/plays that builds each partition from the raw items with `build`."""
 
     @dg.asset(key=SILVER, group_name="silver", ins={"raw": dg.AssetIn(key=RAW_RECENTLY_PLAYED)}, **STAND_IN)
-    def stand_in(raw: Mapping) -> dict[str, pd.DataFrame]:
-        return {day: build(payload["items"]) for day, payload in raw.items()}
+    def stand_in(raw: DayBatches) -> DayBatches:
+        return DayBatches.of({day: build(payload["items"]) for day, payload in raw.items()})
 
     return stand_in
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spotify_assets.contracts.day_batches import DayBatches, batches_of, chunks, per_day
+from spotify_assets.contracts.day_batches import DayBatches, chunks
 
 DAYS = [f"2026-01-{day:02d}" for day in range(1, 11)]
 
@@ -49,21 +49,6 @@ def test_batches_hand_out_every_key_once_in_order():
     assert load.calls == chunks(DAYS, 3)  # ... and handed out without loading it again
 
 
-def test_map_builds_lazily_batch_by_batch():
-    load = CountingLoad()
-    built: list[str] = []
-
-    def build(payload: str) -> str:
-        built.append(payload)
-        return payload.upper()
-
-    upper = DayBatches(DAYS, load, batch_days=5).map(build)
-    assert load.calls == [] and built == []
-    first = next(upper.batches())
-    assert first == {key: f"PAYLOAD {key}" for key in DAYS[:5]}
-    assert load.calls == [DAYS[:5]] and len(built) == 5
-
-
 def test_a_load_that_returns_other_keys_raises():
     payloads = DayBatches(DAYS, lambda keys: {key: 1 for key in keys[:-1]}, batch_days=4)
     with pytest.raises(ValueError, match="returned partitions"):
@@ -84,11 +69,10 @@ def test_metadata_is_what_the_loads_reported():
     assert DayBatches(DAYS, load).metadata() == {}
 
 
-def test_batches_of_and_per_day_accept_plain_dicts():
+def test_payloads_in_memory_are_one_batch():
     plain = {"2026-01-02": 2, "2026-01-01": 1}
-    assert list(batches_of(plain)) == [plain]
-    assert list(batches_of({})) == []
-    assert per_day(plain, lambda value: value * 10) == {"2026-01-02": 20, "2026-01-01": 10}
-    lazy = per_day(DayBatches(DAYS, CountingLoad(), batch_days=4), len)
-    assert isinstance(lazy, DayBatches)
-    assert [len(batch) for batch in batches_of(lazy)] == [4, 4, 2]
+    payloads = DayBatches.of(plain)
+    assert list(payloads) == ["2026-01-01", "2026-01-02"]
+    assert list(payloads.batches()) == [{"2026-01-01": 1, "2026-01-02": 2}]
+    assert payloads["2026-01-02"] == 2
+    assert list(DayBatches.of({}).batches()) == []

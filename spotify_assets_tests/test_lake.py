@@ -2,7 +2,7 @@
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster_aws.s3 import S3Resource
 
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.tables import PLAYS, TABLES, TableSpec, arrow_schema, conform, empty_frame
 from spotify_assets.storage import lake as lake_module
 from spotify_assets.storage.lake import LakeResource, MissingPartitionError
@@ -314,17 +315,19 @@ ITEMS_PER_DAY = {"2026-11-25": 2, "2026-11-26": 3, "2026-11-27": 4}
 
 
 @dg.asset(key=["raw", "x"], partitions_def=PARTITIONS, backfill_policy=dg.BackfillPolicy.single_run())
-def raw_x(context: dg.AssetExecutionContext) -> dict[str, dict[str, Any]]:
+def raw_x(context: dg.AssetExecutionContext) -> DayBatches:
     """Fake raw payloads: ITEMS_PER_DAY items per day."""
-    return {
-        day: {
-            "items": [
-                {"played_at": f"{day}T10:0{i}:00.000Z", "track": {"id": f"t{i}"}}
-                for i in range(ITEMS_PER_DAY[day])
-            ]
+    return DayBatches.of(
+        {
+            day: {
+                "items": [
+                    {"played_at": f"{day}T10:0{i}:00.000Z", "track": {"id": f"t{i}"}}
+                    for i in range(ITEMS_PER_DAY[day])
+                ]
+            }
+            for day in context.partition_keys
         }
-        for day in context.partition_keys
-    }
+    )
 
 
 @dg.asset(
@@ -333,9 +336,9 @@ def raw_x(context: dg.AssetExecutionContext) -> dict[str, dict[str, Any]]:
     partitions_def=PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
-def silver_plays(raw: Mapping) -> dict[str, pd.DataFrame]:
+def silver_plays(raw: DayBatches) -> DayBatches:
     """One play row per raw item."""
-    return {day: plays_frame(day, len(payload["items"])) for day, payload in raw.items()}
+    return DayBatches.of({day: plays_frame(day, len(payload["items"])) for day, payload in raw.items()})
 
 
 def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dict[str, Any]]:
@@ -394,7 +397,7 @@ def test_io_manager_materializes_a_partition_and_a_range(new_lake: LakeFactory) 
 
 def test_missing_raw_partition_says_what_to_materialize(new_lake: LakeFactory) -> None:
     lake = new_lake()
-    write_asset_output(lake, dg.AssetKey(["raw", "x"]), {"2026-11-26": {"items": []}})
+    write_asset_output(lake, dg.AssetKey(["raw", "x"]), DayBatches.of({"2026-11-26": {"items": []}}))
     uri = lake.uri("raw/x/extraction_date=2026-11-27/x.json")
     with pytest.raises(MissingPartitionError, match=f"{uri}.*materialize raw/x for partition 2026-11-27"):
         read_asset_input(lake, dg.AssetKey(["raw", "x"]), ["2026-11-26", "2026-11-27"])
@@ -404,8 +407,9 @@ def test_a_long_range_missing_one_partition_names_it_before_reading(new_lake: La
     lake = new_lake()
     days = [f"2026-11-{day:02d}" for day in range(1, 13)]  # more than EXISTS_ONE_BY_ONE: one listing
     frames = {day: plays_frame(day, 2) for day in days if day != "2026-11-07"}
-    write_asset_output(lake, dg.AssetKey(["silver", "plays"]), frames)
-    write_asset_output(lake, dg.AssetKey(["raw", "x"]), {day: {"items": []} for day in frames})
+    write_asset_output(lake, dg.AssetKey(["silver", "plays"]), DayBatches.of(frames))
+    raw = DayBatches.of({day: {"items": []} for day in frames})
+    write_asset_output(lake, dg.AssetKey(["raw", "x"]), raw)
     assert len(read_asset_input(lake, dg.AssetKey(["silver", "plays"]), list(frames))) == len(frames)
     for asset, name in ((["silver", "plays"], "plays.parquet"), (["raw", "x"], "x.json")):
         uri = lake.uri(f"{'/'.join(asset)}/extraction_date=2026-11-07/{name}")
@@ -429,8 +433,8 @@ def test_downstream_run_fails_when_upstream_partition_is_missing(tmp_path: Path)
 
 def test_io_manager_rejects_output_for_other_partitions(tmp_path: Path) -> None:
     @dg.asset(key=["raw", "x"], partitions_def=PARTITIONS)
-    def wrong_day() -> dict[str, dict[str, Any]]:
-        return {"2026-11-01": {"items": []}}
+    def wrong_day() -> DayBatches:
+        return DayBatches.of({"2026-11-01": {"items": []}})
 
     resources = {"io_manager": LakeIOManager(lake=LakeResource(local_dir=str(tmp_path)))}
     with pytest.raises(

@@ -62,8 +62,8 @@ def plays_asset(name_of_run: list[str]) -> dg.AssetsDefinition:
     """silver/plays, daily, single-run backfills; each run names its tracks after `name_of_run[0]`."""
 
     @silver_plays_asset
-    def silver_plays(context: dg.AssetExecutionContext) -> dict[str, pd.DataFrame]:
-        return {key: plays(key, 2, name_of_run[0]) for key in context.partition_keys}
+    def silver_plays(context: dg.AssetExecutionContext) -> DayBatches:
+        return DayBatches.of({key: plays(key, 2, name_of_run[0]) for key in context.partition_keys})
 
     return silver_plays
 
@@ -74,7 +74,7 @@ def test_a_range_run_replaces_its_partitions_and_a_downstream_asset_reads_them_b
     seen: dict[str, list[str]] = {}
 
     @dg.asset(partitions_def=DAYS, ins={"plays": dg.AssetIn(key=["silver", "plays"])})
-    def track_names(plays: dict[str, pd.DataFrame]) -> None:
+    def track_names(plays: DayBatches) -> None:
         seen.update({key: sorted(set(frame["track_name"])) for key, frame in plays.items()})
 
     assert run([silver_plays], clean_warehouse, partition_range=(DAY, LAST_DAY)).success
@@ -98,12 +98,16 @@ def test_a_range_run_replaces_its_partitions_and_a_downstream_asset_reads_them_b
     assert seen == {DAY: ["first"], NEXT_DAY: ["second"]}
 
 
-def test_one_partition_may_be_a_plain_frame_and_a_day_batches_is_written_in_one_transaction(clean_warehouse):
+def test_a_day_batches_is_written_in_one_transaction_and_a_plain_frame_is_refused(clean_warehouse):
     @dg.asset(key=["silver", "plays"], partitions_def=DAYS, io_manager_key=KEY)
     def one_day(context: dg.AssetExecutionContext) -> pd.DataFrame:
         return plays(context.partition_key, 3, "plain")
 
-    assert run([one_day], clean_warehouse, partition_key=DAY).success
+    refused = run([one_day], clean_warehouse, partition_key=DAY)
+    assert not refused.success
+    error = str(refused.get_step_failure_events()[0].event_specific_data.error)
+    assert "silver/plays: return a DayBatches of partition key -> payload" in error
+    assert "not DataFrame" in error
 
     @silver_plays_asset
     def batched(context: dg.AssetExecutionContext) -> DayBatches:
@@ -136,7 +140,7 @@ def test_an_unpartitioned_upsert_table_merges_by_key_and_loads_whole(clean_wareh
         return next(frames)
 
     @dg.asset(ins={"artists": dg.AssetIn(key=["gold", "dim_artist"])})
-    def artist_count(artists: dict[str, pd.DataFrame]) -> None:
+    def artist_count(artists: DayBatches) -> None:
         loaded.update(artists)
 
     assert run([dim_artist], clean_warehouse).success
@@ -168,8 +172,10 @@ def test_a_failing_write_leaves_the_previous_rows(clean_warehouse, bad):
     assert run([good], clean_warehouse, partition_range=(DAY, NEXT_DAY)).success
 
     @silver_plays_asset
-    def silver_plays(context: dg.AssetExecutionContext) -> dict[str, pd.DataFrame]:
-        return {key: plays(key, 5, "new") if key == NEXT_DAY else bad(key) for key in context.partition_keys}
+    def silver_plays(context: dg.AssetExecutionContext) -> DayBatches:
+        keys = context.partition_keys
+        frames = {key: plays(key, 5, "new") if key == NEXT_DAY else bad(key) for key in keys}
+        return DayBatches.of(frames)
 
     result = run([silver_plays], clean_warehouse, partition_range=(DAY, NEXT_DAY))
     assert not result.success

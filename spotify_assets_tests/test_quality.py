@@ -69,8 +69,8 @@ def copy_frames(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_good_tables_pass_unique_key_and_valid_values(tables, name):
     spec = SPECS[name]
-    assert rules.unique_key(tables[name], spec).passed
-    outcome = rules.valid_values(tables[name], spec, TZ)
+    assert rules.unique_key(DayBatches.of(tables[name]), spec).passed
+    outcome = rules.valid_values(DayBatches.of(tables[name]), spec, TZ)
     assert outcome.passed, outcome.description
     assert outcome.metadata["rows_checked"] == sum(len(f) for f in tables[name].values()) > 0
 
@@ -79,7 +79,7 @@ def test_good_tables_pass_unique_key_and_valid_values(tables, name):
 def test_a_duplicated_row_breaks_unique_key(tables, name):
     frames = copy_frames(tables[name])
     frames[DAY] = pd.concat([frames[DAY], frames[DAY].tail(1)], ignore_index=True)
-    outcome = rules.unique_key(frames, SPECS[name])
+    outcome = rules.unique_key(DayBatches.of(frames), SPECS[name])
     assert not outcome.passed
     assert outcome.metadata["duplicate_keys"] == 1
     assert outcome.metadata["duplicates"].splitlines()[0].endswith("| rows |")
@@ -88,11 +88,11 @@ def test_a_duplicated_row_breaks_unique_key(tables, name):
 def test_the_same_play_in_two_partitions_is_a_duplicate_but_the_same_artist_is_not(tables):
     plays = copy_frames(tables[PLAYS.name])
     plays[NEXT] = pd.concat([plays[NEXT], plays[DAY].head(1)], ignore_index=True)
-    assert not rules.unique_key(plays, PLAYS).passed
+    assert not rules.unique_key(DayBatches.of(plays), PLAYS).passed
     artists = copy_frames(tables[DIM_ARTIST.name])
     artists[NEXT] = pd.concat([artists[NEXT], artists[DAY].head(1)], ignore_index=True)
     artists[NEXT] = artists[NEXT].drop_duplicates("artist_key")
-    assert rules.unique_key(artists, DIM_ARTIST).passed
+    assert rules.unique_key(DayBatches.of(artists), DIM_ARTIST).passed
 
 
 def _set(column: str, value: Any) -> Callable[[pd.DataFrame], None]:
@@ -133,7 +133,7 @@ BREAKAGES = [
 def test_broken_values_fail_valid_values(tables, name, rule, breaks):
     frames = copy_frames(tables[name])
     breaks(frames[DAY])
-    outcome = rules.valid_values(frames, SPECS[name], TZ)
+    outcome = rules.valid_values(DayBatches.of(frames), SPECS[name], TZ)
     assert not outcome.passed
     assert outcome.metadata["violations"] == {rule: 1}
     assert DAY in outcome.description
@@ -141,8 +141,8 @@ def test_broken_values_fail_valid_values(tables, name, rule, breaks):
 
 def test_played_at_is_judged_in_the_partitions_time_zone(tables):
     # 23:58 UTC on May 26 is already May 27 in Berlin: the same rows break the rule there.
-    assert rules.valid_values(tables[PLAYS.name], PLAYS, "UTC").passed
-    outcome = rules.valid_values(tables[PLAYS.name], PLAYS, "Europe/Berlin")
+    assert rules.valid_values(DayBatches.of(tables[PLAYS.name]), PLAYS, "UTC").passed
+    outcome = rules.valid_values(DayBatches.of(tables[PLAYS.name]), PLAYS, "Europe/Berlin")
     assert outcome.metadata["violations"]["played_at outside the partition's day"] > 0
 
 
@@ -283,7 +283,7 @@ def test_every_not_null_column_is_checked(tables):
             broken = frames[DAY].copy()
             broken[column] = broken[column].astype(object)
             broken.loc[broken.index[0], column] = None
-            violations = rules.valid_values({DAY: broken}, spec, "UTC").metadata["violations"]
+            violations = rules.valid_values(DayBatches.of({DAY: broken}), spec, "UTC").metadata["violations"]
             null_counts = {
                 rule.removeprefix("null "): n for rule, n in violations.items() if rule.startswith("null ")
             }

@@ -547,3 +547,9 @@ def test_conform_casts_what_needs_it_and_never_changes_its_input() -> None:
     pd.testing.assert_frame_equal(again, frame)
     again.loc[0, "track_key"] = "changed"
     assert frame.loc[0, "track_key"] == "t1"  # an already conformed frame is not shared with the result
+
+
+def test_every_gold_table_has_a_builder_and_every_builder_a_table():
+    gold_specs = {spec.qualified_name for spec in tables.gold_tables()}
+    assert set(gold.GOLD_BUILDERS) == gold_specs
+    assert all(callable(builder.build) for builder in gold.GOLD_BUILDERS.values())

@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from spotify_assets.contracts import tables
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.tables import DIM_ARTIST, PLAYS, TABLES, Column, TableSpec, conform
 from spotify_assets.storage import pg_copy
 from spotify_assets.storage.postgres import (
@@ -327,12 +328,12 @@ def test_io_manager_replaces_partitions_and_reports_row_counts(clean_warehouse):
     names = iter(["first", "second", "third"])
 
     @dg.asset(key=["silver", "plays"], partitions_def=partitions)
-    def silver_plays(context: dg.AssetExecutionContext) -> dict[str, pd.DataFrame]:
+    def silver_plays(context: dg.AssetExecutionContext) -> DayBatches:
         name = next(names)
-        return {key: plays(key, 3, name) for key in context.partition_keys}
+        return DayBatches.of({key: plays(key, 3, name) for key in context.partition_keys})
 
     @dg.asset(partitions_def=partitions, ins={"silver_plays": dg.AssetIn(key=["silver", "plays"])})
-    def play_count(silver_plays: dict[str, pd.DataFrame]) -> None:
+    def play_count(silver_plays: DayBatches) -> None:
         assert {key: len(frame) for key, frame in silver_plays.items()} == {DAY: 3}
         assert silver_plays[DAY]["track_name"].eq("third").all()
 

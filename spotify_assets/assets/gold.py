@@ -1,8 +1,8 @@
 """Gold layer: the star schema, one asset per gold table of the registry (`tables.TABLES`).
 
-Nothing here names a table: each spec says its asset key, its description and its builder (the pure transform
-that turns a day's silver plays, or the partition days, into its rows), and `build_gold_asset` makes the thin
-asset that calls it for each day of the run.
+Nothing here names a table: each spec says its asset key and description, `transforms.gold.GOLD_BUILDERS`
+gives its builder (the pure transform that turns a day's silver plays, or the day, into its rows), and
+`build_gold_asset` makes the thin asset that calls it for each day of the run, a batch of days at a time.
 """
 
 from datetime import date
@@ -11,19 +11,27 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.assets.batches import built_in_batches
 from spotify_assets.assets.pools import WAREHOUSE_POOL
-from spotify_assets.contracts.day_batches import PartitionMap, per_day
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.tables import PLAYS, TableSpec, gold_tables
+from spotify_assets.transforms.gold import GOLD_BUILDERS, GoldBuilder
 
 SILVER_PLAYS = PLAYS.asset_key
-Frames = PartitionMap
-"""`{partition key: DataFrame}`; for a long range a `DayBatches` read and built a month at a time."""
+
+
+def builder_of(spec: TableSpec) -> GoldBuilder:
+    """The gold table's entry of `GOLD_BUILDERS`; a KeyError saying where to add a missing one."""
+    if spec.qualified_name not in GOLD_BUILDERS:
+        raise KeyError(f"{spec.qualified_name} has no builder: add it to transforms.gold.GOLD_BUILDERS")
+    return GOLD_BUILDERS[spec.qualified_name]
 
 
 def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
-    """The asset of one gold table on `partitions`: its spec's builder applied to each day (a builder that
-    takes the time zone gets the partitions' one)."""
-    build = spec.resolve_builder()
+    """The asset of one gold table on `partitions`: its builder applied to each day (a builder that takes the
+    time zone gets the partitions' one)."""
+    builder = builder_of(spec)
+    build = builder.build
     common: dict[str, Any] = {
         "key": spec.asset_key,
         "description": spec.description,
@@ -34,22 +42,28 @@ def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) 
         "pool": WAREHOUSE_POOL,
         "kinds": {"pandas", "parquet", "postgres"},
     }
-    if spec.build_from == "days":
+    if builder.build_from == "days":
 
         @dg.asset(deps=[SILVER_PLAYS], **common)
-        def from_days(context: dg.AssetExecutionContext) -> Frames:
-            return {day: build([date.fromisoformat(day)]) for day in context.partition_keys}
+        def from_days(context: dg.AssetExecutionContext) -> DayBatches:
+            return built_in_batches(
+                spec.asset_key,
+                context.partition_keys,
+                lambda days: {day: build([date.fromisoformat(day)]) for day in days},
+            )
 
         return from_days
 
     timezone = partitions.timezone
 
     def build_day(plays: pd.DataFrame) -> pd.DataFrame:
-        return build(plays, timezone) if spec.build_from == "plays_in_timezone" else build(plays)
+        return build(plays, timezone) if builder.build_from == "plays_in_timezone" else build(plays)
 
     @dg.asset(ins={"plays": dg.AssetIn(key=SILVER_PLAYS)}, **common)
-    def from_plays(plays: Frames) -> Frames:
-        return per_day(plays, build_day)
+    def from_plays(plays: DayBatches) -> DayBatches:
+        return built_in_batches(
+            spec.asset_key, list(plays), lambda days: {day: build_day(plays[day]) for day in days}
+        )
 
     return from_plays
 

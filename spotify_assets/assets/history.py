@@ -7,6 +7,7 @@ import numpy as np
 
 from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.assets.raw import raw_asset
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.export_formats import STORED_KINDS, VIDEO
 from spotify_assets.contracts.listener_scope import (
     DEFAULT_LISTENER,
@@ -19,7 +20,7 @@ from spotify_assets.contracts.listener_scope import (
 )
 from spotify_assets.sources.history import ExportRead, HistoryFileError, HistoryResource, describe_files
 from spotify_assets.storage.lake import LakeResource
-from spotify_assets.storage.raw_partitions import JsonPartitions
+from spotify_assets.storage.raw_partitions import json_partitions
 from spotify_assets.transforms.history import (
     ImportedRows,
     PartitionPlan,
@@ -39,7 +40,7 @@ def build_history_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDe
     @raw_asset(RAW_STREAMING_HISTORY, partitions, pool=WAREHOUSE_POOL)
     def streaming_history(
         context: dg.AssetExecutionContext, history: HistoryResource, lake: LakeResource
-    ) -> dg.Output[dict[str, ListenerPayloads]]:
+    ) -> dg.Output[DayBatches]:
         """Rows of Spotify's data-export files (HISTORY_DIR, and HISTORY_DIR/listener=<name>/ for each
         listener of a household) ending on the day, merged with earlier imports."""
         days = context.partition_keys
@@ -61,7 +62,7 @@ def build_history_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDe
                     f"HISTORY_DIR/listener={listener} is imported as listener {listener}, who is not "
                     f"registered (`spotify-assets auth --listener {listener}` adds them)."
                 )
-            stored = JsonPartitions(lake, listener_asset_path(RAW_STREAMING_HISTORY.path, listener), days)
+            stored = json_partitions(lake, listener_asset_path(RAW_STREAMING_HISTORY.path, listener), days)
             imported = import_rows(export.files, timezone, days)
             plan = plan_partitions(imported, days, stored)
             for day, payload in plan.payloads.items():
@@ -71,7 +72,7 @@ def build_history_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDe
         if list(summaries) != [DEFAULT_LISTENER]:
             metadata = {**metadata, "listeners": dg.MetadataValue.json(summaries)}
         metadata["dagster/row_count"] = sum(len(p) for day in payloads.values() for p in day.values())
-        return dg.Output(payloads, metadata=metadata)
+        return dg.Output(DayBatches.of(payloads), metadata=metadata)
 
     def summarize(
         context: dg.AssetExecutionContext,

@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.listener_scope import (
     DEFAULT_LISTENER,
     LISTENER_PARTITIONS,
@@ -152,7 +153,7 @@ def build_raw_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
     @raw_asset(RAW_RECENTLY_PLAYED, partitions)
     def recently_played(
         context: dg.AssetExecutionContext, spotify: SpotifyResource, lake: LakeResource
-    ) -> dg.Output[dict[str, ListenerPayloads]]:
+    ) -> dg.Output[DayBatches]:
         """Every recently-played item whose played_at falls on the day, merged with what was captured
         before, for each listener of the run."""
         days = context.partition_keys
@@ -211,6 +212,6 @@ def build_raw_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
             day: ListenerPayloads({listener: capture.payloads[day] for listener, capture in captures.items()})
             for day in days
         }
-        return dg.Output(payloads, metadata=metadata)
+        return dg.Output(DayBatches.of(payloads), metadata=metadata)
 
     return recently_played

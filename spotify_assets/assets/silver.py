@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.assets.batches import built_in_batches
 from spotify_assets.assets.history import RAW_STREAMING_HISTORY
 from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
@@ -14,7 +15,6 @@ from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.listener_scope import DEFAULT_LISTENER
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake_io import BY_LISTENER, OPTIONAL_LAZY_INPUT
-from spotify_assets.storage.raw_partitions import ListenerJsonPartitions
 from spotify_assets.transforms.history_plays import history_plays, read_partitions
 from spotify_assets.transforms.items import play_items
 from spotify_assets.transforms.plays import combine_days
@@ -45,8 +45,8 @@ def build_silver_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
     def plays(
         context: dg.AssetExecutionContext,
         spotify: SpotifyResource,
-        raw_recently_played: ListenerJsonPartitions,
-        raw_streaming_history: ListenerJsonPartitions,
+        raw_recently_played: DayBatches,
+        raw_streaming_history: DayBatches,
     ) -> DayBatches:
         """One row per real play (listener + played_at + track) of every listener, from the API and the data
         exports, flattened, typed and deduplicated from raw."""
@@ -57,12 +57,12 @@ def build_silver_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
             listener_id = listener_ids(listener)
             recent = {}
             for day in days:
-                payload = raw_recently_played.payload(day, listener) or {}
+                payload = raw_recently_played[day].get(listener) or {}
                 items, excluded = play_items(payload.get("items", []))
                 counts.excluded.update(excluded)
                 recent[day] = flatten_recently_played(items, listener_id, timezone)
             history = history_plays(
-                read_partitions((day, raw_streaming_history.payload(day, listener)) for day in days),
+                read_partitions((day, raw_streaming_history[day].get(listener)) for day in days),
                 listener_id,
             )
             frames, merged = combine_days(recent, history.plays)
@@ -71,7 +71,7 @@ def build_silver_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
 
         def build(days: list[str]) -> dict[str, pd.DataFrame]:
             inputs = (raw_recently_played, raw_streaming_history)
-            listeners = sorted({name for raw in inputs for day in days for name in raw.listeners_on(day)})
+            listeners = sorted({name for raw in inputs for day in days for name in raw[day]})
             by_listener = [build_listener(days, listener) for listener in listeners or [DEFAULT_LISTENER]]
             if len(by_listener) == 1:
                 return by_listener[0]
@@ -80,8 +80,8 @@ def build_silver_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
             }
 
         # Built a month at a time as the IO manager writes it: a year of exported history never sits in
-        # memory.
-        return DayBatches(context.partition_keys, build, metadata=counts.metadata)
+        # memory. Each input is read a day at a time, and each day's objects a listener at a time.
+        return built_in_batches(context.asset_key, context.partition_keys, build, metadata=counts.metadata)
 
     return plays
 

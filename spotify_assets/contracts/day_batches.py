@@ -1,10 +1,11 @@
 """Long partition ranges a batch of days at a time, so a single-run backfill's memory does not grow with it.
 
 A run over a year hands each asset 365 partitions. Holding them all (a million exported plays, read, built
-and written) takes gigabytes; holding one month at a time takes what a month takes. `DayBatches` is the
-`{partition key: payload}` mapping that assets receive and return for such ranges: its payloads are read or
-computed one batch of `BATCH_DAYS` consecutive days at a time, and only the latest batch is kept. The IO
-managers write an output batch by batch (`batches_of`), so an asset's code stays a per-day function.
+and written) takes gigabytes; holding one month at a time takes what a month takes. `DayBatches` is the one
+`{partition key: payload}` mapping that crosses the IO managers, both ways: every partitioned output is one
+(`DayBatches.of(payloads)` for payloads already in memory) and every input arrives as one. Its payloads are
+read or computed one batch of consecutive days at a time, and only the latest batch is kept; the IO managers
+write an output batch by batch (`batches()`), so an asset's code stays a per-day function.
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ def chunks(keys: Sequence[str], size: int) -> list[list[str]]:
 class DayBatches(Mapping[str, Any]):
     """Partition key -> payload, loaded a batch of days at a time by `load(keys) -> {key: payload}`.
 
-    Keys are kept sorted; a lookup loads the key's batch unless it is the one held (so reading the keys in
-    order loads each batch once), and `batches()` hands every batch out once, in order, holding nothing
-    after it. `metadata()` is what the loads reported, read after every batch was loaded (for example
-    counts that `load` adds up as it goes); it is empty unless a `metadata` function was given.
+    Keys are kept sorted (`batch_days` defaults to `BATCH_DAYS`); a lookup loads the key's batch unless it
+    is the one held (so reading the keys in order loads each batch once), and `batches()` hands every batch
+    out once, in order, holding nothing after it. `metadata()` is what the loads reported, read after every
+    batch was loaded (for example counts that `load` adds up as it goes); it is empty unless a `metadata`
+    function was given.
 
     Example:
         ```python
         plays = DayBatches(days, lambda keys: lake.read_table_partitions(path, keys, PLAYS))
-        tracks = plays.map(gold.build_dim_track)  # nothing is read or built yet
-        for batch in tracks.batches():            # one month of frames at a time
+        for batch in plays.batches():  # one month of frames at a time, read as asked for
             write(batch)
         ```
     """
@@ -73,6 +74,13 @@ class DayBatches(Mapping[str, Any]):
         span = f"{self._keys[0]}..{self._keys[-1]}" if self._keys else "no keys"
         return f"DayBatches({span}, {len(self._keys)} partitions in batches of {self._batch_days} days)"
 
+    @classmethod
+    def of(cls, payloads: Mapping[str, Any]) -> DayBatches:
+        """Payloads already in memory (a day's, or a short range's) as one batch."""
+        return cls(
+            list(payloads), lambda keys: {key: payloads[key] for key in keys}, batch_days=len(payloads)
+        )
+
     def batches(self) -> Iterator[dict[str, Any]]:
         """Each batch as `{key: payload}`, in key order, loaded as it is asked for and not kept."""
         for index in range(len(self._groups)):
@@ -80,12 +88,6 @@ class DayBatches(Mapping[str, Any]):
             group = held[1] if held is not None and held[0] == index else self._load_group(index)
             del held
             yield dict(group)
-
-    def map(self, build: Callable[[Any], Any]) -> DayBatches:
-        """A `DayBatches` with `build(payload)` for each key, built batch by batch as it is read."""
-        return DayBatches(
-            self._keys, lambda keys: {key: build(self[key]) for key in keys}, batch_days=self._batch_days
-        )
 
     def metadata(self) -> dict[str, Any]:
         """What the loads reported; call it after every batch was loaded."""
@@ -97,23 +99,3 @@ class DayBatches(Mapping[str, Any]):
         if set(loaded) != set(group):
             raise ValueError(f"a batch load returned partitions {sorted(loaded)} for {group}")
         return loaded
-
-
-def batches_of(payloads: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """A `DayBatches`'s batches, or a plain mapping (already in memory) as one batch."""
-    if isinstance(payloads, DayBatches):
-        yield from payloads.batches()
-    elif payloads:
-        yield payloads
-
-
-def per_day(payloads: Mapping[str, Any], build: Callable[[Any], Any]) -> Mapping[str, Any]:
-    """`{key: build(payload)}`: lazily, batch by batch, for a `DayBatches`; at once for a plain mapping."""
-    if isinstance(payloads, DayBatches):
-        return payloads.map(build)
-    return {key: build(payload) for key, payload in payloads.items()}
-
-
-PartitionMap = Mapping
-"""How assets annotate `{partition key: payload}` (a dict, a `DayBatches` or a lake `JsonPartitions`): the
-bare `Mapping`, because Dagster type-checks a `Mapping[str, X]` annotation as `dict`."""

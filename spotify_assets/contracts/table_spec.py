@@ -1,4 +1,4 @@
-"""What a table is: `TableSpec` (columns, PostgreSQL types, key, write mode, asset key, gold builder) and the
+"""What a table is: `TableSpec` (columns, PostgreSQL types, key, write mode, asset key) and the
 helpers that give a frame exactly a spec's shape (`conform`) or turn it into Arrow.
 
 The project's tables themselves are declared in `tables.py`, the registry.
@@ -6,19 +6,15 @@ The project's tables themselves are declared in `tables.py`, the registry.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
 WriteMode = Literal["replace_partition", "upsert"]
-BuildFrom = Literal["plays", "plays_in_timezone", "days"]
-"""What a gold builder takes: a day's silver plays; the plays and the partitions' time zone; or the days."""
-Builder = Callable[..., pd.DataFrame]
 
 PANDAS_DTYPES: dict[str, str] = {
     "text": "string",
@@ -61,9 +57,8 @@ class TableSpec:
     row when there is none), so the order in which partitions are written does not matter.
 
     `references` are foreign keys, `(column, dimension "schema.table", its key column)`, which the
-    `keys_in_dimensions` check verifies. A gold table also names its `builder`, the pure transform that
-    makes its rows (a function, or `"module:function"` when the transform's module imports the specs): gold
-    assets are generated from the registry with it, called per day as `build_from` says.
+    `keys_in_dimensions` check verifies. A gold table's rows are made by its builder, a pure function of
+    `transforms.gold.GOLD_BUILDERS` (the transforms import the specs, so the specs do not name them).
     """
 
     schema: str
@@ -77,8 +72,6 @@ class TableSpec:
     greatest_columns: tuple[str, ...] = ()
     recency_column: str | None = None
     references: tuple[tuple[str, str, str], ...] = ()
-    builder: Builder | str | None = None
-    build_from: BuildFrom = "plays"
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -103,16 +96,6 @@ class TableSpec:
     def asset_key(self) -> dg.AssetKey:
         """`[schema, name]`: the asset that stores this table (the lake prefix and the warehouse table)."""
         return dg.AssetKey([self.schema, self.name])
-
-    def resolve_builder(self) -> Builder:
-        """The builder as a function (imported now when it is named `"module:function"`)."""
-        if self.builder is None:
-            raise ValueError(f"{self.qualified_name} names no builder")
-        if callable(self.builder):
-            return self.builder
-        module, _, name = self.builder.partition(":")
-        built: Any = getattr(importlib.import_module(module), name)
-        return built
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)

@@ -1,10 +1,11 @@
-"""The registry of the project's tables: every silver and gold table's columns, PostgreSQL types, key, write
-mode and (gold) builder.
+"""The registry of the project's tables: every silver and gold table's columns, PostgreSQL types, key and
+write mode.
 
 This module is the contract between the transforms (which produce frames of these shapes) and storage (which
 creates the tables and loads them). Gold assets, their checks and their catalog metadata are generated from
-`TABLES`: adding a gold table is a spec here (added to `GOLD_TABLES`) and its transform; see
-docs/adding-a-table.md. `TableSpec` and the frame helpers live in `table_spec.py` and are re-exported here.
+`TABLES`: adding a gold table is a spec here (added to `GOLD_TABLES`) and its transform, registered in
+`transforms.gold.GOLD_BUILDERS`; see docs/adding-a-table.md. `TableSpec` and the frame helpers live in
+`table_spec.py` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ __all__ = [
     "to_arrow",
     "to_arrow_partitions",
 ]
-
-GOLD = "spotify_assets.transforms.gold"
 
 
 def _col(name: str, pg_type: str, description: str, nullable: bool = True) -> Column:
@@ -121,7 +120,6 @@ DIM_ARTIST = TableSpec(
     least_columns=("first_played_at",),
     greatest_columns=("last_played_at",),
     recency_column="last_played_at",
-    builder=f"{GOLD}:build_dim_artist",
 )
 
 DIM_ALBUM = TableSpec(
@@ -145,7 +143,6 @@ DIM_ALBUM = TableSpec(
     least_columns=("first_played_at",),
     greatest_columns=("last_played_at",),
     recency_column="last_played_at",
-    builder=f"{GOLD}:build_dim_album",
 )
 
 DIM_TRACK = TableSpec(
@@ -169,7 +166,6 @@ DIM_TRACK = TableSpec(
     least_columns=("first_played_at",),
     greatest_columns=("last_played_at",),
     recency_column="last_played_at",
-    builder=f"{GOLD}:build_dim_track",
 )
 
 BRIDGE_TRACK_ARTIST = TableSpec(
@@ -187,7 +183,6 @@ BRIDGE_TRACK_ARTIST = TableSpec(
         ("track_key", "gold.dim_track", "track_key"),
         ("artist_key", "gold.dim_artist", "artist_key"),
     ),
-    builder=f"{GOLD}:build_bridge_track_artist",
 )
 
 DIM_DATE = TableSpec(
@@ -207,8 +202,6 @@ DIM_DATE = TableSpec(
     ),
     primary_key=("date_key",),
     write_mode="upsert",
-    builder=f"{GOLD}:build_dim_date",
-    build_from="days",
 )
 
 FACT_RECENTLY_PLAYED = TableSpec(
@@ -247,8 +240,6 @@ FACT_RECENTLY_PLAYED = TableSpec(
         ("primary_artist_key", "gold.dim_artist", "artist_key"),
         ("date_key", "gold.dim_date", "date_key"),
     ),
-    builder=f"{GOLD}:build_fact",
-    build_from="plays_in_timezone",
 )
 
 KEY_MAP = TableSpec(
@@ -268,7 +259,6 @@ KEY_MAP = TableSpec(
     least_columns=("first_seen_at",),
     greatest_columns=("last_seen_at",),
     recency_column="last_seen_at",
-    builder="spotify_assets.transforms.plays:build_key_map",
 )
 
 GOLD_TABLES: tuple[TableSpec, ...] = (

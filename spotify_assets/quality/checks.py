@@ -22,7 +22,7 @@ import dagster as dg
 import pandas as pd
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
-from spotify_assets.contracts.day_batches import DayBatches, batches_of
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.tables import (
     FACT_RECENTLY_PLAYED,
     PLAYS,
@@ -40,7 +40,7 @@ from spotify_assets.quality.raw_checks import (
 from spotify_assets.quality.reconciliation import fact_matches_silver, silver_matches_raw
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.storage.raw_partitions import ListenerJsonPartitions
+from spotify_assets.storage.raw_partitions import listener_json_partitions
 from spotify_assets.storage.warehouse import existing_keys, read_table
 
 UNIQUE_KEY = "unique_key"
@@ -64,7 +64,7 @@ def _lake_rows(lake: LakeResource, spec: TableSpec, partitions: Sequence[str]) -
 def _raw_items(lake: LakeResource, partitions: Sequence[str]) -> DayBatches:
     """Each day's raw recently-played `items` of every listener (None when the day has no raw object), read
     day by day."""
-    raw = ListenerJsonPartitions(lake, RAW_RECENTLY_PLAYED.path, partitions, optional=True)
+    raw = listener_json_partitions(lake, RAW_RECENTLY_PLAYED.path, partitions, optional=True)
 
     def read(days: list[str]) -> dict[str, object]:
         items: dict[str, object] = {}
@@ -83,12 +83,12 @@ def _raw_items(lake: LakeResource, partitions: Sequence[str]) -> DayBatches:
 
 def _references(
     postgres: PostgresResource,
-    rows: Mapping[str, pd.DataFrame],
+    rows: DayBatches,
     references: Mapping[str, tuple[TableSpec, str]],
 ) -> rules.Outcome:
     missing: dict[str, list[pd.DataFrame]] = {}
     with postgres.connect() as conn:
-        for batch in batches_of(rows):
+        for batch in rows.batches():
             frame = pd.concat(list(batch.values()), ignore_index=True)
             for column, (dimension, key) in references.items():
                 present = existing_keys(conn, dimension, key, frame[column].dropna().unique().tolist())

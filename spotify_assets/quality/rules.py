@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from spotify_assets.contracts.day_batches import batches_of
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.tables import TableSpec
 
 Severity = Literal["ERROR", "WARN"]
@@ -81,18 +81,18 @@ def duplicate_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return counts[counts > 1].rename("rows").reset_index()
 
 
-def unique_key(frames: Frames, spec: TableSpec) -> Outcome:
+def unique_key(frames: DayBatches, spec: TableSpec) -> Outcome:
     """The primary key is unique: across all checked partitions for tables that hold one partition per row
     (silver, fact), within each partition's rows for upserted tables (a day lists the entities it saw, and
     the same artist is rightly in many days).
 
-    A `DayBatches` is checked a batch of days at a time. For silver and the fact that is the same check:
+    The rows are checked a batch of days at a time. For silver and the fact that is the same check:
     their keys hold `played_at`, which `valid_values` keeps inside the row's own day.
     """
     key = list(spec.primary_key)
     found: dict[str, list[pd.DataFrame]] = {}
     rows = partitions = 0
-    for batch in batches_of(frames):
+    for batch in frames.batches():
         rows += sum(len(frame) for frame in batch.values())
         partitions += len(batch)
         groups = {"all": _concat(batch)} if spec.write_mode == "replace_partition" else batch
@@ -191,12 +191,12 @@ def _violations_by_partition(batch: Frames, spec: TableSpec, timezone: str) -> d
     return found
 
 
-def valid_values(frames: Frames, spec: TableSpec, timezone: str) -> Outcome:
+def valid_values(frames: DayBatches, spec: TableSpec, timezone: str) -> Outcome:
     """No nulls in NOT NULL columns (keys included) and every sane-value rule holds, in each partition."""
     problems: Counter[str] = Counter()
     days_with_problems = set()
     rows = partitions = 0
-    for batch in batches_of(frames):
+    for batch in frames.batches():
         rows += sum(len(frame) for frame in batch.values())
         partitions += len(batch)
         for partition_key, found in _violations_by_partition(batch, spec, timezone).items():

@@ -1,4 +1,5 @@
-"""The lake IO manager: partitioned outputs, as `{partition key: payload}` mappings, to and from the lake."""
+"""The lake IO manager: partitioned outputs, as `DayBatches` of `{partition key: payload}`, to and from the
+lake."""
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional
@@ -6,7 +7,7 @@ from typing import Any, Optional
 import dagster as dg
 import pandas as pd
 
-from spotify_assets.contracts.day_batches import DayBatches, batches_of
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.listener_scope import ListenerPayloads
 from spotify_assets.contracts.raw_merge import RAW_MERGES
 from spotify_assets.storage.asset_metadata import (
@@ -21,9 +22,9 @@ from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.raw_lock import partition_locks
 from spotify_assets.storage.raw_partitions import (
     RAW_LAYER,
-    JsonPartitions,
-    ListenerJsonPartitions,
     asset_path,
+    json_partitions,
+    listener_json_partitions,
     raw_filename,
     write_by_listener,
 )
@@ -52,12 +53,12 @@ def _uri_metadata(uris: Sequence[str]) -> dict[str, Any]:
 def write_asset_output(
     lake: LakeResource,
     asset_key: dg.AssetKey | Sequence[str],
-    outputs: Mapping[str, Any],
+    outputs: DayBatches,
     postgres: PostgresResource | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Write `{partition key: payload}` for one asset; returns the output's metadata and each partition's.
 
-    Tables are written a batch at a time when `outputs` is a `DayBatches` (see `TableBatchWriter`). Each
+    Tables are written a batch at a time (see `TableBatchWriter`). Each
     partition's own metadata is `dagster/partition_row_count` and, for tables, a Markdown `preview`.
     A raw partition of `raw_merge.RAW_MERGES` is read again and united with what is stored under its lock
     (`raw_lock`: PostgreSQL advisory locks when `postgres` is given), so concurrent runs lose nothing.
@@ -66,7 +67,7 @@ def write_asset_output(
     filename = raw_filename(path)
     if filename is None:
         writer = TableBatchWriter(lake, path)
-        for _ in writer.write(batches_of(outputs)):
+        for _ in writer.write(outputs.batches()):
             pass
         return writer.metadata(), writer.partition_metadata
     ordered = dict(sorted(outputs.items()))
@@ -184,15 +185,14 @@ class TableBatchWriter:
 
 def read_asset_input(
     lake: LakeResource, asset_key: dg.AssetKey | Sequence[str], partition_keys: Sequence[str]
-) -> Mapping[str, Any]:
-    """`{partition key: payload}` of one asset for `partition_keys`, read as it is looked up: tables a
-    `DayBatches` (a batch of days at a time), raw JSON a `JsonPartitions` (a day at a time). A missing
-    partition raises here, before anything is read."""
+) -> DayBatches:
+    """`{partition key: payload}` of one asset for `partition_keys`, read as it is looked up: tables a batch
+    of days at a time, raw JSON a day at a time. A missing partition raises here, before anything is read."""
     path = asset_path(asset_key)
     filename = raw_filename(path)
     check_partitions_exist(lake, path, partition_keys, filename)
     if filename is not None:
-        return JsonPartitions(lake, path, partition_keys)
+        return json_partitions(lake, path, partition_keys)
     spec = table_spec(path)
     return DayBatches(partition_keys, lambda keys: lake.read_table_partitions(path, keys, spec))
 
@@ -225,16 +225,16 @@ def check_partitions_exist(
 class LakeIOManager(dg.ConfigurableIOManager):
     """Stores daily-partitioned assets in the lake: raw assets as JSON, silver/gold assets as tables.
 
-    An asset returns a mapping of each of its run's partition keys to that partition's payload (a frame
+    An asset returns a `DayBatches` of each of its run's partition keys to that partition's payload (a frame
     conformed to `tables.TABLES["<layer>.<table>"]`, or the JSON object of a `["raw", name]` asset), so one
-    run can write a whole range (single-run backfills): a dict, or for long ranges a `DayBatches` built a
-    month at a time. Inputs are mappings read as they are looked up (`DayBatches` for tables,
-    `JsonPartitions` for raw), so annotate them `Mapping` (`day_batches.PartitionMap`), not `dict`; a
-    missing upstream partition fails the load. Metadata: on each partition's event, its
-    `dagster/partition_row_count`, its `lake_uri` and, for tables, a Markdown `preview` of its first rows;
-    totals over the run's partitions, `dagster/row_count` (rows, or raw `items`), `lake_uri`
-    (`first .. last` for a range), `lake_object_count`, and `dagster/column_schema` for tables: for one
-    partition on its event, for a range on the last partition's event as `range/<name>`.
+    run can write a whole range (single-run backfills): `DayBatches.of(payloads)` for payloads in memory, or
+    for long ranges one built a month at a time. Inputs are `DayBatches` too, read as they are looked up
+    (tables a month at a time, raw JSON a day at a time); a missing upstream partition fails the load.
+    Metadata: on each partition's event, its `dagster/partition_row_count`, its `lake_uri` and, for tables,
+    a Markdown `preview` of its first rows; totals over the run's partitions, `dagster/row_count` (rows, or
+    raw `items`), `lake_uri` (`first .. last` for a range), `lake_object_count`, and
+    `dagster/column_schema` for tables: for one partition on its event, for a range on the last
+    partition's event as `range/<name>`.
 
     Example:
         ```python
@@ -250,7 +250,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
     # Holds the raw partitions' locks (advisory locks every process reaches); unset: this process only.
     postgres: Optional[PostgresResource] = None  # noqa: UP045 (Dagster reads the annotation at runtime)
 
-    def handle_output(self, context: dg.OutputContext, obj: Mapping[str, Any]) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: DayBatches) -> None:
         """Write every partition of the output and record where it went."""
         check_output_partitions(context.asset_key, obj, context_partition_keys(context))
         metadata, per_partition = write_asset_output(self.lake, context.asset_key, obj, self.postgres)
@@ -263,7 +263,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
         then the lake's output and per-partition metadata."""
         return TableBatchWriter(self.lake, asset_key.path)
 
-    def load_input(self, context: dg.InputContext) -> Mapping[str, Any]:
+    def load_input(self, context: dg.InputContext) -> DayBatches:
         """The upstream partitions this input covers, as partition key -> payload, read as looked up.
 
         A missing partition raises, unless the input's AssetIn metadata sets `OPTIONAL_LAZY_INPUT`: then
@@ -273,9 +273,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
         metadata = context.definition_metadata or {}
         optional = bool(metadata.get(OPTIONAL_LAZY_INPUT))
         if metadata.get(BY_LISTENER):
-            return ListenerJsonPartitions(self.lake, asset_path(context.asset_key), partition_keys, optional)
+            return listener_json_partitions(
+                self.lake, asset_path(context.asset_key), partition_keys, optional
+            )
         if optional:
-            return JsonPartitions(self.lake, asset_path(context.asset_key), partition_keys)
+            return json_partitions(self.lake, asset_path(context.asset_key), partition_keys)
         return read_asset_input(self.lake, context.asset_key, partition_keys)
 
 
@@ -288,10 +290,13 @@ def context_partition_keys(context: dg.OutputContext | dg.InputContext) -> list[
 
 
 def check_output_partitions(asset_key: dg.AssetKey, obj: object, partition_keys: Sequence[str]) -> None:
-    """Raise unless `obj` is a dict holding exactly the run's partition keys."""
+    """Raise unless `obj` is a `DayBatches` holding exactly the run's partition keys."""
     asset = asset_key.to_user_string()
-    if not isinstance(obj, Mapping):
-        raise TypeError(f"{asset}: return a dict of partition key -> payload, not {type(obj).__name__}")
+    if not isinstance(obj, DayBatches):
+        raise TypeError(
+            f"{asset}: return a DayBatches of partition key -> payload (DayBatches.of(payloads) for payloads "
+            f"in memory), not {type(obj).__name__}"
+        )
     if set(obj) != set(partition_keys):
         raise ValueError(
             f"{asset}: returned partitions {sorted(obj)} but the run materializes {sorted(partition_keys)}"

@@ -1,12 +1,8 @@
 """Silver and gold outputs go to the lake and the warehouse; downstream assets read them from the lake."""
 
-from collections.abc import Mapping
-from typing import Any
-
 import dagster as dg
-import pandas as pd
 
-from spotify_assets.contracts.day_batches import DayBatches, batches_of
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.storage.asset_metadata import record_output_metadata
 from spotify_assets.storage.lake_io import LakeIOManager, check_output_partitions, context_partition_keys
 from spotify_assets.storage.postgres_io import PostgresIOManager
@@ -18,11 +14,11 @@ class LakehouseIOManager(dg.ConfigurableIOManager):
     (Parquet/CSV), then into the warehouse; inputs load from the lake.
 
     Each batch is written by the lake IO manager (each object atomically) and then flows into the PostgreSQL
-    IO manager's load, which is one transaction for the whole output: one pass, one batch held. A long range
-    (a `DayBatches`) is built and written a month at a time, so memory does not grow with the range. If a
-    write or a batch's build fails, the step fails with the warehouse unchanged; the lake objects of the
-    batches before the failure hold their new (correct) rows, and a re-run rewrites both, so the two never
-    stay apart.
+    IO manager's load, which is one transaction for the whole output: one pass, one batch held. The output, a
+    `DayBatches`, is built and written a month at a time, so memory does not grow with the range. If a write
+    or a batch's build fails, the step fails with the warehouse unchanged (a transform's error as the step's
+    own `TransformError`, see `assets.batches`); the lake objects of the batches before the failure hold
+    their new (correct) rows, and a re-run rewrites both, so the two never stay apart.
 
     Metadata: the two managers' own. `dagster/row_count` is the warehouse table's count(*) after the write,
     `rows_written` what the run wrote; each partition's event has `dagster/partition_row_count` (the
@@ -47,16 +43,14 @@ class LakehouseIOManager(dg.ConfigurableIOManager):
     lake_io: LakeIOManager
     postgres_io: PostgresIOManager
 
-    def handle_output(self, context: dg.OutputContext, obj: Mapping[str, pd.DataFrame]) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: DayBatches) -> None:
         check_output_partitions(context.asset_key, obj, context_partition_keys(context))
         lake = self.lake_io.table_writer(context.asset_key)
         # Each batch goes to the lake, then into the warehouse's open transaction.
-        warehouse = self.postgres_io.write(table_spec(context.asset_key), obj, lake.write(batches_of(obj)))
-        metadata = {**lake.metadata(), **warehouse}
-        if isinstance(obj, DayBatches):
-            metadata.update(obj.metadata())
+        warehouse = self.postgres_io.write(table_spec(context.asset_key), obj, lake.write(obj.batches()))
+        metadata = {**lake.metadata(), **warehouse, **obj.metadata()}
         # The warehouse's count(*) after the write is the table's state, not a total over the range.
         record_output_metadata(context, metadata, lake.partition_metadata, table_wide=("dagster/row_count",))
 
-    def load_input(self, context: dg.InputContext) -> Mapping[str, Any]:
+    def load_input(self, context: dg.InputContext) -> DayBatches:
         return self.lake_io.load_input(context)

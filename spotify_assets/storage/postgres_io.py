@@ -9,8 +9,10 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.tables import TableSpec
 from spotify_assets.storage.asset_metadata import column_schema
+from spotify_assets.storage.lake_io import check_output_partitions
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.table_slice import UNPARTITIONED, TableSlice
 from spotify_assets.storage.warehouse import count_rows, read_table
@@ -26,16 +28,17 @@ class PostgresIOManager(dg.ConfigurableIOManager):
     newer spec's nullable columns are added in place, and any other difference fails before writing, naming
     the command that rebuilds the table.
 
-    **Outputs.** An asset on daily partitions returns `{partition key: DataFrame}` for its run's partitions:
-    one day, a range (single-run backfills), or a `day_batches.DayBatches` built a month at a time. For one
-    partition a plain DataFrame is accepted too, and so is an unpartitioned DataFrame for an `upsert` table.
+    **Outputs.** An asset on daily partitions returns a `day_batches.DayBatches` of `{partition key:
+    DataFrame}` for its run's partitions, one day or a range (single-run backfills): `DayBatches.of(frames)`
+    for frames in memory, or one built a month at a time. An unpartitioned `upsert` table's asset returns a
+    DataFrame.
     Each output is one transaction, serialized per table by an advisory lock (two runs of one partition
     cannot double its rows) and loaded with binary COPY: `replace_partition` tables (silver, the fact) lose
     the partitions' rows and get the new ones; `upsert` tables (dimensions, bridge) merge by primary key. If
     anything fails, the transaction rolls back and the previous rows stay.
 
-    **Inputs** read the requested partitions (`replace_partition`) or the whole table (`upsert`), as
-    `{partition key: DataFrame}` (`{"": DataFrame}` for a whole table).
+    **Inputs** read the requested partitions (`replace_partition`) or the whole table (`upsert`), as a
+    `DayBatches` of `{partition key: DataFrame}` (`{"": DataFrame}` for a whole table).
 
     **Metadata:** `dagster/row_count` (the table's rows after the write), `rows_written`,
     `dagster/table_name`, `dagster/column_schema`, `warehouse_table`, and `columns_added` when the write added
@@ -45,14 +48,15 @@ class PostgresIOManager(dg.ConfigurableIOManager):
         ```python
         import dagster as dg
         import pandas as pd
+        from spotify_assets.contracts.day_batches import DayBatches
         from spotify_assets.storage.postgres import PostgresResource
         from spotify_assets.storage.postgres_io import PostgresIOManager
 
         days = dg.DailyPartitionsDefinition(start_date="2025-01-01")
 
         @dg.asset(key=["silver", "plays"], partitions_def=days, io_manager_key="warehouse_io_manager")
-        def plays(context: dg.AssetExecutionContext) -> dict[str, pd.DataFrame]:
-            return {day: build_plays(day) for day in context.partition_keys}  # one frame per day
+        def plays(context: dg.AssetExecutionContext) -> DayBatches:
+            return DayBatches.of({day: build_plays(day) for day in context.partition_keys})  # a frame a day
 
         defs = dg.Definitions(
             assets=[plays],
@@ -67,11 +71,10 @@ class PostgresIOManager(dg.ConfigurableIOManager):
 
     postgres: dg.ResourceDependency[PostgresResource]
 
-    def handle_output(
-        self, context: dg.OutputContext, obj: pd.DataFrame | Mapping[str, pd.DataFrame]
-    ) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: DayBatches | pd.DataFrame) -> None:
         table = TableSlice.of_output(context)
-        context.add_output_metadata(self.write(table.spec, _output_frames(table, obj)))
+        frames = _output_frames(context.asset_key, table, obj)
+        context.add_output_metadata(self.write(table.spec, frames, frames.batches()))
 
     def write(
         self,
@@ -81,8 +84,9 @@ class PostgresIOManager(dg.ConfigurableIOManager):
     ) -> dict[str, Any]:
         """Write `{partition key: frame}` to the spec's table in one transaction; return the output metadata.
 
-        `batches` (default: `day_batches.batches_of(frames)`) is how the frames arrive, for a caller that
-        stores each batch elsewhere too (the lakehouse IO manager writes each to the lake first).
+        `batches` (default: `frames` at once; `DayBatches.batches()` for a long range) is how the frames
+        arrive, for a caller that stores each batch elsewhere too (the lakehouse IO manager writes each to the
+        lake first).
         """
         with self.postgres.connect() as conn:
             result = write_table(conn, spec, frames, batches)
@@ -100,36 +104,31 @@ class PostgresIOManager(dg.ConfigurableIOManager):
             metadata["columns_added"] = added
         return metadata
 
-    def load_input(self, context: dg.InputContext) -> dict[str, pd.DataFrame]:
+    def load_input(self, context: dg.InputContext) -> DayBatches:
         table = TableSlice.of_input(context)
         with self.postgres.connect() as conn:
             frame = read_table(conn, table.spec, table.partition_keys)
         if table.partition_keys is None:
-            return {UNPARTITIONED: frame}
+            return DayBatches.of({UNPARTITIONED: frame})
         assert table.spec.partition_column is not None  # a replace_partition table
         column = frame[table.spec.partition_column]
-        return {
-            key: frame[column == date.fromisoformat(key)].reset_index(drop=True)
-            for key in table.partition_keys
-        }
+        return DayBatches.of(
+            {
+                key: frame[column == date.fromisoformat(key)].reset_index(drop=True)
+                for key in table.partition_keys
+            }
+        )
 
 
-def _output_frames(
-    table: TableSlice, obj: pd.DataFrame | Mapping[str, pd.DataFrame]
-) -> Mapping[str, pd.DataFrame]:
-    """The output as `{partition key: frame}`, checked against the run's partitions."""
-    spec, keys = table.spec, table.partition_keys or ()
-    if isinstance(obj, pd.DataFrame):
-        if len(keys) == 1:
-            return {keys[0]: obj}
-        if not keys and spec.write_mode == "upsert":
-            return {UNPARTITIONED: obj}
-        raise TypeError(
-            f"{spec.qualified_name}: return {{partition key: DataFrame}} for "
-            f"{'a partition range' if keys else 'an unpartitioned replace_partition table'}"
-        )
-    if keys and set(obj) != set(keys):
-        raise ValueError(
-            f"{spec.qualified_name}: output partitions {sorted(obj)} differ from the run's {list(keys)}"
-        )
-    return obj
+def _output_frames(asset_key: dg.AssetKey, table: TableSlice, obj: DayBatches | pd.DataFrame) -> DayBatches:
+    """The output as a `DayBatches`, checked against the run's partitions."""
+    if table.partition_keys is not None:
+        check_output_partitions(asset_key, obj, table.partition_keys)
+        assert isinstance(obj, DayBatches)
+        return obj
+    if isinstance(obj, pd.DataFrame) and table.spec.write_mode == "upsert":
+        return DayBatches.of({UNPARTITIONED: obj})
+    raise TypeError(
+        f"{table.spec.qualified_name}: an unpartitioned output is a DataFrame of an upsert table, "
+        f"not {type(obj).__name__}"
+    )

@@ -1,12 +1,13 @@
-"""Raw inputs as mappings read as they are looked up: one object a day (`JsonPartitions`), or every
-listener's object a day (`ListenerJsonPartitions`); and a household's raw output split into each listener's
-objects (`write_by_listener`)."""
+"""Raw inputs as `DayBatches` read a day at a time: one object a day (`json_partitions`), or every listener's
+object a day (`listener_json_partitions`); and a household's raw output split into each listener's objects
+(`write_by_listener`)."""
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.listener_scope import (
     DEFAULT_LISTENER,
     ListenerPayloads,
@@ -68,72 +69,65 @@ def write_by_listener(
     return metadata, per_partition
 
 
-class JsonPartitions(Mapping[str, Any]):
-    """A raw input's partitions, each read and parsed when looked up (and not kept); an absent one is None.
+def json_partitions(
+    lake: LakeResource, asset_path: Sequence[str], partition_keys: Sequence[str]
+) -> DayBatches:
+    """A raw asset's partitions, each read and parsed when looked up, a day at a time; an absent one is None.
 
     For inputs that may be large (years of exported history) or may not exist (no export imported): a run
     over a long range then holds one day's JSON at a time.
     """
+    filename = raw_filename(asset_path)
+    if filename is None:
+        raise TypeError(f"{'/'.join(asset_path)}: only raw (JSON) assets load as JSON partitions")
+    path = list(asset_path)
+    return DayBatches(
+        partition_keys,
+        lambda days: {day: lake.read_json_partition(path, filename, day) for day in days},
+        batch_days=1,
+    )
 
-    def __init__(self, lake: LakeResource, asset_path: Sequence[str], partition_keys: Sequence[str]) -> None:
-        filename = raw_filename(asset_path)
-        if filename is None:
-            raise TypeError(f"{'/'.join(asset_path)}: only raw (JSON) assets load as JsonPartitions")
-        self._lake, self._path, self._filename = lake, list(asset_path), filename
-        self._keys = list(partition_keys)
 
-    def __getitem__(self, partition_key: str) -> Any | None:
-        if partition_key not in self._keys:
-            raise KeyError(partition_key)
-        return self._lake.read_json_partition(self._path, self._filename, partition_key)
+class ListenerObjects(Mapping[str, Any]):
+    """One raw partition's objects of every listener that has one: listener -> payload, read when looked up
+    (and not kept), so a household's day holds one listener's JSON at a time."""
+
+    def __init__(self, listeners: Sequence[str], read: Callable[[str], Any]) -> None:
+        self._listeners, self._read = list(listeners), read
+
+    def __getitem__(self, listener: str) -> Any:
+        if listener not in self._listeners:
+            raise KeyError(listener)
+        return self._read(listener)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
+        return iter(self._listeners)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._listeners)
 
 
-class ListenerJsonPartitions(Mapping[str, ListenerPayloads]):
-    """A raw input's partitions with every listener's object: day -> `ListenerPayloads` of the listeners
-    that have one, read when looked up. The asset's keys are listed once; unless `optional`, a day that no
-    listener has fails here, naming the default listener's object."""
+def listener_json_partitions(
+    lake: LakeResource, asset_path: Sequence[str], partition_keys: Sequence[str], optional: bool
+) -> DayBatches:
+    """A raw input's partitions with every listener's object: day -> `ListenerObjects` of the listeners that
+    have one, a day at a time. The asset's keys are listed once; unless `optional`, a day that no listener has
+    fails here, naming the default listener's object."""
+    path, filename = list(asset_path), raw_filename(asset_path) or ""
+    stored = set(lake.list_keys("/".join(path) + "/"))
+    listeners = [DEFAULT_LISTENER, *listeners_in_keys(path, stored)]
 
-    def __init__(
-        self, lake: LakeResource, asset_path: Sequence[str], partition_keys: Sequence[str], optional: bool
-    ) -> None:
-        self._lake, self._path, self._keys = lake, list(asset_path), list(partition_keys)
-        self._filename = raw_filename(asset_path) or ""
-        self._stored = set(lake.list_keys("/".join(self._path) + "/"))
-        self.listeners = [DEFAULT_LISTENER, *listeners_in_keys(self._path, self._stored)]
-        if not optional:
-            for day in self._keys:
-                if not self.listeners_on(day):
-                    key = self._object_key(DEFAULT_LISTENER, day)
-                    raise missing_partition_error(lake.uri(key), self._path, day)
+    def object_key(listener: str, day: str) -> str:
+        return lake.partition_path(listener_asset_path(path, listener), day, filename)
 
-    def _object_key(self, listener: str, day: str) -> str:
-        return self._lake.partition_path(listener_asset_path(self._path, listener), day, self._filename)
-
-    def listeners_on(self, day: str) -> list[str]:
-        """The listeners with an object on `day`."""
-        return [name for name in self.listeners if self._object_key(name, day) in self._stored]
-
-    def payload(self, day: str, listener: str) -> Any | None:
-        """`listener`'s object of `day`, or None when they have none."""
-        if day not in self._keys:
-            raise KeyError(day)
-        if self._object_key(listener, day) not in self._stored:
-            return None
-        return self._lake.read_json_partition(listener_asset_path(self._path, listener), self._filename, day)
-
-    def __getitem__(self, partition_key: str) -> ListenerPayloads:
-        return ListenerPayloads(
-            {name: self.payload(partition_key, name) for name in self.listeners_on(partition_key)}
+    def objects_of(day: str) -> ListenerObjects:
+        return ListenerObjects(
+            [name for name in listeners if object_key(name, day) in stored],
+            lambda name: lake.read_json_partition(listener_asset_path(path, name), filename, day),
         )
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
+    if not optional:
+        for day in partition_keys:
+            if not objects_of(day):
+                raise missing_partition_error(lake.uri(object_key(DEFAULT_LISTENER, day)), path, day)
+    return DayBatches(partition_keys, lambda days: {day: objects_of(day) for day in days}, batch_days=1)

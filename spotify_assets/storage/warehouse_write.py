@@ -12,13 +12,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+import dagster as dg
 import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from spotify_assets.contracts.day_batches import batches_of
 from spotify_assets.contracts.tables import TableSpec, conform, empty_frame, to_arrow_partitions
 from spotify_assets.storage.pg_copy import copy_arrow, copy_frame
 from spotify_assets.storage.warehouse import advisory_xact_lock, column_list, ensure_table, table_identifier
@@ -144,19 +144,22 @@ def write_table(
 
     `replace_partition` tables lose their rows of the frames' partitions and get the new ones; `upsert`
     tables merge the frames by primary key (key `""` for an unpartitioned frame). The frames arrive as
-    `batches` (default `batches_of(frames)`: a `DayBatches` a batch at a time), for a caller that stores each
-    batch elsewhere too; the previous rows of every partition stay until all batches are written. On error
-    the transaction is rolled back (the previous rows stay) and a `WarehouseWriteError` naming the table is
-    raised.
+    `batches` (default: `frames` as one batch; a `DayBatches`'s `batches()` for a long range), for a caller
+    that stores each batch elsewhere too; the previous rows of every partition stay until all batches are
+    written. On error the transaction is rolled back (the previous rows stay) and a `WarehouseWriteError`
+    naming the table is raised, except a `dagster.Failure` raised while a batch was built (a transform's
+    error, which names itself), which is raised as it is.
     """
     try:
         with conn.transaction():
             advisory_xact_lock(conn, spec.qualified_name)
             added = tuple(ensure_table(conn, spec))
-            batches = batches_of(frames) if batches is None else batches
+            batches = [frames] if batches is None else batches
             if spec.write_mode == "replace_partition":
                 days = [date.fromisoformat(key) for key in frames]
                 return WriteResult(_replace_partitions(conn, spec, days, batches), added)
             return WriteResult(_upsert(conn, spec, batches), added)
+    except dg.Failure:  # a batch's build failed (not the write): the step's own error; rolled back too
+        raise
     except Exception as error:  # re-raised with the table's name; the transaction is already rolled back
         raise WarehouseWriteError(f"writing {spec.qualified_name} failed, rolled back: {error}") from error

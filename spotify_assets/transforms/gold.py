@@ -1,4 +1,5 @@
-"""Silver plays -> the gold star schema: dimensions, the track-artist bridge, dim_date and the fact.
+"""Silver plays -> the gold star schema: dimensions, the track-artist bridge, dim_date and the fact; and
+`GOLD_BUILDERS`, the builder of each gold table of the registry (`contracts.tables`) that its asset calls.
 
 Every builder takes a frame conformed to `tables.PLAYS` (any number of days, any row order) and returns a
 frame conformed to its table with unique primary keys, sorted by that key (the fact keeps the plays' order).
@@ -9,9 +10,10 @@ listener and track key, so the result never depends on row order.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,11 +26,14 @@ from spotify_assets.contracts.tables import (
     DIM_DATE,
     DIM_TRACK,
     FACT_RECENTLY_PLAYED,
+    KEY_MAP,
     TableSpec,
     conform,
     empty_frame,
 )
+from spotify_assets.transforms.history_plays import EXPORT_COLUMNS
 from spotify_assets.transforms.keys import DERIVED_PREFIX, epoch_millis_array, play_ids
+from spotify_assets.transforms.plays import build_key_map
 
 MONTH_NAMES = (
     "January",
@@ -43,17 +48,6 @@ MONTH_NAMES = (
     "October",
     "November",
     "December",
-)
-# Play attributes only the data exports carry; null for recently-played rows.
-EXPORT_COLUMNS = (
-    "ms_played",
-    "is_stream",
-    "reason_start",
-    "reason_end",
-    "shuffle",
-    "skipped",
-    "platform",
-    "conn_country",
 )
 
 
@@ -289,3 +283,28 @@ def build_fact(plays: pd.DataFrame, timezone: str) -> pd.DataFrame:
         index=plays.index,
     )
     return conform(out.drop_duplicates(subset="play_id", keep="first"), FACT_RECENTLY_PLAYED)
+
+
+BuildFrom = Literal["plays", "plays_in_timezone", "days"]
+"""What a gold builder takes for each day: the day's silver plays; the plays and the partitions' time zone;
+or the day (as a one-element list of dates)."""
+
+
+@dataclass(frozen=True)
+class GoldBuilder:
+    """How a gold table's rows are made: its pure transform, called for each day as `build_from` says."""
+
+    build: Callable[..., pd.DataFrame]
+    build_from: BuildFrom = "plays"
+
+
+GOLD_BUILDERS: dict[str, GoldBuilder] = {
+    DIM_ARTIST.qualified_name: GoldBuilder(build_dim_artist),
+    DIM_ALBUM.qualified_name: GoldBuilder(build_dim_album),
+    DIM_TRACK.qualified_name: GoldBuilder(build_dim_track),
+    BRIDGE_TRACK_ARTIST.qualified_name: GoldBuilder(build_bridge_track_artist),
+    DIM_DATE.qualified_name: GoldBuilder(build_dim_date, "days"),
+    FACT_RECENTLY_PLAYED.qualified_name: GoldBuilder(build_fact, "plays_in_timezone"),
+    KEY_MAP.qualified_name: GoldBuilder(build_key_map),
+}
+"""Each gold table's builder, by `schema.table`: a gold spec in `tables.GOLD_TABLES` needs its entry here."""
