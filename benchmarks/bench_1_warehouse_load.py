@@ -11,10 +11,11 @@ machine hits them alike; the best of `--repeats` rounds is kept (to_sql: one run
   `build_definitions(settings)` binds to the `silver/plays` asset (the asset's `io_manager_key`, looked up on
   its AssetsDefinition, and that key's resource), so the benchmark follows any change of class or key. It
   is driven as Dagster drives it for one partition: `dg.materialize` of a stand-in asset with the same key,
-  partitions and io_manager_key that returns `{partition: frame}`, with the definitions' resources, on an
-  ephemeral instance, lake in the benchmark's temporary folder, warehouse in its embedded PostgreSQL. Today
-  that IO manager writes the lake's Parquet object and then the warehouse in one transaction (advisory lock,
-  DELETE of the partition, binary COPY encoded by pgpq and sent by psycopg, count(*) for the metadata).
+  partitions and io_manager_key that returns `DayBatches.of({partition: frame})`, with the definitions'
+  resources, on an ephemeral instance, lake in the benchmark's temporary folder, warehouse in its embedded
+  PostgreSQL. Today that IO manager writes the lake's Parquet object and then the warehouse in one
+  transaction (advisory lock, DELETE of the partition, binary COPY encoded by pgpq and sent by psycopg,
+  count(*) for the metadata).
   Two figures: the whole run (Dagster's own overhead included: run and step events, the output's metadata)
   and the IO manager's share, the seconds inside its `handle_output` (found on the resource's own class, at
   run time). The share is the reference for the ratios: it is what the other methods do, plus the lake
@@ -80,6 +81,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.dialects import postgresql
 
+from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.settings import Settings
 from spotify_assets.contracts.tables import PLAYS, to_arrow
 from spotify_assets.definitions import build_definitions
@@ -178,8 +180,8 @@ class ProductionLoad:
             io_manager_key=self.io_manager_key,
             metadata=production.metadata_by_key.get(ASSET_KEY),
         )
-        def stand_in() -> dict[str, pd.DataFrame]:
-            return {PARTITION: self.frame}
+        def stand_in() -> DayBatches:
+            return DayBatches.of({PARTITION: self.frame})
 
         self.asset = stand_in
 
