@@ -5,7 +5,8 @@ Dagster would report any error there as one "while handling output". A transform
 a `TransformError`, a `dagster.Failure`, which Dagster reports as the step's own failure, as it is: the
 message names the asset, the batch's days and the transform (the outermost function of
 `spotify_assets.transforms` on the error's stack), and the original error is its cause. The warehouse write,
-one transaction, is rolled back.
+one transaction, is rolled back. An error raised in storage (a lazy input's corrupt lake object, read while a
+transform iterates over it) is no transform's: it keeps its own type and message, which name the object.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -14,10 +15,12 @@ from typing import Any
 
 import dagster as dg
 
+import spotify_assets.storage
 import spotify_assets.transforms
 from spotify_assets.contracts.day_batches import DayBatches
 
 TRANSFORMS = spotify_assets.transforms.__name__ + "."
+STORAGE = spotify_assets.storage.__name__ + "."
 
 
 class TransformError(dg.Failure):
@@ -32,13 +35,17 @@ class TransformError(dg.Failure):
 
 
 def transform_of(traceback: TracebackType | None) -> str | None:
-    """`module.function` of the outermost frame of `spotify_assets.transforms` on a traceback, if any."""
+    """`module.function` of the outermost frame of `spotify_assets.transforms` on a traceback; None when there
+    is none, or when the error was raised in storage below it."""
+    transform = None
     while traceback is not None:
         module = traceback.tb_frame.f_globals.get("__name__", "")
-        if module.startswith(TRANSFORMS):
-            return f"{module}.{traceback.tb_frame.f_code.co_name}"
+        if transform is None and module.startswith(TRANSFORMS):
+            transform = f"{module}.{traceback.tb_frame.f_code.co_name}"
+        elif transform is not None and module.startswith(STORAGE):
+            return None
         traceback = traceback.tb_next
-    return None
+    return transform
 
 
 def built_in_batches(
