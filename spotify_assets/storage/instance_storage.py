@@ -35,10 +35,13 @@ import sqlalchemy as db
 from dagster import AssetKey, DagsterEventType, Field, StringSource
 from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData, deserialize_value
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.event_log import PostgresEventLogStorage
+from dagster_postgres.run_storage import PostgresRunStorage
+from dagster_postgres.schedule_storage import PostgresScheduleStorage
 from dagster_postgres.utils import create_pg_engine, get_conn_string
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -211,8 +214,13 @@ class WarehouseInstanceStorage(DagsterPostgresStorage):
 
     def __init__(self, postgres_url: str, inst_data: ConfigurableClassData | None = None) -> None:
         os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
-        super().__init__(postgres_url=postgres_url, inst_data=inst_data)
+        # DagsterPostgresStorage.__init__ would build a PostgresEventLogStorage only to replace it.
+        self.postgres_url = postgres_url
+        self._inst_data = inst_data
+        self._run_storage = PostgresRunStorage(postgres_url)
         self._event_log_storage = WarehouseEventLogStorage(postgres_url)
+        self._schedule_storage = PostgresScheduleStorage(postgres_url)
+        DagsterStorage.__init__(self)  # type: ignore[arg-type]
         if not is_daemon_process(sys.argv):
             engine = create_pg_engine(
                 postgres_url,
