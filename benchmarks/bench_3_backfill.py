@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--sample-runs", type=int, default=10, help="one-day runs timed in process")
     parser.add_argument("--process-runs", type=int, default=10, help="one-day runs timed as processes")
     parser.add_argument(
-        "--instance", choices=INSTANCES, default="postgres", help="Dagster instance storage (default postgres)"
+        "--instance", choices=INSTANCES, default="postgres", help="instance storage (default postgres)"
     )
     parser.add_argument("--child-run", type=date.fromisoformat, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
