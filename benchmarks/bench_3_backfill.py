@@ -147,8 +147,9 @@ def main() -> None:
     report, dagster = steps.get(REPORT_STEP, 0.0) / days, events.seconds / days
     print(
         f"A day of the single run costs {single / days:.3f} s: Dagster storing its events about "
-        f"{dagster:.3f} s ({events.events / days:.0f} events a day: each asset's planned and done "
-        f"materialization of the day), the report step {report:.3f} s (4 PNG charts a day), everything else "
+        f"{dagster:.3f} s ({events.events / days:.0f} events a day: each asset's materialization of the day; "
+        f"a range is planned once per asset), the report step {report:.3f} s (charts for the range's last "
+        f"month and month ends), everything else "
         f"about {single / days - dagster - report:.3f} s. A one-day run as Dagster launches it costs "
         f"{per_day:.2f} s, so {TARGET:.0f}x needs {per_day / TARGET:.3f} s a day; against runs in one "
         f"process ({bench.median(in_process):.2f} s) the single run is "
