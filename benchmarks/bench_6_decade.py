@@ -42,8 +42,8 @@ import _common as bench
 import dagster as dg
 from psycopg import sql
 
+from spotify_assets.contracts.tables import TABLES
 from spotify_assets.storage.postgres import PostgresResource, stop_embedded_server
-from spotify_assets.tables import TABLES
 from spotify_assets_tests.fake_spotify import FakeSpotify, fake_settings, seed_token_file
 
 FIXTURE = (
@@ -113,7 +113,7 @@ def run_child(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> 
 
 def import_as_readme(root: Path, env: dict[str, str], first: date, last: date) -> float:
     bin_dir = Path(sys.executable).parent
-    instance = [str(bin_dir / "spotify-assets"), "instance"]
+    instance = [sys.executable, "-m", "spotify_assets.operations.cli", "instance"]
     run_child(instance, env, root, root / "instance.log")
     command = [str(bin_dir / "dagster"), "asset", "materialize", "-m", "spotify_assets.definitions",
                "--select", "*", "--partition-range", f"{first}...{last}"]  # fmt: skip
@@ -156,7 +156,7 @@ def unmaterialized_days(env: dict[str, str], first: date, last: date) -> dict[st
     from spotify_assets.definitions import defs
 
     os.environ.update({k: env[k] for k in ("EMBEDDED_PG_DIR", "DAGSTER_HOME")})
-    from spotify_assets.settings import get_settings
+    from spotify_assets.contracts.settings import get_settings
 
     get_settings.cache_clear()
     graph = defs.resolve_asset_graph()

@@ -8,9 +8,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from spotify_assets.instance_config import instance_config
-from spotify_assets.settings import Settings
-from spotify_assets.topology import DEFINITIONS_MODULE, WORKSPACE, Topology
+from spotify_assets.contracts import settings
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.instance_config import instance_config
+from spotify_assets.operations.topology import DEFINITIONS_MODULE, WORKSPACE, Topology
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 # The compose file's addresses: the code server listens on every interface of its container, and the
@@ -24,7 +25,7 @@ OTHER_VARIABLES = re.compile(r"^(AWS_[A-Z_]+|DAGSTER_HOME|DAGSTER_CODE_SERVER_(H
 
 def _settings_variables() -> set[str]:
     """Every environment variable Settings.from_mapping reads (from its source)."""
-    source = (Path(__file__).resolve().parents[1] / "spotify_assets" / "settings.py").read_text()
+    source = Path(settings.__file__).read_text(encoding="utf-8")
     return set(re.findall(r'get(?:_or)?\(\s*"([A-Z0-9_]+)"', source)) | set(
         re.findall(r'_count\(\s*get\("([A-Z0-9_]+)"\)', source)
     )

@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 from sqlalchemy import event
 
-from spotify_assets.instance_config import write_instance_yaml
-from spotify_assets.settings import Settings, get_settings
+from spotify_assets.contracts.settings import Settings, get_settings
+from spotify_assets.operations.instance_config import write_instance_yaml
 from spotify_assets.storage.instance_storage import WarehouseEventLogStorage, is_daemon_process
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01")

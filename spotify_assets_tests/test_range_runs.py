@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 from psycopg import sql
 
+from spotify_assets.contracts.settings import get_settings
+from spotify_assets.contracts.tables import TABLES
 from spotify_assets.definitions import defs as project_defs
-from spotify_assets.settings import get_settings
-from spotify_assets.tables import TABLES
 from spotify_assets_tests.fixtures_postgres import drop_warehouse_schemas
 from spotify_assets_tests.helpers import make_settings, materialize, user_shell_env
 
@@ -78,10 +78,8 @@ def instance_env(tmp_path, warehouse, monkeypatch, request, schema: str, **varia
         monkeypatch.setenv(name, env[name])
     get_settings.cache_clear()
     request.addfinalizer(get_settings.cache_clear)
-    written = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "instance"], cwd=tmp_path, env=env, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "spotify_assets.operations.cli", "instance"]
+    written = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert written.returncode == 0, written.stderr
     return env
 
@@ -110,22 +108,9 @@ def test_a_failed_range_run_leaves_its_days_failed_and_a_rerun_completes_them(
     history = tmp_path / "export"
     history.mkdir()
     # A schema of its own: other tests' runs on the session's server leave no status on these days.
-    env = user_shell_env(
-        tmp_path,
-        clean_warehouse,
-        SPOTIFY_SOURCE="sample",
-        HISTORY_DIR=str(history),
-        DAGSTER_PG_SCHEMA="ranges",
+    env = instance_env(
+        tmp_path, clean_warehouse, monkeypatch, request, "failed_range", HISTORY_DIR=str(history)
     )
-    for name in ("EMBEDDED_PG_DIR", "DAGSTER_PG_SCHEMA"):  # this process reads the instance too
-        monkeypatch.setenv(name, env[name])
-    get_settings.cache_clear()
-    request.addfinalizer(get_settings.cache_clear)
-    written = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "instance"], cwd=tmp_path, env=env, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
-    assert written.returncode == 0, written.stderr
 
     first = materialize_range(tmp_path, env)
     assert first.returncode == 0, first.stderr[-3000:]

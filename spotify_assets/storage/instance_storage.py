@@ -35,19 +35,17 @@ import sqlalchemy as db
 from dagster import AssetKey, DagsterEventType, Field, StringSource
 from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.runs.base import RunStorage
 from dagster._serdes import ConfigurableClassData, deserialize_value
-from dagster_postgres import DagsterPostgresStorage
-from dagster_postgres.event_log import PostgresEventLogStorage
-from dagster_postgres.run_storage import PostgresRunStorage
-from dagster_postgres.schedule_storage import PostgresScheduleStorage
+from dagster_postgres import DagsterPostgresStorage, PostgresRunStorage, PostgresScheduleStorage
 from dagster_postgres.utils import create_pg_engine, get_conn_string
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from spotify_assets.settings import Settings, get_settings
+from spotify_assets.contracts.settings import Settings, get_settings
 from spotify_assets.storage.postgres import CONNECT_TIMEOUT_S, EMBEDDED_USER, embedded_server
+from spotify_assets.storage.run_event_order import StatusFirstEventLogStorage
 
 SCHEMA_LOCK_KEY = 0x5D17A9  # any fixed number: serializes CREATE SCHEMA between processes starting at once
 EVENT_BATCH_SIZE = "1000"
@@ -119,12 +117,12 @@ def is_daemon_process(argv: Sequence[str]) -> bool:
     )
 
 
-class WarehouseEventLogStorage(PostgresEventLogStorage):
-    """dagster-postgres's event log, planning a range as one event per asset and recording its failed days."""
+class WarehouseEventLogStorage(StatusFirstEventLogStorage):
+    """The instance's event log, planning a range as one event per asset and recording its failed days."""
 
-    def __init__(self, postgres_url: str) -> None:
+    def __init__(self, postgres_url: str, run_storage: RunStorage) -> None:
         self._tables_present: set[str] = set()
-        super().__init__(postgres_url)
+        super().__init__(postgres_url, run_storage)
 
     @property
     def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
@@ -214,13 +212,14 @@ class WarehouseInstanceStorage(DagsterPostgresStorage):
 
     def __init__(self, postgres_url: str, inst_data: ConfigurableClassData | None = None) -> None:
         os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
-        # DagsterPostgresStorage.__init__ would build a PostgresEventLogStorage only to replace it.
+        # dagster-postgres's three storages, the event log one storing a run's status before its event.
         self.postgres_url = postgres_url
+        self.should_autocreate_tables = True
         self._inst_data = inst_data
         self._run_storage = PostgresRunStorage(postgres_url)
-        self._event_log_storage = WarehouseEventLogStorage(postgres_url)
+        self._event_log_storage = WarehouseEventLogStorage(postgres_url, self._run_storage)
         self._schedule_storage = PostgresScheduleStorage(postgres_url)
-        DagsterStorage.__init__(self)  # type: ignore[arg-type]
+        super(DagsterPostgresStorage, self).__init__()
         if not is_daemon_process(sys.argv):
             engine = create_pg_engine(
                 postgres_url,
