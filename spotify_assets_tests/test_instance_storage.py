@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from spotify_assets.contracts.settings import Settings, get_settings
 from spotify_assets.operations.instance_config import write_instance_yaml
+from spotify_assets.storage import instance_storage
 from spotify_assets.storage.instance_storage import WarehouseEventLogStorage, is_daemon_process
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01")
@@ -25,6 +26,11 @@ def first(context: dg.AssetExecutionContext) -> None:
 @dg.asset(partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run(), deps=[first])
 def second() -> None:
     pass
+
+
+@dg.asset(partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run(), deps=[first])
+def broken() -> None:
+    raise ValueError("broken on purpose")
 
 
 @pytest.fixture
@@ -72,6 +78,20 @@ def test_a_run_keeps_one_connection_and_writes_a_range_in_few_statements(instanc
     run_events = len(instance.get_records_for_run(result.run_id).records)
     assert run_events > 2 * len(days)
     assert len(inserts) <= run_events - 2 * len(days) + 2
+
+
+def test_a_failed_range_run_marks_each_unfinished_day_failed(instance, monkeypatch):
+    monkeypatch.setattr(instance_storage, "EVENT_BATCH_SIZE", "7")  # 20 days: written in three INSERTs
+    days = DAILY.get_partition_keys_in_range(dg.PartitionKeyRange(FIRST, LAST))
+    result = dg.materialize([first, broken], instance=instance, tags=RANGE_TAGS, raise_on_error=False)
+
+    assert not result.success
+    assert instance.get_status_by_partition(first.key, days, DAILY) == dict.fromkeys(
+        days, dg.AssetPartitionStatus.MATERIALIZED
+    )
+    assert instance.get_status_by_partition(broken.key, days, DAILY) == dict.fromkeys(
+        days, dg.AssetPartitionStatus.FAILED
+    )
 
 
 def test_the_daemon_keeps_dagsters_own_pooling():

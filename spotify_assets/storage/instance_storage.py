@@ -183,13 +183,11 @@ class WarehouseEventLogStorage(StatusFirstEventLogStorage):
         return len(unfinished)
 
     def _store_planned_days(self, entries: list[EventLogEntry]) -> None:
+        ids: list[int] = []
         with self._connect() as conn:
-            ids = [
-                row[0]
-                for row in conn.execute(
-                    self.prepare_insert_event_batch(entries).returning(SqlEventLogStorageTable.c.id)
-                )
-            ]
+            for start in range(0, len(entries), int(EVENT_BATCH_SIZE)):  # a decade's days: 40,000 rows
+                insert = self.prepare_insert_event_batch(entries[start : start + int(EVENT_BATCH_SIZE)])
+                ids.extend(row[0] for row in conn.execute(insert.returning(SqlEventLogStorageTable.c.id)))
         last: dict[AssetKey, tuple[EventLogEntry, int]] = {}
         for entry, event_id in zip(entries, ids, strict=True):
             last[entry.dagster_event.asset_key] = (entry, event_id)  # type: ignore[index,union-attr]
