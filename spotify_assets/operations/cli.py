@@ -15,7 +15,7 @@ from psycopg import sql
 
 from spotify_assets.assets.resources import build_postgres
 from spotify_assets.contracts.export_formats import STORED_KINDS, VIDEO
-from spotify_assets.contracts.settings import Settings, get_settings, read_dotenv
+from spotify_assets.contracts.settings import Settings, get_settings, project_folder
 from spotify_assets.contracts.tables import GOLD_TABLES, PLAYS
 from spotify_assets.operations.instance_config import dagster_home, remember_dagster_home, write_instance_yaml
 from spotify_assets.operations.listener_auth import authorize_listener
@@ -105,7 +105,7 @@ def prepare_instance(settings: Settings, dotenv: bool = False) -> list[str]:
         lines = [
             f"Dagster instance: {home}/dagster.yaml is hand-written (no generated marker): left as it is."
         ]
-    if dotenv and remember_dagster_home(Path(".env"), home):
+    if dotenv and remember_dagster_home(project_folder() / ".env", home):
         lines.append(f"Added DAGSTER_HOME={home} to .env: dagster commands run from here use this instance.")
     return lines
 
@@ -202,8 +202,6 @@ def run_bi_port(settings: Settings, port: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `spotify-assets` console script."""
     hide_quiet_warnings()
-    for key, value in read_dotenv(Path(".env")).items():
-        os.environ.setdefault(key, value)
     parser = argparse.ArgumentParser(prog="spotify-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
