@@ -87,9 +87,12 @@ def schedule_requests(
     its own, and left open it stays Dagster's current defs-state storage until the garbage collector finalizes
     it, when it resets that storage to one of an instance a test has closed since.
     """
-    schedule = defs.get_schedule_def(name)
+    schedule = defs.resolve_schedule_def(name)
     with dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        instance=instance,
+        scheduled_execution_time=tick,
+        repository_def=defs.get_repository_def(),
+        resources=defs.resources,  # the capture schedule asks the bound Spotify resource
     ) as context:
         return list(schedule.evaluate_tick(context).run_requests or [])
 
