@@ -108,6 +108,29 @@ def write_instance_yaml(home: Path, settings: Settings) -> bool:
     return True
 
 
+def prepare_instance(settings: Settings, dotenv: bool = False) -> list[str]:
+    """Write DAGSTER_HOME/dagster.yaml from the settings and export DAGSTER_HOME; says what it did. With
+    `dotenv`, also add DAGSTER_HOME to the project's `.env`."""
+    home = dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    storage = (
+        f"PostgreSQL, schema {settings.dagster_schema!r}"
+        if settings.dagster_storage == "postgres"
+        else "SQLite"
+    )
+    if write_instance_yaml(home, settings):
+        lines = [
+            f"Dagster instance: {home}/dagster.yaml ({storage}, at most {settings.max_concurrent_runs} runs)."
+        ]
+    else:
+        lines = [
+            f"Dagster instance: {home}/dagster.yaml is hand-written (no generated marker): left as it is."
+        ]
+    if dotenv and remember_dagster_home(project_folder() / ".env", home):
+        lines.append(f"Added DAGSTER_HOME={home} to .env: dagster commands run from here use this instance.")
+    return lines
+
+
 def remember_dagster_home(env_file: Path, home: Path) -> bool:
     """Add DAGSTER_HOME to a `.env` that lacks it, so `dagster` commands run from there use this instance."""
     if "DAGSTER_HOME" in dotenv_values(env_file, interpolate=False):
