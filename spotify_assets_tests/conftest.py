@@ -58,7 +58,14 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return result
 
 
-LONGEST_MODULES = ("test_deploy.py", "test_capture_simulation.py", "test_restart.py", "test_household.py")
+LONGEST_MODULES = (
+    "test_alert_deploy.py",
+    "test_deploy.py",
+    "test_capture_simulation.py",
+    "test_range_runs.py",
+    "test_restart.py",
+    "test_household.py",
+)
 """The modules that take the longest (minutes, with their module fixtures): handed out first."""
 
 
