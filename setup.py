@@ -40,6 +40,7 @@ setup(
             # benchmark 1 measures ADBC's bulk ingest beside our IO manager (pgpq is a runtime dependency)
             "adbc-driver-postgresql==1.13.0",
             "adbc-driver-manager==1.13.0",
+            "aiosmtpd==1.4.6",  # a local SMTP server receives the alert e-mails in the alert tests
         ],
     },
     entry_points={

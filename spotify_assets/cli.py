@@ -253,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "history-range", help="print the days a Spotify data export covers and the settings to import it"
     )
     history_range.add_argument("folder", nargs="?", help="export folder (default: HISTORY_DIR)")
+    status = commands.add_parser(
+        "status", help="is it healthy? listeners, failed runs, gold, the daemon; exit 1 when action is needed"
+    )
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     rebuild = commands.add_parser(
         "rebuild", help="drop a warehouse table and re-materialize it from the lake (after a schema change)"
     )
@@ -277,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Cannot import this export: {error}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "status":
+        from spotify_assets.alerts.status import run_status
+
+        return run_status(settings, as_json=args.json)
     if args.command == "rebuild":
         from spotify_assets.rebuild import run_rebuild, table_of
 

@@ -19,6 +19,8 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
+from spotify_assets.alerts.config import ALERT_SECRETS, AlertSettings
+
 DEFAULT_API_BASE_URL = "https://api.spotify.com/v1/"
 DEFAULT_ACCOUNTS_BASE_URL = "https://accounts.spotify.com/"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
@@ -79,6 +81,7 @@ class Settings:
     run_max_runtime_seconds: int = 21600
     run_monitoring_interval_seconds: int = 30
     run_workers_on_this_host: bool = True
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @property
     def uses_s3(self) -> bool:
@@ -161,6 +164,7 @@ class Settings:
                 "RUN_MONITORING_INTERVAL_SECONDS",
             ),
             run_workers_on_this_host=_flag(get("RUN_WORKERS_ON_THIS_HOST"), True, "RUN_WORKERS_ON_THIS_HOST"),
+            alerts=AlertSettings.from_getter(get),
         )
 
 
@@ -213,7 +217,9 @@ def _flag(value: str | None, default: bool, name: str) -> bool:
     raise ValueError(f"{name} must be true or false, not {value!r}")
 
 
-SECRET_VARIABLES = frozenset({"SPOTIFY_CLIENT_SECRET", "SPOTIFY_REFRESH_TOKEN", "DB_PASSWORD"})
+SECRET_VARIABLES = frozenset(
+    {"SPOTIFY_CLIENT_SECRET", "SPOTIFY_REFRESH_TOKEN", "DB_PASSWORD", *ALERT_SECRETS}
+)
 
 
 def read_secret(name: str) -> str | None:

@@ -1,0 +1,192 @@
+"""Alerts without processes: settings, one message per incident, the text of a message, the channels against
+a local SMTP server and a local HTTP receiver, and what the definitions hold with and without channels."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from spotify_assets.alerts.channels import AlertChannels
+from spotify_assets.alerts.config import AlertSettings
+from spotify_assets.alerts.fixes import fix_for
+from spotify_assets.alerts.incidents import OPENED, RECOVERED, REMINDER, advance, dump_state, load_state
+from spotify_assets.alerts.messages import render
+from spotify_assets.alerts.problems import PLAYS_AT_RISK, Problem
+from spotify_assets.definitions import build_definitions
+from spotify_assets.settings import Settings
+from spotify_assets_tests.alert_receivers import SmtpReceiver
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+DAY = timedelta(hours=24)
+CAPTURE = Problem(
+    key="run/raw_capture/alice",
+    what="The capture of listener alice fails",
+    since=T0,
+    risk=PLAYS_AT_RISK,
+    fix="`spotify-assets auth --listener alice`",
+    listener="alice",
+    cause="Spotify's token endpoint refused the request: invalid_grant (Refresh token revoked)",
+    over="The capture of listener alice works again",
+)
+PASSWORD = "smtp-pa55word-S3CRET"
+HOOK_PATH = "/hook/T0000/B0000/XXXXsecretXXXX"
+
+
+def test_alert_settings_are_read_and_a_half_configured_channel_is_named() -> None:
+    alerts = Settings.from_mapping(
+        {"ALERT_SMTP_HOST": "mail", "ALERT_EMAIL_TO": "a@x, b@x", "ALERT_SMTP_STARTTLS": "false"}
+    ).alerts
+    assert (alerts.email_to, alerts.smtp_starttls, alerts.smtp_port, alerts.configured) == (
+        ("a@x", "b@x"), False, 587, True
+    )  # fmt: skip
+    assert Settings.from_mapping({}).alerts == AlertSettings()
+    assert not AlertSettings().configured
+    with pytest.raises(ValueError, match="ALERT_EMAIL_TO"):
+        Settings.from_mapping({"ALERT_SMTP_HOST": "mail"})
+    with pytest.raises(ValueError, match="ALERT_WEBHOOK_FORMAT must be one of json, slack, discord, ntfy"):
+        Settings.from_mapping({"ALERT_WEBHOOK_URL": "http://x", "ALERT_WEBHOOK_FORMAT": "teams"})
+    with pytest.raises(ValueError, match="ALERT_STALE_CAPTURE_SECONDS"):
+        Settings.from_mapping({"ALERT_STALE_CAPTURE_SECONDS": "0"})
+
+
+def test_one_incident_is_one_alert_one_daily_reminder_and_one_recovery() -> None:
+    state: dict = {}
+    sent = []
+    # A capture every 15 minutes for two days, all failing: one alert, then one reminder a day.
+    for tick in range(2 * 96):
+        now = T0 + tick * timedelta(minutes=15)
+        notices, state = advance(load_state(dump_state(state)), [CAPTURE], now, DAY)  # cursor round trip
+        sent += [(notice.kind, now - T0) for notice in notices]
+    assert sent == [(OPENED, timedelta(0)), (REMINDER, DAY)]
+    notices, state = advance(state, [], T0 + 2 * DAY, DAY)
+    assert [(n.kind, n.what, n.listener, n.since) for n in notices] == [
+        (RECOVERED, "The capture of listener alice works again", "alice", T0)
+    ]
+    assert state == {} and advance(state, [], T0 + 3 * DAY, DAY)[0] == []
+
+
+def test_an_unreadable_cursor_starts_afresh() -> None:
+    assert load_state("not json") == {} and load_state(None) == {} and load_state('{"open": 3}') == {}
+
+
+def test_a_message_says_what_for_whom_since_when_what_is_at_risk_and_the_fix(monkeypatch) -> None:
+    monkeypatch.setenv("ALERT_SMTP_PASSWORD", PASSWORD)
+    problem = Problem(**{**CAPTURE.__dict__, "cause": f"login with {PASSWORD} refused"})
+    (notice,), _ = advance({}, [problem], T0, DAY)
+    message = render(notice, T0)
+    assert message.subject == "[spotify-assets] Alert: The capture of listener alice fails"
+    assert message.body.splitlines()[:6] == [
+        "Alert: The capture of listener alice fails.",
+        "Listener: alice",
+        "Since: 2026-03-01 08:00 UTC",
+        "Cause: login with *** refused",
+        f"At risk: {PLAYS_AT_RISK}",
+        "Fix: `spotify-assets auth --listener alice`",
+    ]
+    (recovery,), _ = advance({problem.key: _incident(problem)}, [], T0 + DAY, DAY)
+    body = render(recovery, T0 + DAY, ["2026-03-01"]).body
+    assert body.splitlines() == [
+        "Recovered: The capture of listener alice works again (the incident began 2026-03-01 08:00 UTC, "
+        "ended 2026-03-02 08:00 UTC).",
+        "Listener: alice",
+        "Capture works again. Days flagged possible_gap meanwhile: 2026-03-01.",
+    ]
+
+
+def _incident(problem: Problem):
+    return advance({}, [problem], problem.since, DAY)[1][problem.key]
+
+
+@pytest.mark.parametrize(
+    ("message", "listener", "capture", "fix"),
+    [
+        ("Spotify's token endpoint refused the request: invalid_grant", "alice", True,
+         "`spotify-assets auth --listener alice`"),
+        ("Spotify's token endpoint refused the request: invalid_grant", "default", True,
+         "`spotify-assets auth`"),
+        ("no table: run `spotify-assets rebuild gold/dim_track` first", None, False,
+         "`spotify-assets rebuild gold/dim_track`"),
+        ("OSError: [Errno 28] No space left on device", None, False,
+         "free disk space where LAKE_DIR and the PostgreSQL data live, then let the next run catch up"),
+    ],
+)  # fmt: skip
+def test_the_fix_is_taken_from_the_error(message, listener, capture, fix) -> None:
+    assert fix_for(message, listener, capture) == fix
+
+
+def _channels(smtp: SmtpReceiver, fmt: str = "json", **extra) -> AlertChannels:
+    return AlertChannels(
+        smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False, email_from="alerts@example.org",
+        email_to=["me@example.org", "you@example.org"], webhook=True, webhook_format=fmt, **extra,
+    )  # fmt: skip
+
+
+def test_an_alert_goes_by_email_and_webhook(monkeypatch, smtp_receiver, http_receiver) -> None:
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", http_receiver.url + HOOK_PATH)
+    message = render(advance({}, [CAPTURE], T0, DAY)[0][0], T0)
+    assert _channels(smtp_receiver).send(message, logging.getLogger("test")) == ["email", "webhook"]
+    ((subject, body),) = smtp_receiver.received()
+    assert (subject, body) == (message.subject, message.body)
+    assert smtp_receiver.messages[0]["X-Envelope-To"] == "me@example.org, you@example.org"
+    (hook,) = http_receiver.to(HOOK_PATH)
+    assert json.loads(hook.body) == {
+        "kind": "alert",
+        "incident": "run/raw_capture/alice",
+        "listener": "alice",
+        "subject": message.subject,
+        "text": message.body,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("slack", lambda m, r: json.loads(r.body) == {"text": f"{m.subject}\n\n{m.body}"}),
+        ("discord", lambda m, r: json.loads(r.body) == {"content": f"{m.subject}\n\n{m.body}"}),
+        ("ntfy", lambda m, r: r.body.decode() == m.body and r.headers["Title"] == m.subject),
+    ],
+)
+def test_the_webhook_speaks_slack_discord_and_ntfy(monkeypatch, smtp_receiver, http_receiver, fmt, expected):
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", http_receiver.url + HOOK_PATH)
+    message = render(advance({}, [CAPTURE], T0, DAY)[0][0], T0)
+    channels = _channels(smtp_receiver, fmt).model_copy(update={"smtp_host": None})
+    assert channels.send(message, logging.getLogger("test")) == ["webhook"]
+    (hook,) = http_receiver.to(HOOK_PATH)
+    assert expected(message, hook)
+
+
+def test_a_failing_channel_is_logged_without_its_secret(monkeypatch, smtp_receiver, http_receiver, caplog):
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", http_receiver.url + HOOK_PATH)
+    http_receiver.status = 500
+    message = render(advance({}, [CAPTURE], T0, DAY)[0][0], T0)
+    with caplog.at_level(logging.WARNING):
+        assert _channels(smtp_receiver).send(message, logging.getLogger("test")) == ["email"]
+    assert "not sent by webhook: ValueError: the webhook answered HTTP 500" in caplog.text
+    http_receiver.stop()  # nothing listens any more: a connection error, whose text would hold the URL
+    with caplog.at_level(logging.WARNING):
+        assert _channels(smtp_receiver).send(message, logging.getLogger("test")) == ["email"]
+    assert "not sent by webhook: ConnectionError" in caplog.text
+    assert "XXXXsecretXXXX" not in caplog.text
+
+
+def test_without_a_channel_there_is_no_alert_sensor_and_without_a_url_no_heartbeat() -> None:
+    plain = build_definitions(Settings.from_mapping({"SPOTIFY_SOURCE": "sample"}))
+    assert list(plain.sensors or []) == []
+    assert not plain.resolve_job_def("raw_capture").hook_defs
+    alerting = build_definitions(
+        Settings.from_mapping(
+            {
+                "SPOTIFY_SOURCE": "sample",
+                "ALERT_WEBHOOK_URL": "http://127.0.0.1:9/x",
+                "HEARTBEAT_URL": "http://h",
+            }
+        )
+    )
+    (sensor,) = alerting.sensors or []
+    assert sensor.name == "alerts" and sensor.minimum_interval_seconds == 60
+    assert "alert_channels" in (alerting.resources or {})
+    assert [hook.name for hook in alerting.resolve_job_def("raw_capture").hook_defs] == ["heartbeat"]
+    assert not alerting.resolve_job_def("medallion_daily").hook_defs
