@@ -14,18 +14,29 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from spotify_assets_tests.dagster_ui import free_port
 
 
 class SmtpReceiver:
-    """An SMTP server on 127.0.0.1 keeping every message it accepts (no TLS: ALERT_SMTP_STARTTLS=false)."""
+    """An SMTP server on 127.0.0.1 keeping every message it accepts and every login (user, password); no TLS
+    (ALERT_SMTP_STARTTLS=false), so it offers AUTH in the clear."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.logins: list[tuple[str, str]] = []
         self.port = free_port()
         self._lock = threading.Lock()
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, authenticator=self._login, auth_require_tls=False
+        )
+
+    def _login(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        if isinstance(data, LoginPassword):
+            with self._lock:
+                self.logins.append((data.login.decode(), data.password.decode()))
+        return AuthResult(success=True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)

@@ -7,6 +7,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import pytest
 
 from spotify_assets.alerts.channels import AlertChannels
@@ -15,7 +16,11 @@ from spotify_assets.alerts.fixes import fix_for
 from spotify_assets.alerts.incidents import OPENED, RECOVERED, REMINDER, advance, dump_state, load_state
 from spotify_assets.alerts.messages import render
 from spotify_assets.alerts.problems import PLAYS_AT_RISK, Problem
+from spotify_assets.alerts.status import collect, status_lines
+from spotify_assets.alerts.watch import look
+from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.definitions import build_definitions
+from spotify_assets.listener_scope import LISTENER_PARTITIONS
 from spotify_assets.settings import Settings
 from spotify_assets_tests.alert_receivers import SmtpReceiver
 
@@ -190,3 +195,49 @@ def test_without_a_channel_there_is_no_alert_sensor_and_without_a_url_no_heartbe
     assert "alert_channels" in (alerting.resources or {})
     assert [hook.name for hook in alerting.resolve_job_def("raw_capture").hook_defs] == ["heartbeat"]
     assert not alerting.resolve_job_def("medallion_daily").hook_defs
+
+
+@dg.asset(key=["raw", "flaky"])
+def flaky(context) -> None:  # noqa: ANN001 (Dagster reads a string annotation as no type)
+    """Fails while its run carries the tag `fail`."""
+    if context.run.tags.get("fail"):
+        raise dg.Failure(description="the lake said: No space left on device")
+
+
+def test_a_deployment_is_looked_at_from_its_instance(tmp_path) -> None:
+    settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample", "ALERT_STALE_CAPTURE_SECONDS": "3600"})
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
+        captured = {
+            "checked_through/alice": dg.MetadataValue.timestamp(datetime.now(UTC) - timedelta(minutes=20))
+        }
+        instance.report_runless_asset_event(dg.AssetMaterialization(RAW_RECENTLY_PLAYED, metadata=captured))
+        for _ in range(3):
+            dg.materialize([flaky], instance=instance, tags={"fail": "1"}, raise_on_error=False)
+
+        later = datetime.now(UTC) + timedelta(hours=2)
+        watch = look(instance, settings, [], later)
+        failed, stale = sorted(watch.problems, key=lambda problem: problem.key)
+        assert (failed.key, failed.what) == (
+            "run/__ephemeral_asset_job__",  # an in-process run records no asset selection
+            "A run of assets (launched by hand, an import or a rebuild) failed",
+        )
+        assert failed.cause.startswith("the lake said: No space left on device (3 failed runs, newest ")
+        assert failed.fix.startswith("free disk space where LAKE_DIR")
+        assert (stale.key, stale.listener) == ("stale/alice", "alice")
+        assert stale.what == "No capture of listener alice for 2 h 00 min" or "for 1 h 59 min" in stale.what
+        assert stale.fix.startswith("start the schedule raw_capture_intraday_schedule")
+        assert watch.captures["alice"].last_capture is not None
+
+        status = collect(instance, settings, later)
+        lines = status_lines(status)
+        assert status.needs_action and lines[0].endswith("UTC: needs action")
+        assert lines[2].split() == ["LISTENER", "LAST", "CAPTURE", "CHECKED", "THROUGH", "TOKEN", "RE-AUTHORISE",
+                                    "BY", "GAP", "DAYS", "(30", "D)"]  # fmt: skip
+        assert [row.split()[0] for row in lines[3:5]] == ["default", "alice"]
+        assert "Runs failed in the last 24 h: 3 (__ephemeral_asset_job__ 3)" in lines
+        assert "Newest day in gold: none yet" in lines
+        assert any(line.startswith("Daemon: schedules, sensors, run queue NOT ticking") for line in lines)
+
+        dg.materialize([flaky], instance=instance)
+        assert [problem.key for problem in look(instance, settings, [], later).problems] == ["stale/alice"]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from spotify_assets.instance_config import instance_config
-from spotify_assets.settings import Settings
+from spotify_assets.settings import SECRET_VARIABLES, Settings
 from spotify_assets.topology import DEFINITIONS_MODULE, WORKSPACE, Topology
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -23,10 +23,14 @@ OTHER_VARIABLES = re.compile(r"^(AWS_[A-Z_]+|DAGSTER_HOME|DAGSTER_CODE_SERVER_(H
 
 
 def _settings_variables() -> set[str]:
-    """Every environment variable Settings.from_mapping reads (from its source)."""
-    source = (Path(__file__).resolve().parents[1] / "spotify_assets" / "settings.py").read_text()
-    return set(re.findall(r'get(?:_or)?\(\s*"([A-Z0-9_]+)"', source)) | set(
-        re.findall(r'_count\(\s*get\("([A-Z0-9_]+)"\)', source)
+    """Every environment variable Settings.from_mapping reads (from its source and the alert settings'),
+    and the secrets read at run time."""
+    package = Path(__file__).resolve().parents[1] / "spotify_assets"
+    source = "".join((package / name).read_text() for name in ("settings.py", "alerts/config.py"))
+    return (
+        SECRET_VARIABLES
+        | set(re.findall(r'get(?:_or)?\(\s*"([A-Z0-9_]+)"', source))
+        | set(re.findall(r'_count\(\s*get\("([A-Z0-9_]+)"\)', source))
     )
 
 

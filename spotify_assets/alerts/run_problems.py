@@ -15,7 +15,8 @@ from spotify_assets.listener_scope import DEFAULT_LISTENER, LISTENER_TAG
 
 RUNS_LOOKBACK = timedelta(days=7)
 RUNS_LIMIT = 5000
-ASSET_JOB = "__ASSET_JOB"
+ASSET_JOBS = ("__ASSET_JOB", "__ephemeral_asset_job__")
+"""Runs of a selection of assets, not of a named job: the UI's Materialize, `dagster asset materialize`."""
 DAILY_JOB = "medallion_daily"
 CAUSE_LENGTH = 300
 FAILURE_EVENTS = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
@@ -25,7 +26,7 @@ def run_key(run: dg.DagsterRun) -> str:
     """Which runs stand for one another: a success of the same key ends the problem a failure opened."""
     listener = run.tags.get(LISTENER_TAG)
     parts = ["run", run.job_name]
-    if run.job_name == ASSET_JOB:
+    if run.job_name in ASSET_JOBS and run.asset_selection:
         parts.append(_assets(run))
     if listener and listener != DEFAULT_LISTENER:
         parts.append(listener)
@@ -47,8 +48,8 @@ def _what(run: dg.DagsterRun) -> str:
         return f"The capture of {listener_label(listener)} fails"
     if run.job_name == DAILY_JOB:
         return "The daily run (raw, silver, gold and the report) fails"
-    if run.job_name == ASSET_JOB:
-        return f"A run of {_assets(run)} (launched by hand, an import or a rebuild) failed"
+    if run.job_name in ASSET_JOBS:
+        return f"A run of {_assets(run) or 'assets'} (launched by hand, an import or a rebuild) failed"
     return f"Runs of {run.job_name} fail"
 
 
@@ -58,8 +59,8 @@ def _over(run: dg.DagsterRun) -> str:
         return f"The capture of {listener_label(listener)} works again"
     if run.job_name == DAILY_JOB:
         return "The daily run works again"
-    if run.job_name == ASSET_JOB:
-        return f"A run of {_assets(run)} succeeded again"
+    if run.job_name in ASSET_JOBS:
+        return f"A run of {_assets(run) or 'assets'} succeeded again"
     return f"Runs of {run.job_name} succeed again"
 
 

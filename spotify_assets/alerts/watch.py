@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import dagster as dg
+from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
 from spotify_assets.alerts.capture_state import ListenerCaptures, read_captures
 from spotify_assets.alerts.check_problems import check_problems
@@ -45,8 +46,8 @@ def household(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
 
 def schedule_running(instance: dg.DagsterInstance, name: str) -> bool:
     """Whether the schedule `name` is started (in any code location of this instance)."""
-    states = instance.all_instigator_state(instigator_type=dg.InstigatorType.SCHEDULE)
-    return any(state.name == name and state.status == dg.InstigatorStatus.RUNNING for state in states)
+    states = instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
+    return any(state.name == name and state.status == InstigatorStatus.RUNNING for state in states)
 
 
 def _stale_problems(
