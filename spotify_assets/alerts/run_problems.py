@@ -93,8 +93,15 @@ def failure_cause(instance: dg.DagsterInstance, run_id: str) -> str:
         else:
             texts.append(event.message or record.event_log_entry.user_message)
     text = next((text.strip() for text in texts if text and text.strip()), "no error recorded")
-    first_line = text.splitlines()[0]
-    return redact(first_line[:CAUSE_LENGTH])
+    return redact(_sentences(text.splitlines()[0], CAUSE_LENGTH))
+
+
+def _sentences(text: str, limit: int) -> str:
+    """`text`, or as many of its first sentences as fit in `limit` characters (else its first `limit`)."""
+    if len(text) <= limit:
+        return text
+    end = text.rfind(". ", 0, limit)
+    return text[: end + 1] if end > 0 else text[:limit] + "..."
 
 
 def run_problems(instance: dg.DagsterInstance, now: datetime) -> list[Problem]:

@@ -180,8 +180,8 @@ def _daemon_text(daemons: dict[str, dict[str, Any]]) -> str:
     if not daemons:
         return "no daemon needed by this instance"
     if all(daemon["ticking"] for daemon in daemons.values()):
-        newest = min(_short(daemon["last_heartbeat"]) for daemon in daemons.values())
-        return f"{', '.join(daemons)} ticking (heartbeats since {newest} UTC)"
+        oldest = min(_short(daemon["last_heartbeat"]) for daemon in daemons.values())
+        return f"{', '.join(daemons)} ticking (last heartbeats at {oldest} UTC or later)"
     stopped = [name for name, daemon in daemons.items() if not daemon["ticking"]]
     beats = {_short(daemons[name]["last_heartbeat"]) for name in stopped}
     return (
