@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -13,14 +14,17 @@ import pytest
 from spotify_assets.alerts.channels import AlertChannels
 from spotify_assets.alerts.config import AlertSettings
 from spotify_assets.alerts.fixes import fix_for
+from spotify_assets.alerts.heartbeat import heartbeat
 from spotify_assets.alerts.incidents import OPENED, RECOVERED, REMINDER, advance, dump_state, load_state
 from spotify_assets.alerts.messages import render
 from spotify_assets.alerts.problems import PLAYS_AT_RISK, Problem
 from spotify_assets.alerts.status import collect, status_lines
+from spotify_assets.alerts.token_problems import token_problems
 from spotify_assets.alerts.watch import look
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.definitions import build_definitions
 from spotify_assets.listener_scope import LISTENER_PARTITIONS
+from spotify_assets.listeners import DUE_SOON, EXPIRED, NO_TOKEN_FILE, OK, Listener
 from spotify_assets.settings import Settings
 from spotify_assets_tests.alert_receivers import SmtpReceiver
 
@@ -241,3 +245,82 @@ def test_a_deployment_is_looked_at_from_its_instance(tmp_path) -> None:
 
         dg.materialize([flaky], instance=instance)
         assert [problem.key for problem in look(instance, settings, [], later).problems] == ["stale/alice"]
+
+
+@dg.asset_check(asset=flaky, name="tidy")
+def tidy(context) -> dg.AssetCheckResult:  # noqa: ANN001
+    """Fails (a warning) while its run carries the tag `untidy`."""
+    untidy = bool(context.run.tags.get("untidy"))
+    return dg.AssetCheckResult(
+        passed=not untidy,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="3 rows: run `spotify-assets rebuild raw/flaky`",
+    )
+
+
+def test_a_failed_check_is_a_problem_until_it_passes(tmp_path) -> None:
+    settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample"})
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        dg.materialize([flaky, tidy], instance=instance, tags={"untidy": "1"})
+        (problem,) = look(instance, settings, list(tidy.check_keys), datetime.now(UTC)).problems
+        assert (problem.key, problem.what, problem.fix) == (
+            "check/raw/flaky:tidy",
+            "The check tidy of raw/flaky fails (WARN)",
+            "`spotify-assets rebuild raw/flaky`",
+        )
+        dg.materialize([flaky, tidy], instance=instance)
+        assert look(instance, settings, list(tidy.check_keys), datetime.now(UTC)).problems == []
+
+
+def test_a_token_due_is_a_problem_naming_the_date_and_the_command() -> None:
+    due = T0 + timedelta(days=10)
+    listeners = [
+        Listener("bob", Path("bob.json"), DUE_SOON, reauthorization_due=due),
+        Listener("carol", Path("carol.json"), OK, reauthorization_due=due + DAY),
+        Listener("dan", Path("dan.json"), NO_TOKEN_FILE, registered=False),  # a stray file: not captured
+        Listener("me", Path("token.json"), EXPIRED, reauthorization_due=T0, registered=False, default=True),
+    ]
+    bob, default = token_problems(listeners, T0)
+    assert (bob.key, bob.what, bob.fix, bob.since) == (
+        "token/bob",
+        "The Spotify token of listener bob must be re-authorised by 2026-03-11",
+        "`spotify-assets auth --listener bob`",
+        due - timedelta(days=14),
+    )
+    assert (default.key, default.what, default.fix) == (
+        "token/default",
+        "The Spotify token of the default listener is unusable (expired)",
+        "`spotify-assets auth`",
+    )
+
+
+@dg.op(name="raw__recently_played")
+def capture_step(context) -> None:  # noqa: ANN001
+    """Stands for the capture step: fails while its run carries the tag `fail`."""
+    if context.run.tags.get("fail"):
+        raise dg.Failure(description="refused")
+
+
+@dg.job(hooks={heartbeat})
+def capture_job() -> None:
+    capture_step()
+
+
+def test_the_heartbeat_follows_each_successful_capture_and_never_fails_it(monkeypatch, http_receiver):
+    monkeypatch.setenv("HEARTBEAT_URL", f"{http_receiver.url}/ping/uuid-S3CRET")
+    ok = capture_job.execute_in_process()
+    failed = capture_job.execute_in_process(tags={"fail": "1"}, raise_on_error=False)
+    assert ok.success and not failed.success
+    (ping,) = http_receiver.requests
+    assert (ping.method, ping.path, ping.headers["X-Dagster-Run-Id"]) == (
+        "GET",
+        "/ping/uuid-S3CRET",
+        ok.run_id,
+    )
+
+    http_receiver.stop()  # the monitor is unreachable: the capture still succeeds
+    instance = dg.DagsterInstance.ephemeral()
+    unheard = capture_job.execute_in_process(instance=instance)
+    assert unheard.success
+    logged = " ".join(entry.user_message for entry in instance.all_logs(unheard.run_id))
+    assert "heartbeat not delivered: ConnectionError" in logged and "S3CRET" not in logged
