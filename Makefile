@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 PORT = 3000
 CODE_PORT = 4000
 
-.PHONY: demo test test-fast dev serve bench lint install install-dev browser screenshots stop-postgres clean
+.PHONY: demo test test-fast dev serve bench lint docs install install-dev browser screenshots stop-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ dev: install
 	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT)
 
-# Production mode on one host, no containers: gRPC code server, dagster-webserver, dagster-daemon (see README).
+# Production mode on one host, no containers: gRPC code server, dagster-webserver, dagster-daemon (docs/deploying.md).
 serve: install
 	$(BIN)/spotify-assets instance --dotenv
 	$(BIN)/spotify-assets serve --port $(PORT) --code-port $(CODE_PORT)
@@ -61,8 +61,8 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-# The README's screenshots (docs/ui-*.png), taken in headless Chromium from `dagster dev` on two weeks of the
-# sample source, all of it in a temporary folder that is removed afterwards.
+# The documentation's screenshots (docs/ui-*.png), taken in headless Chromium from `dagster dev` on two weeks of
+# the sample source, all of it in a temporary folder that is removed afterwards.
 screenshots: install-dev browser
 	$(BIN)/python -m scripts.screenshots
 
@@ -73,6 +73,11 @@ bench: install-dev
 # in pyproject.toml).
 lint: install-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/vulture
+
+# The pages under docs/ as a site (MkDocs, mkdocs.yml) in site/, git-ignored. --strict: a link to a missing
+# page or anchor, or a page left out of the nav, fails the build.
+docs: install-dev
+	$(BIN)/mkdocs build --strict --site-dir site
 
 stop-postgres: install
 	$(BIN)/spotify-assets stop-postgres

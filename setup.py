@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="Spotify listening history as a Dagster medallion lakehouse (lake + PostgreSQL star schema).",
     packages=find_packages(exclude=["spotify_assets_tests", "benchmarks", "scripts"]),
-    package_data={"spotify_assets": ["fonts/*"]},
+    package_data={"spotify_assets.report": ["fonts/*"]},
     python_requires=">=3.11,<3.13",
     install_requires=[
         "dagster==1.13.27",
@@ -40,10 +40,11 @@ setup(
             # benchmark 1 measures ADBC's bulk ingest beside our IO manager (pgpq is a runtime dependency)
             "adbc-driver-postgresql==1.13.0",
             "adbc-driver-manager==1.13.0",
+            "mkdocs==1.6.1",  # make docs: the pages under docs/ as a site, built --strict in CI
             "aiosmtpd==1.4.6",  # a local SMTP server receives the alert e-mails in the alert tests
         ],
     },
     entry_points={
-        "console_scripts": ["spotify-assets=spotify_assets.cli:main"],
+        "console_scripts": ["spotify-assets=spotify_assets.operations.cli:main"],
     },
 )

@@ -22,8 +22,8 @@ from typing import Any
 
 import dagster as dg
 
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.definitions import build_definitions
-from spotify_assets.settings import Settings
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.postgres import PostgresResource, stop_embedded_server
 

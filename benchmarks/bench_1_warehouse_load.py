@@ -80,12 +80,12 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.dialects import postgresql
 
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.contracts.tables import PLAYS, to_arrow
 from spotify_assets.definitions import build_definitions
-from spotify_assets.settings import Settings
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.storage.pg_copy import CHUNK_ROWS
 from spotify_assets.storage.postgres import PostgresResource, embedded_server
-from spotify_assets.tables import PLAYS, to_arrow
 from spotify_assets.transforms.silver import flatten_recently_played
 
 DAY = date(2024, 1, 15)

@@ -43,8 +43,8 @@ def instance(stack: bench.Stack, kind: str) -> dg.DagsterInstance:
     the stack's embedded PostgreSQL, the generated dagster.yaml)."""
     if kind == "sqlite":
         return bench.instance(stack)
-    from spotify_assets.instance_config import write_instance_yaml
-    from spotify_assets.settings import Settings, get_settings
+    from spotify_assets.contracts.settings import Settings, get_settings
+    from spotify_assets.operations.instance_config import write_instance_yaml
 
     home = stack.root / "dagster_home"
     # The storage finds its server through the settings, here and in the per-day child processes.

@@ -35,10 +35,10 @@ from typing import Any
 import _common as bench
 import dagster as dg
 
+from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.storage.postgres import embedded_server
 from spotify_assets.storage.warehouse import count_rows
-from spotify_assets.tables import PLAYS
 
 FIRST_DAY = date(2022, 1, 1)
 TARGET_GIB = 1.5

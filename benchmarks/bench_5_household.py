@@ -17,7 +17,7 @@ household, ...) so that the machine's load falls on both; the medians are compar
 from the run's events (STEP_START to STEP_SUCCESS), so a step that grows faster than the plays shows.
 
 Run: `.venv/bin/python benchmarks/bench_5_household.py [--days 120] [--plays 100] [--listeners 5]
-[--repeats 1]` (the README's figures: `--days 365`).
+[--repeats 1]` (docs/benchmarks.md's figures: `--days 365`).
 """
 
 # ruff: noqa: E402 - PARTITIONS_START_DATE must be set before spotify_assets is imported.
@@ -37,10 +37,10 @@ from pathlib import Path
 import _common as bench
 import dagster as dg
 
-from spotify_assets.listener_scope import LISTENER_PARTITIONS
+from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS
+from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.storage.postgres import embedded_server
 from spotify_assets.storage.warehouse import count_rows
-from spotify_assets.tables import PLAYS
 
 FIRST_DAY = date(2022, 1, 1)
 TIME_TARGET = 5.5

@@ -1,4 +1,4 @@
-"""The README's four screenshots: which UI page each opens, what it waits for and what part it keeps."""
+"""The documentation's four screenshots: which UI page each opens, what it waits for, what part it keeps."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Regenerate the README's screenshots (docs/ui-*.png): `dagster dev` on two weeks of the sample source, in
+"""Regenerate the docs' screenshots (docs/ui-*.png): `dagster dev` on two weeks of the sample source, in
 headless Chromium. Run from the repository's root: `make screenshots` (or `python -m scripts.screenshots`).
 
 Everything runs in a temporary folder (DAGSTER_HOME, lake, embedded PostgreSQL) that is removed at the end,
@@ -18,8 +18,8 @@ from pathlib import Path
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from scripts.screenshot_pages import SHOTS
-from spotify_assets.cli import demo_partition_range
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.cli import demo_partition_range
 from spotify_assets_tests.browser import headless_chromium, missing_browser
 from spotify_assets_tests.dagster_ui import DagsterDev
 
@@ -54,7 +54,7 @@ def run_step(what: str, command: list[str], folder: Path, env: dict[str, str]) -
 
 
 def materialize(first: date, last: date, folder: Path, env: dict[str, str]) -> None:
-    """Materialize the whole graph for `first`..`last` as one run, as the README's command line does."""
+    """Materialize the whole graph for `first`..`last` as one run, as docs/cli.md's command line does."""
     command = ["dagster", "asset", "materialize", "-m", "spotify_assets.definitions", "--select", "*",
                "--partition-range", f"{first}...{last}"]  # fmt: skip
     run_step(f"Materialized {first}...{last}", command, folder, env)
@@ -82,7 +82,7 @@ def main() -> int:
         first, last = (date.fromisoformat(d) for d in demo_partition_range(Settings.from_mapping(env), DAYS))
         split = last - timedelta(days=LAST_RUN_DAYS)
         try:
-            run_step("Wrote the Dagster instance", ["spotify_assets.cli", "instance"], folder, env)
+            run_step("Wrote the Dagster instance", ["spotify_assets.operations.cli", "instance"], folder, env)
             materialize(first, split, folder, env)
             materialize(split + timedelta(days=1), last, folder, env)
             server = DagsterDev(cwd=folder, env=env, log_path=folder / "dagster_dev.log")
@@ -92,7 +92,12 @@ def main() -> int:
             finally:
                 server.stop()
         finally:
-            run_step("Stopped the embedded PostgreSQL", ["spotify_assets.cli", "stop-postgres"], folder, env)
+            run_step(
+                "Stopped the embedded PostgreSQL",
+                ["spotify_assets.operations.cli", "stop-postgres"],
+                folder,
+                env,
+            )
     return 0
 
 

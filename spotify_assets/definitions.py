@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from spotify_assets.alerts.definitions import alert_definitions, capture_job_with_heartbeat
+from spotify_assets.assets.catalog import with_catalog_metadata
 from spotify_assets.assets.gold import build_gold_assets
 from spotify_assets.assets.history import build_history_asset
+from spotify_assets.assets.partitions import build_daily_partitions
 from spotify_assets.assets.raw import build_raw_asset
 from spotify_assets.assets.report import build_report_asset
+from spotify_assets.assets.resources import build_resources
+from spotify_assets.assets.schedules import build_jobs, build_schedules
 from spotify_assets.assets.silver import build_silver_asset
-from spotify_assets.catalog import with_catalog_metadata
-from spotify_assets.checks import build_checks
-from spotify_assets.partitions import build_daily_partitions
-from spotify_assets.resources import build_resources
-from spotify_assets.run_progress import PROGRESS_LOGGER, progress_logger
-from spotify_assets.schedules import build_jobs, build_schedules
-from spotify_assets.settings import Settings, get_settings
+from spotify_assets.contracts.settings import Settings, get_settings
+from spotify_assets.operations.alerts.definitions import alert_definitions, capture_job_with_heartbeat
+from spotify_assets.operations.run_progress import PROGRESS_LOGGER, progress_logger
+from spotify_assets.quality.checks import build_checks
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -45,7 +45,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=alert_sensors,
         jobs=[medallion_job, raw_capture_job],
         schedules=build_schedules(settings, partitions, medallion_job, raw_capture_job),
-        # One process per run: at this data size a process per step costs more than it saves (see README).
+        # One process per run: at this data size a process per step costs more than it saves (docs/design.md).
         executor=dg.in_process_executor,
         # Dagster's console logger, and the CLI's progress lines when a run's config turns them on.
         loggers={**dg.default_loggers(), PROGRESS_LOGGER: progress_logger},

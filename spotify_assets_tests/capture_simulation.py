@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
-from spotify_assets.raw_checks import recorded_gap_days
+from spotify_assets.quality.raw_checks import recorded_gap_days
 from spotify_assets_tests.fake_spotify import FakeSpotify, rate_limited, synthetic_play
 from spotify_assets_tests.helpers import schedule_requests
 

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from spotify_assets.settings import Settings, get_settings
+from spotify_assets.contracts.settings import Settings, get_settings
 from spotify_assets.sources.token_store import StoredToken, write_token_file
 
 TOKEN = "/api/token"

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from psycopg import sql
 
+from spotify_assets.contracts.tables import TABLES
 from spotify_assets.storage.postgres import PostgresResource, stop_embedded_server
-from spotify_assets.tables import TABLES
 
 WAREHOUSE_SCHEMAS = sorted({spec.schema for spec in TABLES.values()})
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.contracts.settings import Settings, get_settings
+from spotify_assets.contracts.tables import TABLES
 from spotify_assets.definitions import build_definitions
-from spotify_assets.settings import Settings, get_settings
 from spotify_assets.storage.warehouse import read_table
-from spotify_assets.tables import TABLES
 
 LIVE_FIELDS = (
     "spotify_client_id",

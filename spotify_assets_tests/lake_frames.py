@@ -4,7 +4,7 @@ from datetime import date
 
 import pandas as pd
 
-from spotify_assets.tables import PLAYS, conform
+from spotify_assets.contracts.tables import PLAYS, conform
 
 DAY = "2026-11-27"
 

@@ -1,4 +1,4 @@
-"""The README's "Adding a table" recipe, followed: a gold spec with a builder, and nothing else, gets its
+"""The recipe of docs/adding-a-table.md, followed: a gold spec with a builder, and nothing else, gets its
 asset, warehouse table, lake objects, checks and metadata.
 
 The throwaway spec is put in the registry for this test only (`monkeypatch.setitem`): no other test sees it.
@@ -10,10 +10,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from spotify_assets.contracts.tables import PLAYS, TABLES, Column, TableSpec, conform
 from spotify_assets.definitions import build_definitions
-from spotify_assets.rebuild import run_rebuild
+from spotify_assets.operations.rebuild import run_rebuild
 from spotify_assets.storage.warehouse import read_table
-from spotify_assets.tables import PLAYS, TABLES, Column, TableSpec, conform
 from spotify_assets_tests.helpers import make_settings, materialize
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from spotify_assets.listener_scope import LISTENER_TAG
-from spotify_assets.resources import build_postgres
-from spotify_assets.settings import Settings
+from spotify_assets.assets.resources import build_postgres
+from spotify_assets.contracts.listener_scope import LISTENER_TAG
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.topology import Topology
 from spotify_assets.sources.token_store import StoredToken, write_token_file
 from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.topology import Topology
 from spotify_assets_tests.alert_receivers import HttpReceiver, SmtpReceiver
 from spotify_assets_tests.dagster_ui import free_port
 from spotify_assets_tests.fake_spotify import (
@@ -116,7 +116,7 @@ class Alerting:
 
     def status(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "spotify_assets.cli", "status", *args],
+            [sys.executable, "-m", "spotify_assets.operations.cli", "status", *args],
             cwd=self.root, env=self.deployment.env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
 

@@ -11,21 +11,28 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from spotify_assets.alerts.channels import AlertChannels
-from spotify_assets.alerts.config import AlertSettings
-from spotify_assets.alerts.fixes import fix_for
-from spotify_assets.alerts.heartbeat import heartbeat
-from spotify_assets.alerts.incidents import OPENED, RECOVERED, REMINDER, advance, dump_state, load_state
-from spotify_assets.alerts.messages import render
-from spotify_assets.alerts.problems import PLAYS_AT_RISK, Problem
-from spotify_assets.alerts.status import collect, status_lines
-from spotify_assets.alerts.token_problems import token_problems
-from spotify_assets.alerts.watch import look
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
+from spotify_assets.contracts.alert_settings import AlertSettings
+from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.definitions import build_definitions
-from spotify_assets.listener_scope import LISTENER_PARTITIONS
-from spotify_assets.listeners import DUE_SOON, EXPIRED, NO_TOKEN_FILE, OK, Listener
-from spotify_assets.settings import Settings
+from spotify_assets.operations.alerts.channels import AlertChannels
+from spotify_assets.operations.alerts.fixes import fix_for
+from spotify_assets.operations.alerts.heartbeat import heartbeat
+from spotify_assets.operations.alerts.incidents import (
+    OPENED,
+    RECOVERED,
+    REMINDER,
+    advance,
+    dump_state,
+    load_state,
+)
+from spotify_assets.operations.alerts.messages import render
+from spotify_assets.operations.alerts.problems import PLAYS_AT_RISK, Problem
+from spotify_assets.operations.alerts.status import collect, status_lines
+from spotify_assets.operations.alerts.token_problems import token_problems
+from spotify_assets.operations.alerts.watch import look
+from spotify_assets.operations.listeners import DUE_SOON, EXPIRED, NO_TOKEN_FILE, OK, Listener
 from spotify_assets_tests.alert_receivers import SmtpReceiver
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

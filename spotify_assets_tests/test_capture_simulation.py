@@ -1,6 +1,6 @@
 """Unattended capture loses no play: the schedules' own ticks over days of simulated listening.
 
-The rule the README promises, as tested here: with a capture every 15 minutes (CAPTURE_CRON's default) and
+The rule docs/capture.md promises, tested here: with a capture every 15 minutes (CAPTURE_CRON's default) and
 fewer than 50 plays between two consecutive captures, every play reaches raw and then gold, on its day,
 midnight included; plays lost in an outage are exactly those that scrolled out of Spotify's last 50, and
 exactly the days that lost one are flagged (`possible_gap`, the `no_possible_gap` check).

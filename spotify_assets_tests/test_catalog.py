@@ -11,10 +11,10 @@ import dagster as dg
 import pytest
 from psycopg import sql
 
-from spotify_assets.catalog import FACT_FRESHNESS_POLICY
+from spotify_assets.assets.catalog import FACT_FRESHNESS_POLICY
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.contracts.tables import TABLES
 from spotify_assets.definitions import build_definitions
-from spotify_assets.settings import Settings
-from spotify_assets.tables import TABLES
 from spotify_assets_tests.helpers import make_settings, materialize
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph

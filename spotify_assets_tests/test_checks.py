@@ -12,16 +12,16 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from spotify_assets.assets.partitions import build_daily_partitions
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.assets.report import REPORT_LISTENING
-from spotify_assets.checks import build_checks
+from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS
+from spotify_assets.contracts.settings import get_settings
+from spotify_assets.contracts.tables import GOLD_TABLES
 from spotify_assets.definitions import build_definitions
-from spotify_assets.listener_scope import LISTENER_PARTITIONS
-from spotify_assets.partitions import build_daily_partitions
-from spotify_assets.raw_checks import recorded_gap_days, spotify_authorization_fresh
-from spotify_assets.settings import get_settings
+from spotify_assets.quality.checks import build_checks
+from spotify_assets.quality.raw_checks import recorded_gap_days, spotify_authorization_fresh
 from spotify_assets.sources.token_store import StoredToken, write_token_file
-from spotify_assets.tables import GOLD_TABLES
 from spotify_assets.transforms import gold
 from spotify_assets.transforms.silver import flatten_recently_played
 from spotify_assets_tests.helpers import make_settings

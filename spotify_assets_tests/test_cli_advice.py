@@ -60,17 +60,30 @@ def test_history_range_suggests_reaching_back_to_the_exports_first_day(
     assert any(start.isoformat() in line for line in lines), "the output names the current start too"
 
 
-def readme_blocks() -> list[list[str]]:
-    """The README's bash blocks, each as its lines."""
-    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    return [block.splitlines() for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
+def documented_blocks() -> dict[str, list[list[str]]]:
+    """The bash blocks of the README and of every page under docs/, each as its lines, by file."""
+    files = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
+    return {
+        str(path.relative_to(PROJECT_ROOT)): [
+            block.splitlines()
+            for block in re.findall(r"```bash\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
+        ]
+        for path in files
+    }
 
 
-def test_the_readmes_tagged_capture_registers_its_listener_first() -> None:
-    (block,) = [b for b in readme_blocks() if any('"spotify_assets/listener": "alice"' in line for line in b)]
-    tagged = next(i for i, line in enumerate(block) if '"spotify_assets/listener": "alice"' in line)
-    registers = [i for i, line in enumerate(block) if "spotify-assets auth --listener alice" in line]
-    assert registers and registers[0] < tagged, "a fresh install knows no alice: register her first"
+def test_every_documented_tagged_capture_registers_its_listener_first() -> None:
+    tagged_blocks = [
+        (name, block)
+        for name, blocks in documented_blocks().items()
+        for block in blocks
+        if any('"spotify_assets/listener": "alice"' in line for line in block)
+    ]
+    assert tagged_blocks, "the docs show how to capture one listener"
+    for name, block in tagged_blocks:
+        tagged = next(i for i, line in enumerate(block) if '"spotify_assets/listener": "alice"' in line)
+        registers = [i for i, line in enumerate(block) if "spotify-assets auth --listener alice" in line]
+        assert registers and registers[0] < tagged, f"{name}: a fresh install knows no alice: register her"
 
 
 MAKE_VARIABLES = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}

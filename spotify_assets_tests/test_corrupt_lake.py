@@ -9,9 +9,9 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
+from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.definitions import build_definitions
 from spotify_assets.storage.lake import LakeObjectError, LakeResource
-from spotify_assets.tables import PLAYS
 from spotify_assets_tests.helpers import make_settings, materialize
 from spotify_assets_tests.lake_frames import DAY, plays_frame
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spotify_assets.day_batches import DayBatches, batches_of, chunks, per_day
+from spotify_assets.contracts.day_batches import DayBatches, batches_of, chunks, per_day
 
 DAYS = [f"2026-01-{day:02d}" for day in range(1, 11)]
 

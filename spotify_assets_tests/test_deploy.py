@@ -17,9 +17,9 @@ import pandas as pd
 import psutil
 import pytest
 
-from spotify_assets.resources import build_postgres
-from spotify_assets.settings import Settings
-from spotify_assets.topology import LOCATION_NAME, Topology
+from spotify_assets.assets.resources import build_postgres
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.topology import LOCATION_NAME, Topology
 from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.helpers import warehouse_tables
 from spotify_assets_tests.tcp_postgres import TcpPostgres

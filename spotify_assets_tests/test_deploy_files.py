@@ -8,9 +8,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from spotify_assets.instance_config import instance_config
-from spotify_assets.settings import SECRET_VARIABLES, Settings
-from spotify_assets.topology import DEFINITIONS_MODULE, WORKSPACE, Topology
+from spotify_assets.contracts import alert_settings, settings
+from spotify_assets.contracts.settings import SECRET_VARIABLES, Settings
+from spotify_assets.operations.instance_config import instance_config
+from spotify_assets.operations.topology import DEFINITIONS_MODULE, WORKSPACE, Topology
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 # The compose file's addresses: the code server listens on every interface of its container, and the
@@ -25,8 +26,9 @@ OTHER_VARIABLES = re.compile(r"^(AWS_[A-Z_]+|DAGSTER_HOME|DAGSTER_CODE_SERVER_(H
 def _settings_variables() -> set[str]:
     """Every environment variable Settings.from_mapping reads (from its source and the alert settings'),
     and the secrets read at run time."""
-    package = Path(__file__).resolve().parents[1] / "spotify_assets"
-    source = "".join((package / name).read_text() for name in ("settings.py", "alerts/config.py"))
+    source = "".join(
+        Path(module.__file__).read_text(encoding="utf-8") for module in (settings, alert_settings)
+    )
     return (
         SECRET_VARIABLES
         | set(re.findall(r'get(?:_or)?\(\s*"([A-Z0-9_]+)"', source))

@@ -13,10 +13,10 @@ import dagster as dg
 import psycopg
 import pytest
 
-from spotify_assets.cli import demo_partition_range
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.contracts.tables import FACT_RECENTLY_PLAYED, PLAYS
+from spotify_assets.operations.cli import demo_partition_range
 from spotify_assets.storage.warehouse import count_rows
-from spotify_assets.tables import FACT_RECENTLY_PLAYED, PLAYS
 from spotify_assets_tests.dagster_ui import DagsterDev
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
@@ -44,7 +44,7 @@ def test_cli_materialize_is_recorded_in_the_instance(tmp_path, pipeline_env, cle
     assert (tmp_path / "lake" / "silver" / "plays" / f"extraction_date={DAY}" / "plays.parquet").is_file()
 
     summary = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "summary"],
+        [sys.executable, "-m", "spotify_assets.operations.cli", "summary"],
         cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert summary.returncode == 0, summary.stderr
@@ -101,7 +101,7 @@ def test_stop_postgres_stops_the_embedded_server(tmp_path):
     env = {**os.environ, "EMBEDDED_PG_DIR": str(data_dir)}
     env.pop("DB_HOST", None)
     result = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "stop-postgres"],
+        [sys.executable, "-m", "spotify_assets.operations.cli", "stop-postgres"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -121,7 +121,7 @@ def test_bi_port_serves_the_embedded_warehouse_over_tcp(tmp_path, pipeline_env, 
     port = _free_port()
     tcp = {"host": "127.0.0.1", "port": port, "dbname": "postgres", "user": "postgres", "connect_timeout": 10}
     bridge = subprocess.Popen(
-        [sys.executable, "-m", "spotify_assets.cli", "bi-port", "--port", str(port)],
+        [sys.executable, "-m", "spotify_assets.operations.cli", "bi-port", "--port", str(port)],
         cwd=tmp_path, env=pipeline_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spotify_assets.export_formats import AUDIOBOOK, EXTENDED, MUSIC, PODCAST, STORED_KINDS, VIDEO
+from spotify_assets.contracts.export_formats import AUDIOBOOK, EXTENDED, MUSIC, PODCAST, STORED_KINDS, VIDEO
+from spotify_assets.contracts.tables import PLAYS, conform
 from spotify_assets.sources.history import (
     ExportFile,
     HistoryFileError,
@@ -19,7 +20,6 @@ from spotify_assets.sources.history import (
     row_json,
     stop_millis,
 )
-from spotify_assets.tables import PLAYS, conform
 from spotify_assets.transforms.history import day_range, import_rows, local_day_keys, plan_partitions
 from spotify_assets.transforms.history_plays import history_plays, read_partitions
 from spotify_assets.transforms.keys import derived_key
@@ -516,7 +516,7 @@ def test_key_map_converges_name_keys_to_ids_seen_on_another_day(recorded_items):
 
 
 def test_history_range_prints_the_days_and_the_settings_to_use(fixtures_dir, capsys, monkeypatch, tmp_path):
-    from spotify_assets.cli import history_range_lines, main
+    from spotify_assets.operations.cli import history_range_lines, main
 
     monkeypatch.chdir(tmp_path)  # main() reads ./.env: not a developer's
 

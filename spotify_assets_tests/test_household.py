@@ -10,9 +10,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.definitions import build_definitions
-from spotify_assets.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
-from spotify_assets.settings import Settings
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.sources.token_store import StoredToken, write_token_file
 from spotify_assets_tests.fake_spotify import REFRESH_TOKEN, USER_ID, FakeSpotify, synthetic_play

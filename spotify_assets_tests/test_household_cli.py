@@ -1,4 +1,4 @@
-"""A household from the command line: one listener captured (or backfilled) by the command README gives."""
+"""A household from the command line: one listener captured (or backfilled) by the command the docs give."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from spotify_assets.listener_purge import REBUILT_SELECTION, listener_objects, orphaned_days, raw_days
-from spotify_assets.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
+from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
+from spotify_assets.operations.listener_purge import (
+    REBUILT_SELECTION,
+    listener_objects,
+    orphaned_days,
+    raw_days,
+)
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets_tests.helpers import (
     asset_keys,
@@ -35,7 +40,7 @@ def test_one_listener_backfilled_from_the_command_line(tmp_path, pipeline_env):
         "dagster/asset_partition_range_start": DAYS[0],
         "dagster/asset_partition_range_end": DAYS[1],
     }
-    # README, The command line: "capture one listener (or backfill them)".
+    # docs/cli.md and docs/household.md: "capture one listener (or backfill them)".
     command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "spotify_assets.definitions",
                "-j", "raw_capture", "--tags", json.dumps(tags)]  # fmt: skip
     result = subprocess.run(
@@ -57,7 +62,12 @@ def test_one_listener_backfilled_from_the_command_line(tmp_path, pipeline_env):
 
 
 def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env, clean_warehouse):
-    prepare = [sys.executable, "-m", "spotify_assets.cli", "instance"]  # as every make target does first
+    prepare = [
+        sys.executable,
+        "-m",
+        "spotify_assets.operations.cli",
+        "instance",
+    ]  # as every make target does first
     assert subprocess.run(prepare, cwd=tmp_path, env=pipeline_env, capture_output=True).returncode == 0
     in_instance(pipeline_env, f"instance.add_dynamic_partitions({LISTENER_PARTITIONS!r}, ['alice'])")
     earlier = set(in_instance(pipeline_env, "[r.run_id for r in instance.get_runs()]"))  # other tests' runs
@@ -70,7 +80,15 @@ def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env
     fact = before["gold.fact_recently_played"]
     assert set(fact["listener_id"]) == {"demo", "alice"}
 
-    remove = [sys.executable, "-m", "spotify_assets.cli", "listeners", "--remove", "alice", "--delete-plays"]
+    remove = [
+        sys.executable,
+        "-m",
+        "spotify_assets.operations.cli",
+        "listeners",
+        "--remove",
+        "alice",
+        "--delete-plays",
+    ]
     refused = subprocess.run(
         remove, cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, input="n\n"
     )

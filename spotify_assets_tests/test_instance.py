@@ -11,15 +11,15 @@ import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 
-from spotify_assets.cli import demo_partition_range
-from spotify_assets.instance_config import (
+from spotify_assets.assets.pools import WAREHOUSE_POOL
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.cli import demo_partition_range
+from spotify_assets.operations.instance_config import (
     GENERATED_MARKER,
     instance_config,
     remember_dagster_home,
     write_instance_yaml,
 )
-from spotify_assets.pools import WAREHOUSE_POOL
-from spotify_assets.settings import Settings
 from spotify_assets_tests.dagster_ui import DagsterDev
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
@@ -115,7 +115,7 @@ def _no_sqlite(home: Path) -> None:
 def test_demo_leaves_its_run_in_postgres(tmp_path, pipeline_env, clean_warehouse):
     before = _dagster_runs(clean_warehouse)
     result = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "demo"],
+        [sys.executable, "-m", "spotify_assets.operations.cli", "demo"],
         cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -138,7 +138,7 @@ def test_demo_leaves_its_run_in_postgres(tmp_path, pipeline_env, clean_warehouse
 
 def test_cli_runs_and_dagster_dev_share_the_instance_at_once(tmp_path, pipeline_env, clean_warehouse):
     written = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "instance"],
+        [sys.executable, "-m", "spotify_assets.operations.cli", "instance"],
         cwd=tmp_path, env=pipeline_env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert written.returncode == 0, written.stderr

@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from dagster_aws.s3 import S3Resource
 
+from spotify_assets.contracts.tables import PLAYS, TABLES, TableSpec, arrow_schema, conform, empty_frame
 from spotify_assets.storage import lake as lake_module
 from spotify_assets.storage.lake import LakeResource, MissingPartitionError
 from spotify_assets.storage.lake_io import LakeIOManager, read_asset_input, write_asset_output
-from spotify_assets.tables import PLAYS, TABLES, TableSpec, arrow_schema, conform, empty_frame
 from spotify_assets_tests.lake_frames import DAY, plays_frame
 
 LakeFactory = Callable[..., LakeResource]

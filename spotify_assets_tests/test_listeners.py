@@ -18,9 +18,9 @@ import dagster as dg
 import pytest
 import requests
 
-from spotify_assets.cli import main
-from spotify_assets.listeners import LISTENER_PARTITIONS, check_listener_name
-from spotify_assets.settings import get_settings
+from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS, check_listener_name
+from spotify_assets.contracts.settings import get_settings
+from spotify_assets.operations.cli import main
 from spotify_assets.sources.token_store import StoredToken, write_token_file
 from spotify_assets_tests.fake_spotify import AUTHORIZE, CLIENT_ID, CLIENT_SECRET, USER_ID, FakeSpotify
 

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from spotify_assets.contracts.tables import DIM_ARTIST, PLAYS
 from spotify_assets.storage.lake import LakeResource
-from spotify_assets.tables import DIM_ARTIST, PLAYS
 from spotify_assets_tests.helpers import make_settings, materialize, warehouse_tables
 
 FIRST, LAST = date(2025, 5, 1), date(2025, 5, 7)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from spotify_assets.text import REPLACEMENT
+from spotify_assets.contracts.text import REPLACEMENT
 from spotify_assets.transforms.items import (
     EPISODE,
     NO_PLAYED_AT,

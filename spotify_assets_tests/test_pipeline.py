@@ -9,12 +9,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from spotify_assets import day_batches
 from spotify_assets.assets import silver as silver_assets
-from spotify_assets.charts import CHARTS
-from spotify_assets.day_batches import BATCH_DAYS
+from spotify_assets.contracts import day_batches
+from spotify_assets.contracts.day_batches import BATCH_DAYS
+from spotify_assets.contracts.tables import GOLD_TABLES, PLAYS
+from spotify_assets.report.charts import CHARTS
 from spotify_assets.sources.sample import generate_recently_played
-from spotify_assets.tables import GOLD_TABLES, PLAYS
 from spotify_assets_tests.helpers import (
     lake_digest,
     make_s3_settings,

@@ -6,11 +6,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from spotify_assets.day_batches import DayBatches
+from spotify_assets.contracts.day_batches import DayBatches
+from spotify_assets.contracts.tables import DIM_ARTIST, PLAYS
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.postgres_io import PostgresIOManager
 from spotify_assets.storage.warehouse import read_table
-from spotify_assets.tables import DIM_ARTIST, PLAYS
 from spotify_assets_tests.warehouse_frames import DAY, NEXT_DAY, artists, assert_same_rows, plays
 
 LAST_DAY = "2025-03-16"

@@ -12,9 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from spotify_assets import quality, reconciliation
-from spotify_assets.day_batches import DayBatches
-from spotify_assets.tables import (
+from spotify_assets.contracts.day_batches import DayBatches
+from spotify_assets.contracts.tables import (
     BRIDGE_TRACK_ARTIST,
     DIM_ARTIST,
     DIM_DATE,
@@ -23,6 +22,7 @@ from spotify_assets.tables import (
     PLAYS,
     TableSpec,
 )
+from spotify_assets.quality import reconciliation, rules
 from spotify_assets.transforms import gold
 from spotify_assets.transforms.raw import split_by_day
 from spotify_assets.transforms.silver import flatten_recently_played
@@ -69,8 +69,8 @@ def copy_frames(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_good_tables_pass_unique_key_and_valid_values(tables, name):
     spec = SPECS[name]
-    assert quality.unique_key(tables[name], spec).passed
-    outcome = quality.valid_values(tables[name], spec, TZ)
+    assert rules.unique_key(tables[name], spec).passed
+    outcome = rules.valid_values(tables[name], spec, TZ)
     assert outcome.passed, outcome.description
     assert outcome.metadata["rows_checked"] == sum(len(f) for f in tables[name].values()) > 0
 
@@ -79,7 +79,7 @@ def test_good_tables_pass_unique_key_and_valid_values(tables, name):
 def test_a_duplicated_row_breaks_unique_key(tables, name):
     frames = copy_frames(tables[name])
     frames[DAY] = pd.concat([frames[DAY], frames[DAY].tail(1)], ignore_index=True)
-    outcome = quality.unique_key(frames, SPECS[name])
+    outcome = rules.unique_key(frames, SPECS[name])
     assert not outcome.passed
     assert outcome.metadata["duplicate_keys"] == 1
     assert outcome.metadata["duplicates"].splitlines()[0].endswith("| rows |")
@@ -88,11 +88,11 @@ def test_a_duplicated_row_breaks_unique_key(tables, name):
 def test_the_same_play_in_two_partitions_is_a_duplicate_but_the_same_artist_is_not(tables):
     plays = copy_frames(tables[PLAYS.name])
     plays[NEXT] = pd.concat([plays[NEXT], plays[DAY].head(1)], ignore_index=True)
-    assert not quality.unique_key(plays, PLAYS).passed
+    assert not rules.unique_key(plays, PLAYS).passed
     artists = copy_frames(tables[DIM_ARTIST.name])
     artists[NEXT] = pd.concat([artists[NEXT], artists[DAY].head(1)], ignore_index=True)
     artists[NEXT] = artists[NEXT].drop_duplicates("artist_key")
-    assert quality.unique_key(artists, DIM_ARTIST).passed
+    assert rules.unique_key(artists, DIM_ARTIST).passed
 
 
 def _set(column: str, value: Any) -> Callable[[pd.DataFrame], None]:
@@ -133,7 +133,7 @@ BREAKAGES = [
 def test_broken_values_fail_valid_values(tables, name, rule, breaks):
     frames = copy_frames(tables[name])
     breaks(frames[DAY])
-    outcome = quality.valid_values(frames, SPECS[name], TZ)
+    outcome = rules.valid_values(frames, SPECS[name], TZ)
     assert not outcome.passed
     assert outcome.metadata["violations"] == {rule: 1}
     assert DAY in outcome.description
@@ -141,8 +141,8 @@ def test_broken_values_fail_valid_values(tables, name, rule, breaks):
 
 def test_played_at_is_judged_in_the_partitions_time_zone(tables):
     # 23:58 UTC on May 26 is already May 27 in Berlin: the same rows break the rule there.
-    assert quality.valid_values(tables[PLAYS.name], PLAYS, "UTC").passed
-    outcome = quality.valid_values(tables[PLAYS.name], PLAYS, "Europe/Berlin")
+    assert rules.valid_values(tables[PLAYS.name], PLAYS, "UTC").passed
+    outcome = rules.valid_values(tables[PLAYS.name], PLAYS, "Europe/Berlin")
     assert outcome.metadata["violations"]["played_at outside the partition's day"] > 0
 
 
@@ -156,17 +156,17 @@ def test_played_at_is_judged_in_the_partitions_time_zone(tables):
     ],
 )
 def test_missing_references(values, present, missing):
-    found = quality.missing_references(pd.Series(values), present)
+    found = rules.missing_references(pd.Series(values), present)
     assert list(zip(found["key"], found["rows"], strict=True)) == missing
 
 
 def test_references_exist_names_the_orphans():
-    ok = quality.references_exist(
-        {"track_key -> gold.dim_track": quality.missing_references(pd.Series(["a"]), {"a"})}
+    ok = rules.references_exist(
+        {"track_key -> gold.dim_track": rules.missing_references(pd.Series(["a"]), {"a"})}
     )
     assert ok.passed
-    broken = quality.references_exist(
-        {"track_key -> gold.dim_track": quality.missing_references(pd.Series(["a", "x", "x"]), {"a"})}
+    broken = rules.references_exist(
+        {"track_key -> gold.dim_track": rules.missing_references(pd.Series(["a", "x", "x"]), {"a"})}
     )
     assert not broken.passed
     assert broken.description == "2 rows with track_key -> gold.dim_track missing"
@@ -245,7 +245,7 @@ def test_fact_matches_silver(silver, tables):
 
 @pytest.mark.parametrize(("gap_days", "passed"), [([], True), (["2017-05-27"], False)])
 def test_possible_gap_is_a_warning(gap_days, passed):
-    outcome = quality.no_possible_gap(gap_days)
+    outcome = rules.no_possible_gap(gap_days)
     assert (outcome.passed, outcome.severity) == (passed, "WARN")
 
 
@@ -266,7 +266,7 @@ NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 def test_authorization_warns_two_weeks_before_expiry(source, authorized_days_ago, passed, text):
     authorized_at = NOW - timedelta(days=authorized_days_ago) if authorized_days_ago is not None else None
     due = authorized_at + timedelta(days=182) if authorized_at else None
-    outcome = quality.authorization_fresh(source, authorized_at, due, NOW)
+    outcome = rules.authorization_fresh(source, authorized_at, due, NOW)
     assert outcome.passed is passed
     assert outcome.severity == "WARN"
     assert text in outcome.description
@@ -283,7 +283,7 @@ def test_every_not_null_column_is_checked(tables):
             broken = frames[DAY].copy()
             broken[column] = broken[column].astype(object)
             broken.loc[broken.index[0], column] = None
-            violations = quality.valid_values({DAY: broken}, spec, "UTC").metadata["violations"]
+            violations = rules.valid_values({DAY: broken}, spec, "UTC").metadata["violations"]
             null_counts = {
                 rule.removeprefix("null "): n for rule, n in violations.items() if rule.startswith("null ")
             }
@@ -295,7 +295,7 @@ def test_valid_values_names_the_broken_partition_of_a_batch():
     frames = {day: gold.build_dim_date([date.fromisoformat(day)]) for day in days}
     frames["2017-05-27"].loc[0, "date_key"] = 20170101
     batched = DayBatches(days, lambda keys: {key: frames[key] for key in keys}, batch_days=3)
-    outcome = quality.valid_values(batched, DIM_DATE, TZ)
+    outcome = rules.valid_values(batched, DIM_DATE, TZ)
     assert not outcome.passed
     assert outcome.metadata["violations"] == {"dim_date row of another day": 1}
     assert outcome.metadata["rows_checked"] == 3

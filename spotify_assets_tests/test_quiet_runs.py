@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from spotify_assets.cli import demo_partition_range
-from spotify_assets.quiet_run import without_quiet_warnings
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.cli import demo_partition_range
+from spotify_assets.operations.quiet_run import without_quiet_warnings
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets_tests.helpers import asset_keys, event_log_paths, progress_lines, user_shell_env
 
@@ -19,7 +19,7 @@ MAX_DEMO_LINES = 40
 
 def _demo(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "demo"],
+        [sys.executable, "-m", "spotify_assets.operations.cli", "demo"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spotify_assets.raw_merge import newest_first
+from spotify_assets.contracts.raw_merge import newest_first
 from spotify_assets.transforms.raw import (
     gap_days,
     gap_reference,

@@ -8,11 +8,11 @@ from datetime import date
 import pytest
 from psycopg import sql
 
-from spotify_assets.rebuild import day_ranges, lake_partitions, run_rebuild, table_of
+from spotify_assets.contracts.tables import DIM_TRACK, FACT_RECENTLY_PLAYED, PLAYS
+from spotify_assets.operations.rebuild import day_ranges, lake_partitions, run_rebuild, table_of
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.warehouse import read_table
 from spotify_assets.storage.warehouse_write import write_table
-from spotify_assets.tables import DIM_TRACK, FACT_RECENTLY_PLAYED, PLAYS
 from spotify_assets_tests.helpers import event_log_paths, make_settings, materialize
 from spotify_assets_tests.warehouse_frames import DAY, tricky_frame
 
@@ -83,7 +83,7 @@ def test_rebuild_from_the_lake_gives_the_same_rows(tmp_path, clean_warehouse, sp
     key = f"{spec.schema}/{spec.name}"
 
     result = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "rebuild", key, "--yes"],
+        [sys.executable, "-m", "spotify_assets.operations.cli", "rebuild", key, "--yes"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 

@@ -16,8 +16,9 @@ import pytest
 from PIL import Image, ImageColor
 
 from spotify_assets.assets.report import REPORT_LISTENING
-from spotify_assets.chart_canvas import ACCENT, INK, nice_ticks
-from spotify_assets.charts import (
+from spotify_assets.definitions import build_definitions
+from spotify_assets.report.chart_canvas import ACCENT, INK, nice_ticks
+from spotify_assets.report.charts import (
     CHARTS,
     RANKING_SIZE,
     SIZE,
@@ -27,7 +28,6 @@ from spotify_assets.charts import (
     top_artists_chart,
     top_tracks_chart,
 )
-from spotify_assets.definitions import build_definitions
 from spotify_assets.transforms.report import WINDOW_DAYS, ListeningReport, _dates, _report, listening_reports
 from spotify_assets_tests.helpers import make_settings, materialize
 from spotify_assets_tests.report_numbers import listening_frame, sql_numbers

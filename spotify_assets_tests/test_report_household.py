@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from spotify_assets.assets.report import REPORT_LISTENING, listener_segment
-from spotify_assets.charts import CHARTS
 from spotify_assets.definitions import build_definitions
+from spotify_assets.report.charts import CHARTS
 from spotify_assets.transforms.household import household_reports
 from spotify_assets.transforms.report import listening_reports
 from spotify_assets_tests.helpers import make_settings, materialize

@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from spotify_assets.resources import build_postgres
-from spotify_assets.settings import Settings
-from spotify_assets.topology import Topology
+from spotify_assets.assets.resources import build_postgres
+from spotify_assets.contracts.settings import Settings
+from spotify_assets.operations.topology import Topology
 from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.tcp_postgres import TcpPostgres
 from spotify_assets_tests.topology_processes import WORKSPACE, Deployment, Serve, deployment_env, wait_for
@@ -147,7 +147,7 @@ def serve_restarted(home) -> Iterator[Restarted]:
         wait_for(lambda: not _alive(processes), 30, interval=0.2, what="every process of serve gone")
         at_kill = home.statuses(days)  # nothing runs: what the restart finds
         server = _start_serve(home, "serve-2.log", server.port, server.code_port)
-        wait_for(lambda: _nothing_in_progress(home, days), 180, interval=2, what="every day's runs ended")
+        wait_for(lambda: _settled(home, days), 240, interval=2, what="every day's runs settled")
         logs = [(home.root / log).read_text() for log in ("serve-1.log", "serve-2.log")]
         yield Restarted(days, at_kill, logs)
     finally:
@@ -166,10 +166,6 @@ def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     return alive
 
 
-def _nothing_in_progress(home: Home, days: list[str]) -> bool:
-    return not any(s in IN_PROGRESS for runs in home.statuses(days).values() for s in runs.values())
-
-
 @pytest.mark.slow
 def test_after_serve_is_killed_and_started_again_queued_runs_run_once_and_none_fails_in_the_queue(
     home, serve_restarted
@@ -185,6 +181,11 @@ def test_after_serve_is_killed_and_started_again_queued_runs_run_once_and_none_f
         assert not home.sql("SELECT 1 FROM dagster.event_logs WHERE event LIKE %s", (f"%{message}%",))
     for text in serve_restarted.logs:
         assert "Traceback" not in text and "UNAVAILABLE" not in text, text[-3000:]
+
+
+@pytest.mark.slow
+def test_after_serve_is_killed_and_started_again_every_day_has_one_successful_run(home, serve_restarted):
+    _assert_one_success_per_day(home, serve_restarted.days, serve_restarted.at_kill)
 
 
 @pytest.mark.slow

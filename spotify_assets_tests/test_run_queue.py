@@ -14,10 +14,10 @@ from dagster._core.storage.dagster_run import DagsterRun, make_new_run_id
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED, checked_through_key
+from spotify_assets.contracts.listener_scope import DEFAULT_LISTENER, LISTENER_PARTITIONS, LISTENER_TAG
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.definitions import build_definitions
-from spotify_assets.instance_config import write_instance_yaml
-from spotify_assets.listener_scope import DEFAULT_LISTENER, LISTENER_PARTITIONS, LISTENER_TAG
-from spotify_assets.settings import Settings
+from spotify_assets.operations.instance_config import write_instance_yaml
 from spotify_assets_tests.helpers import lake_digest, make_settings, schedule_requests
 
 TODAY = date(2026, 3, 10)

@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
+from spotify_assets.assets.schedules import FACT_ASSET_KEY
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.definitions import build_definitions
-from spotify_assets.schedules import FACT_ASSET_KEY
-from spotify_assets.settings import Settings
 from spotify_assets_tests.helpers import schedule_requests
 
 TICK = datetime(2026, 3, 10, 0, 30, tzinfo=UTC)  # the daily tick: yesterday is 2026-03-09

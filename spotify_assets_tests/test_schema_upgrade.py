@@ -8,10 +8,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from spotify_assets.contracts.tables import DIM_TRACK, PLAYS, Column, TableSpec, conform
 from spotify_assets.storage.postgres_io import PostgresIOManager
 from spotify_assets.storage.warehouse import ensure_table, read_table
 from spotify_assets.storage.warehouse_write import WarehouseWriteError, write_table
-from spotify_assets.tables import DIM_TRACK, PLAYS, Column, TableSpec, conform
 from spotify_assets_tests.helpers import make_settings, materialize
 from spotify_assets_tests.warehouse_frames import DAY, NEXT_DAY, assert_same_rows, tricky_frame
 

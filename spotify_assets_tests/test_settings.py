@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from spotify_assets.settings import Settings, read_dotenv
+from spotify_assets.contracts.settings import Settings, read_dotenv
 
 
 def test_defaults_are_the_embedded_stack():
@@ -164,16 +164,16 @@ def test_no_secret_is_resource_config(tmp_path):
 
 
 def test_a_run_never_rereads_the_environment(tmp_path, clean_warehouse, monkeypatch):
-    """README "Read once, one time zone": what a run does follows the settings the definitions were built
-    from, even when the environment says otherwise by the time the run starts."""
+    """docs/configuration.md, "Read once, one time zone": what a run does follows the settings the definitions
+    were built from, even when the environment says otherwise by the time the run starts."""
     import json
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
     import dagster as dg
 
+    from spotify_assets.contracts.settings import get_settings
     from spotify_assets.definitions import build_definitions
-    from spotify_assets.settings import get_settings
     from spotify_assets_tests.helpers import make_settings
 
     built = make_settings(tmp_path, clean_warehouse, partitions_timezone="Asia/Kolkata")

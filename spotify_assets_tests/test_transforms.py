@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from spotify_assets import tables
-from spotify_assets.tables import PLAYS, conform
+from spotify_assets.contracts import tables
+from spotify_assets.contracts.tables import PLAYS, conform
 from spotify_assets.transforms import gold, keys
 from spotify_assets.transforms.silver import flatten_recently_played
 
@@ -380,7 +380,7 @@ def test_is_local_inferred_from_the_uri_when_absent(plays: pd.DataFrame) -> None
 
 
 def reference_play_id(listener_id: str, played_at: pd.Timestamp, track_key: str) -> str:
-    """The play key as README defines it, computed one play at a time: sha1 of `listener|epoch ms|track`."""
+    """The play key as docs/data-model.md has it, one play at a time: SHA-1 of `listener|epoch ms|track`."""
     millis = (played_at - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ms")
     return hashlib.sha1(f"{listener_id}|{millis}|{track_key}".encode()).hexdigest()[:32]
 

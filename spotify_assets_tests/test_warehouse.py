@@ -15,7 +15,8 @@ import pgserver
 import pytest
 from psycopg import sql
 
-from spotify_assets import tables
+from spotify_assets.contracts import tables
+from spotify_assets.contracts.tables import DIM_ARTIST, PLAYS, TABLES, Column, TableSpec, conform
 from spotify_assets.storage import pg_copy
 from spotify_assets.storage.postgres import (
     CONNECT_TIMEOUT_S,
@@ -32,7 +33,6 @@ from spotify_assets.storage.warehouse import (
     table_identifier,
 )
 from spotify_assets.storage.warehouse_write import WarehouseWriteError, collapse_for_upsert, write_table
-from spotify_assets.tables import DIM_ARTIST, PLAYS, TABLES, Column, TableSpec, conform
 from spotify_assets_tests.warehouse_frames import (
     DAY,
     NEXT_DAY,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from spotify_assets.topology import Topology, local_command
+from spotify_assets.operations.topology import Topology, local_command
 from spotify_assets_tests.dagster_ui import LAUNCH_RUN, DagsterDev, free_port, stop_process_group
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "deploy" / "workspace.yaml"
@@ -154,7 +154,7 @@ class Serve(DagsterDev):
         self.log_path = cwd / log
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "spotify_assets.cli", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "spotify_assets.operations.cli", "serve", "--port", str(self.port),
              "--code-port", str(self.code_port)],
             cwd=cwd, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
@@ -183,7 +183,7 @@ def deployment_env(root: Path, db_port: int, db_password: str, **settings: str) 
         **settings,
     )
     written = subprocess.run(
-        [sys.executable, "-m", "spotify_assets.cli", "instance"],
+        [sys.executable, "-m", "spotify_assets.operations.cli", "instance"],
         cwd=root, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert written.returncode == 0, written.stderr

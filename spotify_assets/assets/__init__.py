@@ -1,4 +1,5 @@
-"""The medallion assets: raw, silver and gold, one module per layer."""
+"""The Dagster graph: the raw, silver, gold and report assets with their resources, partitions, jobs and
+schedules."""
 
 import warnings
 

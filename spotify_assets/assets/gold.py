@@ -11,9 +11,9 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from spotify_assets.day_batches import PartitionMap, per_day
-from spotify_assets.pools import WAREHOUSE_POOL
-from spotify_assets.tables import PLAYS, TableSpec, gold_tables
+from spotify_assets.assets.pools import WAREHOUSE_POOL
+from spotify_assets.contracts.day_batches import PartitionMap, per_day
+from spotify_assets.contracts.tables import PLAYS, TableSpec, gold_tables
 
 SILVER_PLAYS = PLAYS.asset_key
 Frames = PartitionMap

@@ -5,17 +5,18 @@ from typing import Any
 import dagster as dg
 import numpy as np
 
+from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.assets.raw import raw_asset
-from spotify_assets.export_formats import STORED_KINDS, VIDEO
-from spotify_assets.listener_scope import (
+from spotify_assets.contracts.export_formats import STORED_KINDS, VIDEO
+from spotify_assets.contracts.listener_scope import (
     DEFAULT_LISTENER,
     LISTENER_PARTITIONS,
     LISTENER_TAG,
+    ListenerError,
     ListenerPayloads,
+    check_listener_name,
     listener_asset_path,
 )
-from spotify_assets.listeners import ListenerError, check_listener_name
-from spotify_assets.pools import WAREHOUSE_POOL
 from spotify_assets.sources.history import ExportRead, HistoryFileError, HistoryResource, describe_files
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.raw_partitions import JsonPartitions

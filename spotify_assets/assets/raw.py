@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from spotify_assets.listener_scope import (
+from spotify_assets.contracts.listener_scope import (
     DEFAULT_LISTENER,
     LISTENER_PARTITIONS,
     ListenerPayloads,

@@ -12,9 +12,9 @@ from urllib.parse import quote
 import dagster as dg
 import pandas as pd
 
-from spotify_assets.charts import render_charts, report_markdown
-from spotify_assets.household_page import household_markdown, listener_markdown
-from spotify_assets.pools import WAREHOUSE_POOL
+from spotify_assets.assets.pools import WAREHOUSE_POOL
+from spotify_assets.report.charts import render_charts, report_markdown
+from spotify_assets.report.household_page import household_markdown, listener_markdown
 from spotify_assets.storage.bi import ensure_views, read_listening
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.postgres import PostgresResource

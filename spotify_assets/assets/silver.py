@@ -8,10 +8,10 @@ import dagster as dg
 import pandas as pd
 
 from spotify_assets.assets.history import RAW_STREAMING_HISTORY
+from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
-from spotify_assets.day_batches import DayBatches
-from spotify_assets.listener_scope import DEFAULT_LISTENER
-from spotify_assets.pools import WAREHOUSE_POOL
+from spotify_assets.contracts.day_batches import DayBatches
+from spotify_assets.contracts.listener_scope import DEFAULT_LISTENER
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake_io import BY_LISTENER, OPTIONAL_LAZY_INPUT
 from spotify_assets.storage.raw_partitions import ListenerJsonPartitions

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.sources.retries import RETRIED_STATUSES, HttpFault, Retrier
 from spotify_assets.sources.spotify_client import AUTH_COMMAND, SpotifyApiError, SpotifyAuthError, redact
 from spotify_assets.sources.token_store import (

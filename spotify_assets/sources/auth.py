@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import requests
 from spotipy.exceptions import SpotifyException
 
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.sources.access_token import request_token
 from spotify_assets.sources.auth_redirect import CallbackListener, parse_callback
 from spotify_assets.sources.spotify_client import AUTH_COMMAND, SpotifyAuthError, SpotifyError, make_client

@@ -26,7 +26,7 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
-from spotify_assets.export_formats import (
+from spotify_assets.contracts.export_formats import (
     REQUIRED,
     STOP_TIME_FIELD,
     STORED_KINDS,
@@ -38,8 +38,8 @@ from spotify_assets.export_formats import (
     stop_millis,
     typed_table,
 )
-from spotify_assets.listener_scope import DEFAULT_LISTENER, LISTENER_FOLDER
-from spotify_assets.text import without_lone_surrogates
+from spotify_assets.contracts.listener_scope import DEFAULT_LISTENER, LISTENER_FOLDER
+from spotify_assets.contracts.text import without_lone_surrogates
 
 
 class HistoryFileError(ValueError):

@@ -1,7 +1,7 @@
 """The live source: `GET /me/player/recently-played` from the Spotify Web API, for a process left running.
 
 This module pages through the recently-played window (forward with `after`, then back with `before` when a
-full page does not reach the start). Beside it (see the README's "Live Spotify" section): `spotify_client`
+full page does not reach the start). Beside it (see docs/live-spotify.md): `spotify_client`
 builds the spotipy client and defines the errors, `retries` decides what is retried and for how long, and
 `access_token` loads and refreshes the access token. Nothing here prompts: without a usable token the error
 says to run `spotify-assets auth`.
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import requests
 import spotipy
 
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.sources.access_token import AccessToken
 from spotify_assets.sources.base import RECENTLY_PLAYED_PAGE_LIMIT, RecentlyPlayedFetch
 from spotify_assets.sources.retries import DEFAULT_RETRY, Retrier, RetryConfig

@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from spotify_assets.listener_scope import DEFAULT_LISTENER
-from spotify_assets.settings import (
+from spotify_assets.contracts.listener_scope import DEFAULT_LISTENER
+from spotify_assets.contracts.settings import (
     DEFAULT_ACCOUNTS_BASE_URL,
     DEFAULT_API_BASE_URL,
     DEFAULT_REDIRECT_URI,
@@ -16,6 +16,8 @@ from spotify_assets.settings import (
     read_secret,
 )
 from spotify_assets.sources.base import RecentlyPlayedSource
+from spotify_assets.sources.live import LiveRecentlyPlayedSource
+from spotify_assets.sources.sample import SampleRecentlyPlayedSource
 
 DEFAULT_TOKEN_FILE = Settings.spotify_token_file
 
@@ -106,8 +108,6 @@ class SpotifyResource(dg.ConfigurableResource):
         The sample gives each registered listener plays of their own (seeded by their name too), under
         their name as listener id."""
         if self.resolved_source() == "sample":
-            from spotify_assets.sources.sample import SampleRecentlyPlayedSource
-
             default = listener == DEFAULT_LISTENER
             return SampleRecentlyPlayedSource(
                 listener_id=(self.listener_id or "demo") if default else listener,
@@ -115,6 +115,4 @@ class SpotifyResource(dg.ConfigurableResource):
                 plays_per_day=self.sample_plays_per_day,
                 seed=None if default else listener,
             )
-        from spotify_assets.sources.live import LiveRecentlyPlayedSource
-
         return LiveRecentlyPlayedSource(self.live_settings(listener))

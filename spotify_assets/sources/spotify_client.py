@@ -16,7 +16,7 @@ import re
 import requests
 import spotipy
 
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
 
 AUTH_COMMAND = "spotify-assets auth"
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from spotify_assets.settings import Settings
+from spotify_assets.contracts.settings import Settings
 
 log = logging.getLogger(__name__)
 

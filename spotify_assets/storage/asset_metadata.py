@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from spotify_assets.tables import TableSpec
+from spotify_assets.contracts.tables import TableSpec
 
 PREVIEW_ROWS = 5
 MAX_CELL_CHARS = 40

@@ -14,8 +14,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from spotify_assets.storage.warehouse import advisory_lock_key, ensure_schema, ensure_table
-from spotify_assets.tables import (
+from spotify_assets.contracts.tables import (
     DIM_ARTIST,
     DIM_DATE,
     DIM_TRACK,
@@ -23,6 +22,7 @@ from spotify_assets.tables import (
     KEY_MAP,
     LISTENING_COLUMNS,
 )
+from spotify_assets.storage.warehouse import advisory_lock_key, ensure_schema, ensure_table
 
 BI_SCHEMA = "bi"
 _LISTENED_MS = "coalesce(f.ms_played, f.duration_ms, 0)"

@@ -21,13 +21,14 @@ from typing import Any
 import psycopg
 from dagster import Field, StringSource
 from dagster._serdes import ConfigurableClassData
-from dagster_postgres import DagsterPostgresStorage
+from dagster_postgres import DagsterPostgresStorage, PostgresRunStorage, PostgresScheduleStorage
 from dagster_postgres.utils import get_conn_string
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from spotify_assets.settings import Settings, get_settings
+from spotify_assets.contracts.settings import Settings, get_settings
 from spotify_assets.storage.postgres import CONNECT_TIMEOUT_S, EMBEDDED_USER, embedded_server
+from spotify_assets.storage.run_event_order import StatusFirstEventLogStorage
 
 SCHEMA_LOCK_KEY = 0x5D17A9  # any fixed number: serializes CREATE SCHEMA between processes starting at once
 
@@ -89,6 +90,16 @@ def instance_postgres_url(settings: Settings, schema: str) -> str:
 
 class WarehouseInstanceStorage(DagsterPostgresStorage):
     """Dagster's runs, events and schedules in a schema of the warehouse's PostgreSQL (from the settings)."""
+
+    def __init__(self, postgres_url: str, inst_data: ConfigurableClassData | None = None) -> None:
+        # dagster-postgres's three storages, the event log one storing a run's status before its event.
+        self.postgres_url = postgres_url
+        self.should_autocreate_tables = True
+        self._inst_data = inst_data
+        self._run_storage = PostgresRunStorage(postgres_url)
+        self._event_log_storage = StatusFirstEventLogStorage(postgres_url, self._run_storage)
+        self._schedule_storage = PostgresScheduleStorage(postgres_url)
+        super(DagsterPostgresStorage, self).__init__()
 
     @classmethod
     def config_type(cls) -> dict[str, Field]:

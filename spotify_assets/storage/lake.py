@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
+from spotify_assets.contracts.tables import BATCH_ROWS, TableSpec, to_arrow_partitions
 from spotify_assets.storage.lake_formats import (
     FILE_FORMATS,
     RAW_LIST_FIELDS,
@@ -33,7 +34,6 @@ from spotify_assets.storage.lake_formats import (
     to_frame,
     to_frames,
 )
-from spotify_assets.tables import BATCH_ROWS, TableSpec, to_arrow_partitions
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError

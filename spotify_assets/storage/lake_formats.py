@@ -18,9 +18,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from spotify_assets.export_formats import STORED_KINDS
-from spotify_assets.tables import ARROW_TYPES, TableSpec, conform
-from spotify_assets.text import utf8
+from spotify_assets.contracts.export_formats import STORED_KINDS
+from spotify_assets.contracts.tables import ARROW_TYPES, TableSpec, conform
+from spotify_assets.contracts.text import utf8
 
 FILE_FORMATS = ("parquet", "csv")
 

@@ -6,9 +6,9 @@ from typing import Any, Optional
 import dagster as dg
 import pandas as pd
 
-from spotify_assets.day_batches import DayBatches, batches_of
-from spotify_assets.listener_scope import ListenerPayloads
-from spotify_assets.raw_merge import RAW_MERGES
+from spotify_assets.contracts.day_batches import DayBatches, batches_of
+from spotify_assets.contracts.listener_scope import ListenerPayloads
+from spotify_assets.contracts.raw_merge import RAW_MERGES
 from spotify_assets.storage.asset_metadata import (
     column_schema,
     raw_partition_metadata,

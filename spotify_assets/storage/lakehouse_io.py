@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from spotify_assets.day_batches import DayBatches, batches_of
+from spotify_assets.contracts.day_batches import DayBatches, batches_of
 from spotify_assets.storage.asset_metadata import record_output_metadata
 from spotify_assets.storage.lake_io import LakeIOManager, check_output_partitions, context_partition_keys
 from spotify_assets.storage.postgres_io import PostgresIOManager

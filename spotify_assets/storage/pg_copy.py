@@ -2,7 +2,7 @@
 
 The rows are encoded by pgpq (a maintained Arrow -> PostgreSQL binary encoder, in Rust). It replaced an
 encoder of our own (Arrow and numpy, ~135 lines) after benchmark 1 measured both on the same rows: pgpq's
-encoder was 1.2x-1.4x faster, and the tables they loaded had the same md5 (see README, benchmark 1). Binary
+encoder was 1.2x-1.4x faster, and the tables they loaded had the same md5 (see CHANGELOG.md). Binary
 COPY itself beats the alternatives we measured (pandas `to_sql`, CSV through `psql \\copy`): no text for
 Python to render or for the server to parse.
 """
@@ -19,7 +19,7 @@ from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from spotify_assets.tables import TableSpec, to_arrow
+from spotify_assets.contracts.tables import TableSpec, to_arrow
 
 CHUNK_ROWS = 65_536
 """Rows per COPY chunk: large enough for vectorized encoding, small enough to stay in the CPU caches."""

@@ -19,17 +19,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import dagster as dg
 import fasteners
-import pgserver
 import psutil
 import psycopg
-from pgserver.utils import PostmasterInfo
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pydantic import Field
+
+if TYPE_CHECKING:
+    import pgserver
+    from pgserver.utils import PostmasterInfo
 
 CONNECT_TIMEOUT_S = 10
 APPLICATION_NAME = "spotify_assets"
@@ -45,6 +47,8 @@ def _resolve(directory: str | Path) -> Path:
 
 
 def _read_pid_file(path: Path) -> PostmasterInfo | None:
+    from pgserver.utils import PostmasterInfo
+
     try:
         return PostmasterInfo.read_from_pgdata(path)
     except (AssertionError, ValueError):  # half written by a server that is starting right now
@@ -112,6 +116,8 @@ def _lock_file_pid(path: Path) -> int | None:
 
 def embedded_server(directory: str | Path) -> pgserver.PostgresServer:
     """Start (or attach to) the embedded PostgreSQL of a data folder, once per process and folder."""
+    import pgserver
+
     path = _resolve(directory)
     with _lock:
         server = _servers.get(path)
@@ -150,6 +156,8 @@ def embedded_database_uri(directory: str | Path, dbname: str = "postgres") -> st
 
 def stop_embedded_server(directory: str | Path) -> None:
     """Stop the embedded PostgreSQL of a data folder if it runs (fast shutdown: open sessions are ended)."""
+    import pgserver
+
     path = _resolve(directory)
     with _lock:
         server = _servers.pop(path, None)

@@ -9,19 +9,19 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.contracts.tables import TableSpec
 from spotify_assets.storage.asset_metadata import column_schema
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.table_slice import UNPARTITIONED, TableSlice
 from spotify_assets.storage.warehouse import count_rows, read_table
 from spotify_assets.storage.warehouse_write import write_table
-from spotify_assets.tables import TableSpec
 
 
 class PostgresIOManager(dg.ConfigurableIOManager):
     """Stores assets keyed `[schema, table]` in PostgreSQL table `schema.table`, one transaction per output.
 
     The table's columns, primary key and write mode come from its `TableSpec` (`tables.TABLES`, found by the
-    asset key: a table of your own is one spec added there, see README "Adding a table"). The table (and
+    asset key: a table of your own is one spec added there, see docs/adding-a-table.md). The table (and
     schema) is created on first write with typed columns, NOT NULLs, the primary key and column comments; a
     newer spec's nullable columns are added in place, and any other difference fails before writing, naming
     the command that rebuilds the table.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from spotify_assets.tables import Column, TableSpec
+from spotify_assets.contracts.tables import Column, TableSpec
 
 PG_TYPE_NAMES = {"timestamptz": "timestamp with time zone"}
 """Spec types whose name in the catalog (`format_type`) is another spelling."""

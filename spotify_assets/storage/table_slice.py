@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from spotify_assets.tables import TABLES, TableSpec
+from spotify_assets.contracts.tables import TABLES, TableSpec
 
 UNPARTITIONED = ""
 """The key of an unpartitioned (upsert-only) output in `{partition key: frame}`."""

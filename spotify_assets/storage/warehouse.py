@@ -14,8 +14,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from spotify_assets.storage.table_drift import columns_to_add
-from spotify_assets.tables import (
+from spotify_assets.contracts.tables import (
     ARROW_TYPES,
     BATCH_ROWS,
     Column,
@@ -23,6 +22,7 @@ from spotify_assets.tables import (
     conform,
     empty_frame,
 )
+from spotify_assets.storage.table_drift import columns_to_add
 
 
 def table_identifier(spec: TableSpec) -> sql.Composed:

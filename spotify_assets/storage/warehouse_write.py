@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from spotify_assets.day_batches import batches_of
+from spotify_assets.contracts.day_batches import batches_of
+from spotify_assets.contracts.tables import TableSpec, conform, empty_frame, to_arrow_partitions
 from spotify_assets.storage.pg_copy import copy_arrow, copy_frame
 from spotify_assets.storage.warehouse import advisory_xact_lock, column_list, ensure_table, table_identifier
-from spotify_assets.tables import TableSpec, conform, empty_frame, to_arrow_partitions
 
 
 class WarehouseWriteError(RuntimeError):

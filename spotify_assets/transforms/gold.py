@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from spotify_assets.tables import (
+from spotify_assets.contracts.tables import (
     BRIDGE_TRACK_ARTIST,
     DIM_ALBUM,
     DIM_ARTIST,

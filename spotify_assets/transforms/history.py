@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spotify_assets.export_formats import (
+from spotify_assets.contracts.export_formats import (
     KIND_CODES,
     STOP_TIME_FIELD,
     STORED_KINDS,

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from spotify_assets.tables import KEY_MAP, PLAYS, conform, empty_frame
+from spotify_assets.contracts.tables import KEY_MAP, PLAYS, conform, empty_frame
 from spotify_assets.transforms.gold import EXPORT_COLUMNS
 from spotify_assets.transforms.history_plays import SOURCE_ACCOUNT_DATA, SOURCE_EXTENDED_HISTORY
 from spotify_assets.transforms.key_convergence import converge_keys, id_pairs, source_ranks

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from spotify_assets.raw_merge import newest_first, play_identity
+from spotify_assets.contracts.raw_merge import newest_first, play_identity
 
 Item = dict[str, Any]
 

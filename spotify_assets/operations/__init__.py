@@ -1,0 +1,1 @@
+"""Running the installation: the CLI, the served topology, the Dagster instance, listeners, rebuilds."""

@@ -1,0 +1,159 @@
+"""Reconciliation rules, `raw -> silver -> fact`, as pure functions returning a `quality.Outcome`.
+
+Their documented exclusions:
+
+- raw -> silver: every *music* play of a raw recently-played partition is a silver row of the same day with
+  the same track uri and played_at (to the millisecond). Not music plays, and so excluded (the rule of
+  `transforms.items.play_items`, which silver applies too): items that are not objects, have no valid
+  played_at or no track object, and items whose track `type` is not `track` (podcast episodes). When silver
+  keeps a data-export row instead of the recently-played row for the same play (deduplication across
+  sources), an export row of the same track uri whose played_at is within `EXPORT_MATCH_TOLERANCE` counts as
+  the play. Conversely every silver row whose source is `recently_played` must be in raw: silver invents no
+  plays. Silver rows from other sources (data exports) are not compared with raw recently-played.
+- silver -> fact: exactly the same plays (`play_id` of each silver row = the fact's play ids), no exclusions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spotify_assets.contracts.text import without_nul
+from spotify_assets.quality.rules import SAMPLE_ROWS, Frames, Outcome, markdown_table
+from spotify_assets.transforms.items import play_items
+from spotify_assets.transforms.keys import epoch_millis_array, play_ids
+from spotify_assets.transforms.silver import SOURCE_RECENTLY_PLAYED
+
+EXPORT_MATCH_TOLERANCE = timedelta(seconds=10)
+"""How far an export row's played_at may be from the recently-played item it stands for (exports give the
+second the stream stopped; the API's played_at is close to, not exactly, that moment)."""
+
+
+def _identity(track_uri: Any, track_id: Any, track_name: Any) -> str:
+    for value in (track_uri, track_id, track_name):
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def raw_play_keys(items: Iterable[Mapping[str, Any]]) -> set[tuple[int, str]]:
+    """(played_at in epoch ms, track uri) of the music plays among raw recently-played items."""
+    music, _ = play_items(items)
+    if not music:
+        return set()
+    parsed = pd.to_datetime(
+        pd.Series([item.get("played_at") for item in music], dtype="string"),
+        utc=True,
+        format="ISO8601",
+    ).astype("datetime64[ms, UTC]")
+    millis = epoch_millis_array(parsed).tolist()
+    tracks = [item["track"] for item in music]
+    # Silver replaced NUL in these before storing them: compare the same text.
+    uris = [_identity(*(without_nul(t.get(name)) for name in ("uri", "id", "name"))) for t in tracks]
+    return set(zip(millis, uris, strict=True))
+
+
+def silver_play_keys(plays: pd.DataFrame) -> pd.DataFrame:
+    """Silver rows as (millis, uri, source): the same identity as `raw_play_keys`."""
+    if plays.empty:
+        return pd.DataFrame({"millis": [], "uri": [], "source": []})
+    uris = [
+        _identity(*values)
+        for values in zip(plays["track_uri"], plays["track_id"], plays["track_name"], strict=True)
+    ]
+    return pd.DataFrame(
+        {"millis": epoch_millis_array(plays["played_at"]), "uri": uris, "source": plays["source"].to_numpy()}
+    )
+
+
+def _matched_by_exports(
+    unmatched: set[tuple[int, str]], exports: pd.DataFrame, tolerance: timedelta
+) -> set[tuple[int, str]]:
+    if not unmatched or exports.empty:
+        return set()
+    window = tolerance // timedelta(milliseconds=1)
+    by_uri = {uri: np.sort(group["millis"].to_numpy()) for uri, group in exports.groupby("uri")}
+    matched = set()
+    for millis, uri in unmatched:
+        times = by_uri.get(uri)
+        if times is not None:
+            position = np.searchsorted(times, millis - window)
+            if position < len(times) and times[position] <= millis + window:
+                matched.add((millis, uri))
+    return matched
+
+
+def silver_matches_raw(
+    raw: Mapping[str, Iterable[Mapping[str, Any]] | None],
+    silver: Frames,
+    tolerance: timedelta = EXPORT_MATCH_TOLERANCE,
+) -> Outcome:
+    """Raw recently-played music plays of each day = that day's silver plays (see the module's exclusions).
+
+    `raw` maps a partition key to its raw items (None when the raw partition does not exist).
+    """
+    missing_total, extra_total, matched_by_export = 0, 0, 0
+    examples = []
+    per_day = {}
+    for partition_key in sorted(set(raw) | set(silver)):
+        raw_keys = raw_play_keys(raw.get(partition_key) or [])
+        rows = silver_play_keys(silver.get(partition_key, pd.DataFrame()))
+        from_api = rows[rows["source"] == SOURCE_RECENTLY_PLAYED]
+        api_keys = set(zip(from_api["millis"].tolist(), from_api["uri"].tolist(), strict=True))
+        unmatched = raw_keys - api_keys
+        by_export = _matched_by_exports(unmatched, rows[rows["source"] != SOURCE_RECENTLY_PLAYED], tolerance)
+        missing, extra = unmatched - by_export, api_keys - raw_keys
+        missing_total += len(missing)
+        extra_total += len(extra)
+        matched_by_export += len(by_export)
+        per_day[partition_key] = {"raw_music_plays": len(raw_keys), "silver_rows": len(rows)}
+        examples += [(partition_key, "in raw, not in silver", *key) for key in sorted(missing)[:SAMPLE_ROWS]]
+        examples += [(partition_key, "in silver, not in raw", *key) for key in sorted(extra)[:SAMPLE_ROWS]]
+    raw_plays = sum(day["raw_music_plays"] for day in per_day.values())
+    silver_rows = sum(day["silver_rows"] for day in per_day.values())
+    metadata: dict[str, Any] = {
+        "raw_music_plays": raw_plays,
+        "silver_rows": silver_rows,
+        "missing_from_silver": missing_total,
+        "not_in_raw": extra_total,
+        "matched_by_export_rows": matched_by_export,
+    }
+    if not missing_total and not extra_total:
+        return Outcome(True, f"{raw_plays} raw plays are all in silver ({silver_rows} rows)", metadata)
+    frame = pd.DataFrame(examples, columns=["partition", "problem", "played_at_ms", "track_uri"])
+    metadata["examples"] = markdown_table(frame, rows=2 * SAMPLE_ROWS)
+    return Outcome(
+        False,
+        f"{missing_total} raw plays missing from silver, "
+        f"{extra_total} recently-played silver rows not in raw",
+        metadata,
+    )
+
+
+def fact_matches_silver(silver: pd.DataFrame, fact: pd.DataFrame) -> Outcome:
+    """The fact holds exactly the silver plays: the play ids of the silver rows = the fact's play ids."""
+    expected = (
+        set(play_ids(silver["listener_id"], silver["played_at"], silver["track_key"]).tolist())
+        if len(silver)
+        else set()
+    )
+    found = set(fact["play_id"].dropna().tolist())
+    missing, extra = expected - found, found - expected
+    metadata: dict[str, Any] = {
+        "silver_rows": len(silver),
+        "fact_rows": len(fact),
+        "missing_from_fact": len(missing),
+        "not_in_silver": len(extra),
+    }
+    if not missing and not extra and len(fact) == len(silver):
+        return Outcome(True, f"silver and fact hold the same {len(fact)} plays", metadata)
+    return Outcome(
+        False,
+        f"silver has {len(silver)} rows and the fact {len(fact)}: "
+        f"{len(missing)} plays missing from the fact, {len(extra)} fact rows not in silver",
+        metadata,
+    )
