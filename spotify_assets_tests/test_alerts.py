@@ -29,6 +29,7 @@ from spotify_assets.operations.alerts.incidents import (
 )
 from spotify_assets.operations.alerts.messages import render
 from spotify_assets.operations.alerts.problems import PLAYS_AT_RISK, Problem
+from spotify_assets.operations.alerts.sensor import build_alert_sensor
 from spotify_assets.operations.alerts.status import collect, status_lines
 from spotify_assets.operations.alerts.token_problems import token_problems
 from spotify_assets.operations.alerts.watch import look
@@ -331,3 +332,29 @@ def test_the_heartbeat_follows_each_successful_capture_and_never_fails_it(monkey
     assert unheard.success
     logged = " ".join(entry.user_message for entry in instance.all_logs(unheard.run_id))
     assert "heartbeat not delivered: ConnectionError" in logged and "S3CRET" not in logged
+
+
+def test_the_sensor_sends_once_and_tries_again_what_no_channel_took(tmp_path, monkeypatch, http_receiver):
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", http_receiver.url + HOOK_PATH)
+    settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample", "ALERT_WEBHOOK_URL": "set"})
+    sensor = build_alert_sensor(settings, [])
+    resources = {"alert_channels": AlertChannels(webhook=True)}
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+
+        def tick(cursor: str | None) -> str | None:
+            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+                sensor(context)
+                return context.cursor
+
+        dg.materialize([flaky], instance=instance, tags={"fail": "1"}, raise_on_error=False)
+        http_receiver.status = 503
+        cursor = tick(None)
+        assert load_state(cursor) == {}  # the webhook refused it: not sent, so not open
+        http_receiver.status = 200
+        cursor = tick(tick(cursor))
+        dg.materialize([flaky], instance=instance, raise_on_error=False)
+        dg.materialize([flaky], instance=instance, tags={"fail": "1"}, raise_on_error=False)
+        dg.materialize([flaky], instance=instance)
+        cursor = tick(tick(cursor))
+        kinds = [json.loads(request.body)["kind"] for request in http_receiver.to(HOOK_PATH)]
+        assert kinds == ["alert", "alert", "recovery"] and load_state(cursor) == {}
