@@ -4,7 +4,8 @@ Every asset has `BackfillPolicy.single_run()`, so a backfill of a year is one ru
 whole range. The alternative, Dagster's default, is one run per day: the backfill daemon submits a run per
 partition and the run launcher starts each in a new process (`dagster api execute_run`: import, load the
 definitions, run). Both are timed here on the same sample days (about 100 plays a day), through the whole
-graph with its checks, each on a fresh stack with a persistent (SQLite) Dagster instance as in DAGSTER_HOME:
+graph with its checks, each on a fresh stack with the project's default Dagster instance (schema `dagster` of
+the stack's PostgreSQL, from the generated dagster.yaml; `--instance sqlite` for SQLite files):
 
 - the year as one run (in this process);
 - `--process-runs` one-day runs (the first days of the same year), each in a new Python process that
@@ -100,7 +101,7 @@ def main() -> None:
     parser.add_argument("--sample-runs", type=int, default=10, help="one-day runs timed in process")
     parser.add_argument("--process-runs", type=int, default=10, help="one-day runs timed as processes")
     parser.add_argument(
-        "--instance", choices=INSTANCES, default="sqlite", help="Dagster instance storage (default sqlite)"
+        "--instance", choices=INSTANCES, default="postgres", help="instance storage (default postgres)"
     )
     parser.add_argument("--child-run", type=date.fromisoformat, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
@@ -146,8 +147,9 @@ def main() -> None:
     report, dagster = steps.get(REPORT_STEP, 0.0) / days, events.seconds / days
     print(
         f"A day of the single run costs {single / days:.3f} s: Dagster storing its events about "
-        f"{dagster:.3f} s ({events.events / days:.0f} events a day: each asset's planned and done "
-        f"materialization of the day), the report step {report:.3f} s (4 PNG charts a day), everything else "
+        f"{dagster:.3f} s ({events.events / days:.0f} events a day: each asset's materialization of the day; "
+        f"a range is planned once per asset), the report step {report:.3f} s (charts for the range's last "
+        f"month and month ends), everything else "
         f"about {single / days - dagster - report:.3f} s. A one-day run as Dagster launches it costs "
         f"{per_day:.2f} s, so {TARGET:.0f}x needs {per_day / TARGET:.3f} s a day; against runs in one "
         f"process ({bench.median(in_process):.2f} s) the single run is "

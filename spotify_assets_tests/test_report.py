@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageColor
 
-from spotify_assets.assets.report import REPORT_LISTENING
+from spotify_assets.assets.report import CHART_ALL_DAYS, REPORT_LISTENING, chart_days
 from spotify_assets.definitions import build_definitions
 from spotify_assets.report.chart_canvas import ACCENT, INK, nice_ticks
 from spotify_assets.report.charts import (
@@ -395,3 +395,15 @@ def test_names_with_line_breaks_draw_as_one_line(odd: str):
     markdown = report_markdown(report, charts)
     shown = odd.replace("\r", " ").replace("\n", " ").replace("\x85", " ").replace("\t", " ")
     assert f"| Artist {shown} |" in markdown  # each table row stays one line
+
+
+def test_a_long_range_charts_its_last_month_and_month_ends_and_a_short_one_every_day():
+    month = [date(2025, 3, 1) + timedelta(days=n) for n in range(CHART_ALL_DAYS)]
+    assert chart_days(month) == set(month)
+    decade = [date(2015, 1, 1) + timedelta(days=n) for n in range(3653)]  # 2015-01-01..2024-12-31
+    charted = chart_days(decade)
+    month_ends = {day for day in decade if (day + timedelta(days=1)).month != day.month}
+    assert len(month_ends) == 120 and month_ends <= charted
+    assert set(decade[-CHART_ALL_DAYS:]) <= charted
+    assert len(charted) == 120 + CHART_ALL_DAYS - 1  # 2024-12-31 is both
+    assert date(2019, 6, 14) not in charted

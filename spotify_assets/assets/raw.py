@@ -15,8 +15,8 @@ from spotify_assets.contracts.listener_scope import (
     listeners_of_run,
 )
 from spotify_assets.sources.base import RecentlyPlayedSource
+from spotify_assets.sources.errors import SpotifyAuthError, SpotifyError
 from spotify_assets.sources.resource import SpotifyResource
-from spotify_assets.sources.spotify_client import SpotifyAuthError, SpotifyError
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.transforms.items import play_items
 from spotify_assets.transforms.raw import (

@@ -46,6 +46,22 @@ def _plain(value: object) -> str | int | float | bool | None:
     return plain
 
 
+CHART_ALL_DAYS = 31
+"""A run of at most this many days charts every day; a longer one its last this many days and month ends."""
+
+
+def chart_days(days: list[date]) -> set[date]:
+    """The days of a run that get charts, top lists and a page; every day gets its numbers.
+
+    A run over a month or less (the schedule's, a catch-up, a backfill looked at day by day) charts every
+    day. A longer one (an imported history) charts its last CHART_ALL_DAYS days and the last day of each
+    month, whose 30-day window is that month: charts for 3,653 days would cost 3,653 times a day's.
+    """
+    if len(days) <= CHART_ALL_DAYS:
+        return set(days)
+    return set(days[-CHART_ALL_DAYS:]) | {day for day in days if (day + timedelta(days=1)).day == 1}
+
+
 ARTIST_COLUMNS = ("artist", "plays", "minutes")
 TRACK_COLUMNS = ("track", "artist", "plays", "minutes")
 
@@ -125,17 +141,22 @@ def build_report_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
         context: dg.AssetExecutionContext, postgres: PostgresResource, lake: LakeResource
     ) -> dg.MaterializeResult:
         """Plays, minutes, top artists and tracks and hours of the day and of the last 30 days, with
-        charts; with several listeners, each one's report too and a household page comparing them."""
+        charts (in a long range: its last month and month ends); with several listeners, each one's too."""
         days = [date.fromisoformat(key) for key in context.partition_keys]
         with postgres.connect() as conn:
             views = ensure_views(conn)
             plays = read_listening(conn, days[0] - timedelta(days=WINDOW_DAYS - 1), days[-1])
+        charted = chart_days(days)
         for household in household_reports(plays, days):
             day, report = household.day, household.household
-            charts = render_charts(report)
-            uris = write_charts(lake, day, charts)
             numbers = report_numbers(report)
             scalars = {k: v for k, v in numbers.items() if not isinstance(v, dg.MetadataValue)}
+            if day not in charted:
+                totals = {"listeners": dg.MetadataValue.json(household.totals())} if household.several else {}
+                context.add_asset_metadata({**scalars, **totals}, partition_key=day.isoformat())
+                continue
+            charts = render_charts(report)
+            uris = write_charts(lake, day, charts)
             metadata = {
                 "report": dg.MetadataValue.md(report_markdown(report, charts)),
                 **scalars,

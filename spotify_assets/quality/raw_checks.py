@@ -14,9 +14,8 @@ from spotify_assets.assets.raw import LISTENERS_FAILED, RAW_RECENTLY_PLAYED
 from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS, listeners_of_run
 from spotify_assets.quality import rules
 from spotify_assets.quality.check_results import checked_partitions, to_result
-from spotify_assets.sources.access_token import auth_command
 from spotify_assets.sources.resource import SpotifyResource
-from spotify_assets.sources.token_store import load_token, reauthorization_due
+from spotify_assets.sources.token_store import auth_command, load_token, reauthorization_due
 
 
 def recorded_gap_days(instance: dg.DagsterInstance, key: dg.AssetKey, partitions: Sequence[str]) -> list[str]:

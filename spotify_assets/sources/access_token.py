@@ -21,9 +21,9 @@ from spotify_assets.sources.retries import RETRIED_STATUSES, HttpFault, Retrier
 from spotify_assets.sources.spotify_client import AUTH_COMMAND, SpotifyApiError, SpotifyAuthError, redact
 from spotify_assets.sources.token_store import (
     StoredToken,
+    auth_command,
     load_token,
     reauthorization_due,
-    token_dir,
     token_path,
     write_token_file,
 )
@@ -66,14 +66,6 @@ def request_token(settings: Settings, data: dict[str, str], *, timeout: float) -
             message += "; check SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET"
         raise SpotifyAuthError(redact(message, [client_secret, *data.values()]), error=error)
     raise SpotifyApiError(f"Spotify's token endpoint answered HTTP {response.status_code} without a token")
-
-
-def auth_command(settings: Settings) -> str:
-    """The command that authorises this token (`auth --listener NAME` for a file of SPOTIFY_TOKEN_DIR)."""
-    path = token_path(settings)
-    if path.parent == token_dir(settings):
-        return f"{AUTH_COMMAND} --listener {path.stem}"
-    return AUTH_COMMAND
 
 
 def no_token_message(settings: Settings) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from spotify_assets.contracts.settings import Settings
+from spotify_assets.sources.errors import AUTH_COMMAND
 
 log = logging.getLogger(__name__)
 
@@ -146,3 +147,11 @@ def load_token(settings: Settings) -> StoredToken | None:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def auth_command(settings: Settings) -> str:
+    """The command that authorises this token (`auth --listener NAME` for a file of SPOTIFY_TOKEN_DIR)."""
+    path = token_path(settings)
+    if path.parent == token_dir(settings):
+        return f"{AUTH_COMMAND} --listener {path.stem}"
+    return AUTH_COMMAND

@@ -12,17 +12,34 @@ storage:
     config:
       schema: dagster
 ```
+
+Three things make a run over a range of days cost what its data costs (see docs/range-runs.md):
+- a run plans each asset's range as one event (Dagster's partition-subset planned event) instead of one event
+  per asset per day; when such a run fails, the days it did not materialize are recorded per day
+  (`record_unfinished_days`), so Dagster's partition status shows them failed as it does for per-day planning;
+- Dagster writes a range's materializations in batches (DAGSTER_EVENT_BATCH_SIZE, set here unless set);
+- a process keeps one connection for all three storages, except the daemon (Dagster's own NullPool) and the
+  webserver (Dagster's own pool, `optimize_for_webserver`).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from dagster import Field, StringSource
-from dagster._serdes import ConfigurableClassData
+import sqlalchemy as db
+from dagster import AssetKey, DagsterEventType, Field, StringSource
+from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.runs.base import RunStorage
+from dagster._serdes import ConfigurableClassData, deserialize_value
 from dagster_postgres import DagsterPostgresStorage, PostgresRunStorage, PostgresScheduleStorage
-from dagster_postgres.utils import get_conn_string
+from dagster_postgres.utils import create_pg_engine, get_conn_string
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -31,6 +48,10 @@ from spotify_assets.storage.postgres import CONNECT_TIMEOUT_S, EMBEDDED_USER, em
 from spotify_assets.storage.run_event_order import StatusFirstEventLogStorage
 
 SCHEMA_LOCK_KEY = 0x5D17A9  # any fixed number: serializes CREATE SCHEMA between processes starting at once
+EVENT_BATCH_SIZE = "1000"
+"""Materialization events of one output written per INSERT (Dagster's DAGSTER_EVENT_BATCH_SIZE)."""
+POOL_OVERFLOW = 4
+"""Connections opened beyond the kept one while other threads of the process hold it (closed on return)."""
 
 
 def _embedded_target(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -88,18 +109,126 @@ def instance_postgres_url(settings: Settings, schema: str) -> str:
     return get_conn_string(**url, params=params)
 
 
+def is_daemon_process(argv: Sequence[str]) -> bool:
+    """Whether this is dagster-daemon (`dagster-daemon run`, or `python -m dagster._daemon` under dev)."""
+    program = argv[0] if argv else ""
+    return os.path.basename(program) == "dagster-daemon" or program.endswith(
+        os.path.join("dagster", "_daemon", "__main__.py")
+    )
+
+
+class WarehouseEventLogStorage(StatusFirstEventLogStorage):
+    """The instance's event log, planning a range as one event per asset and recording its failed days."""
+
+    def __init__(self, postgres_url: str, run_storage: RunStorage) -> None:
+        self._tables_present: set[str] = set()
+        super().__init__(postgres_url, run_storage)
+
+    @property
+    def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
+        return True
+
+    def has_table(self, table_name: str) -> bool:
+        # Asked inside the transaction that stores each batch of events: answered from memory once a table
+        # exists (tables are never dropped under a running process), not over a second connection each time.
+        if table_name not in self._tables_present:
+            if not super().has_table(table_name):
+                return False
+            self._tables_present.add(table_name)
+        return True
+
+    def store_event(self, event: EventLogEntry) -> None:
+        super().store_event(event)
+        if event.dagster_event is not None and event.dagster_event.is_run_failure:
+            self.record_unfinished_days(event.run_id)
+
+    def record_unfinished_days(self, run_id: str) -> int:
+        """For a failed run, a planned event per day of its ranges it did not materialize; their count.
+
+        Dagster marks a day failed when its latest planned event, in a failed run, has no materialization
+        after it; a range planned as one event has no day to mark until these are written.
+        """
+        events = SqlEventLogStorageTable.c
+        with self.index_connection() as conn:
+            planned_rows = conn.execute(
+                db.select(events.event).where(
+                    events.run_id == run_id,
+                    events.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value,
+                    events.partition.is_(None),
+                )
+            ).fetchall()
+            done_rows = conn.execute(
+                db.select(events.asset_key, events.partition).where(
+                    events.run_id == run_id,
+                    events.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION.value,
+                )
+            ).fetchall()
+        done: dict[str, set[str]] = defaultdict(set)
+        for asset_key, partition in done_rows:
+            done[asset_key].add(partition)
+        unfinished: list[EventLogEntry] = []
+        for (serialized,) in planned_rows:
+            entry = deserialize_value(serialized, EventLogEntry)
+            planned = entry.dagster_event.event_specific_data if entry.dagster_event else None
+            if not isinstance(planned, AssetMaterializationPlannedData) or planned.partitions_subset is None:
+                continue
+            finished = done[planned.asset_key.to_string()]
+            unfinished.extend(
+                _planned_day(entry, planned.asset_key, key)
+                for key in planned.partitions_subset.get_partition_keys()
+                if key not in finished
+            )
+        if unfinished:
+            self._store_planned_days(unfinished)
+        return len(unfinished)
+
+    def _store_planned_days(self, entries: list[EventLogEntry]) -> None:
+        ids: list[int] = []
+        with self._connect() as conn:
+            for start in range(0, len(entries), int(EVENT_BATCH_SIZE)):  # a decade's days: 40,000 rows
+                insert = self.prepare_insert_event_batch(entries[start : start + int(EVENT_BATCH_SIZE)])
+                ids.extend(row[0] for row in conn.execute(insert.returning(SqlEventLogStorageTable.c.id)))
+        last: dict[AssetKey, tuple[EventLogEntry, int]] = {}
+        for entry, event_id in zip(entries, ids, strict=True):
+            last[entry.dagster_event.asset_key] = (entry, event_id)  # type: ignore[index,union-attr]
+        with self.index_transaction() as conn:
+            for entry, event_id in last.values():
+                self._store_asset_event(conn, entry, event_id)
+
+
+def _planned_day(range_entry: EventLogEntry, asset_key: AssetKey, partition: str) -> EventLogEntry:
+    dagster_event = DagsterEvent.build_asset_materialization_planned_event(
+        range_entry.job_name or "",
+        range_entry.step_key or "",
+        AssetMaterializationPlannedData(asset_key, partition=partition),
+    )
+    return range_entry._replace(dagster_event=dagster_event, user_message=dagster_event.message or "")
+
+
 class WarehouseInstanceStorage(DagsterPostgresStorage):
     """Dagster's runs, events and schedules in a schema of the warehouse's PostgreSQL (from the settings)."""
 
     def __init__(self, postgres_url: str, inst_data: ConfigurableClassData | None = None) -> None:
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
         # dagster-postgres's three storages, the event log one storing a run's status before its event.
         self.postgres_url = postgres_url
         self.should_autocreate_tables = True
         self._inst_data = inst_data
         self._run_storage = PostgresRunStorage(postgres_url)
-        self._event_log_storage = StatusFirstEventLogStorage(postgres_url, self._run_storage)
+        self._event_log_storage = WarehouseEventLogStorage(postgres_url, self._run_storage)
         self._schedule_storage = PostgresScheduleStorage(postgres_url)
         super(DagsterPostgresStorage, self).__init__()
+        if not is_daemon_process(sys.argv):
+            engine = create_pg_engine(
+                postgres_url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=1,
+                max_overflow=POOL_OVERFLOW,
+                pool_pre_ping=True,
+            )
+            for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
+                storage._engine.dispose()
+                storage._engine = engine
 
     @classmethod
     def config_type(cls) -> dict[str, Field]:

@@ -1,0 +1,101 @@
+"""The instance storage a run uses: one connection per process, a range's events written in few statements."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from sqlalchemy import event
+
+from spotify_assets.contracts.settings import Settings, get_settings
+from spotify_assets.operations.instance_config import write_instance_yaml
+from spotify_assets.storage import instance_storage
+from spotify_assets.storage.instance_storage import WarehouseEventLogStorage, is_daemon_process
+
+DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+FIRST, LAST = "2024-02-01", "2024-02-20"
+RANGE_TAGS = {"dagster/asset_partition_range_start": FIRST, "dagster/asset_partition_range_end": LAST}
+
+
+@dg.asset(partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run())
+def first(context: dg.AssetExecutionContext) -> None:
+    context.log.info(f"{len(context.partition_keys)} days")
+
+
+@dg.asset(partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run(), deps=[first])
+def second() -> None:
+    pass
+
+
+@dg.asset(partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run(), deps=[first])
+def broken() -> None:
+    raise ValueError("broken on purpose")
+
+
+@pytest.fixture
+def instance(
+    tmp_path: Path, postgres_resource, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dg.DagsterInstance]:
+    """The project's instance (generated dagster.yaml) on the session's server, in a schema of its own."""
+    monkeypatch.setenv("EMBEDDED_PG_DIR", postgres_resource.embedded_dir)
+    monkeypatch.setenv("DAGSTER_PG_SCHEMA", f"storage_{os.getpid()}_{tmp_path.name}"[:60].lower())
+    monkeypatch.delenv("DAGSTER_STORAGE", raising=False)
+    get_settings.cache_clear()
+    write_instance_yaml(tmp_path, Settings.from_mapping(os.environ))
+    try:
+        with dg.DagsterInstance.from_config(str(tmp_path)) as found:
+            yield found
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_run_keeps_one_connection_and_writes_a_range_in_few_statements(instance):
+    assert isinstance(instance.event_log_storage, WarehouseEventLogStorage)
+    engine = instance.event_log_storage._engine  # type: ignore[attr-defined]
+    assert instance.run_storage._engine is engine  # type: ignore[attr-defined]
+    assert instance.schedule_storage._engine is engine  # type: ignore[union-attr]
+    connects: list[object] = []
+    statements: list[str] = []
+    event.listen(engine, "connect", lambda *_: connects.append(1))
+    event.listen(engine, "before_cursor_execute", lambda _c, _k, statement, *_: statements.append(statement))
+
+    result = dg.materialize([first, second], instance=instance, tags=RANGE_TAGS)
+
+    assert result.success
+    # Dagster's own pooling (NullPool) would connect once per statement; the first checks of Dagster's
+    # secondary indexes, asked while the kept connection is in use, may open one more each.
+    assert len(statements) > 50
+    assert len(connects) <= 3, f"{len(connects)} connections opened for {len(statements)} statements"
+    days = DAILY.get_partition_keys_in_range(dg.PartitionKeyRange(FIRST, LAST))
+    for asset in (first, second):
+        status = instance.get_status_by_partition(asset.key, days, DAILY)
+        assert status == dict.fromkeys(days, dg.AssetPartitionStatus.MATERIALIZED)
+        assert len(instance.fetch_materializations(asset.key, limit=100).records) == len(days)
+    # 2 x 20 days planned and done: one event per asset for the plan, a batch per asset for the results,
+    # and one statement each for the run's other events (start, steps, logs, success).
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO EVENT_LOGS")]
+    run_events = len(instance.get_records_for_run(result.run_id).records)
+    assert run_events > 2 * len(days)
+    assert len(inserts) <= run_events - 2 * len(days) + 2
+
+
+def test_a_failed_range_run_marks_each_unfinished_day_failed(instance, monkeypatch):
+    monkeypatch.setattr(instance_storage, "EVENT_BATCH_SIZE", "7")  # 20 days: written in three INSERTs
+    days = DAILY.get_partition_keys_in_range(dg.PartitionKeyRange(FIRST, LAST))
+    result = dg.materialize([first, broken], instance=instance, tags=RANGE_TAGS, raise_on_error=False)
+
+    assert not result.success
+    assert instance.get_status_by_partition(first.key, days, DAILY) == dict.fromkeys(
+        days, dg.AssetPartitionStatus.MATERIALIZED
+    )
+    assert instance.get_status_by_partition(broken.key, days, DAILY) == dict.fromkeys(
+        days, dg.AssetPartitionStatus.FAILED
+    )
+
+
+def test_the_daemon_keeps_dagsters_own_pooling():
+    assert is_daemon_process(["/srv/.venv/bin/dagster-daemon", "run"])
+    assert is_daemon_process([os.path.join("/srv/lib", "dagster", "_daemon", "__main__.py"), "run"])
+    assert not is_daemon_process(["/srv/.venv/bin/dagster", "asset", "materialize"])
+    assert not is_daemon_process(["/srv/.venv/bin/dagster-webserver"])
