@@ -23,6 +23,9 @@ setup(
         "boto3==1.44.8",
         "pillow==13.0.0",
         "pgpq==0.12.0",  # Arrow -> PostgreSQL binary COPY encoder (storage/pg_copy.py; benchmark 1)
+        "pydantic-settings==2.16.3",  # the settings model (contracts/settings.py); also a Dagster dependency
+        "python-dotenv==1.2.4",  # reads the project's .env (contracts/settings.py); also a Dagster dependency
+        "tabulate==0.10.0",  # Markdown tables (contracts/markdown.py); also a Dagster dependency
     ],
     extras_require={
         "dev": [
@@ -34,6 +37,7 @@ setup(
             "vulture==2.16",
             "types-PyYAML==6.0.12.20261122",
             "types-psutil==7.2.2.20261111",
+            "types-tabulate==0.10.0.20261006",
             # drives Debian's headless chromium (`make browser`) in the browser test and `make screenshots`;
             # 4.52 and later require certifi>=2026.10.23
             "selenium==4.51.0",

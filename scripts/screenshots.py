@@ -19,7 +19,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from scripts.screenshot_pages import SHOTS
 from spotify_assets.contracts.settings import Settings
-from spotify_assets.operations.cli import demo_partition_range
+from spotify_assets.operations.demo import demo_partition_range
 from spotify_assets_tests.browser import headless_chromium, missing_browser
 from spotify_assets_tests.dagster_ui import DagsterDev
 

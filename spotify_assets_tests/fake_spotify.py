@@ -396,7 +396,7 @@ def live_env(
     seed_token_file(settings)
     for name, value in {
         "SPOTIFY_CLIENT_ID": settings.spotify_client_id,
-        "SPOTIFY_CLIENT_SECRET": settings.spotify_client_secret,
+        "SPOTIFY_CLIENT_SECRET": CLIENT_SECRET,
         "SPOTIFY_API_BASE_URL": settings.spotify_api_base_url,
         "SPOTIFY_ACCOUNTS_BASE_URL": settings.spotify_accounts_base_url,
         "SPOTIFY_TOKEN_FILE": settings.spotify_token_file,

@@ -3,7 +3,6 @@
 import hashlib
 import os
 import re
-from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -17,12 +16,14 @@ from spotify_assets.storage.warehouse import read_table
 
 LIVE_FIELDS = (
     "spotify_client_id",
+    "spotify_client_secret",
     "spotify_api_base_url",
     "spotify_accounts_base_url",
     "spotify_redirect_uri",
     "spotify_token_file",
 )
-"""What the live source takes from the settings (secrets are read from the environment at run time)."""
+"""What the live source takes from the settings (its resource names the secret as a `dg.EnvVar`, which the
+run reads from the environment)."""
 
 
 def make_settings(tmp_path: Path, postgres_resource, **overrides) -> Settings:
@@ -31,13 +32,13 @@ def make_settings(tmp_path: Path, postgres_resource, **overrides) -> Settings:
     if overrides.get("spotify_source") == "live":
         environment = get_settings()
         overrides = {**{name: getattr(environment, name) for name in LIVE_FIELDS}, **overrides}
-    base = Settings(
-        lake_dir=str(tmp_path / "lake"),
-        embedded_pg_dir=postgres_resource.embedded_dir,
-        spotify_source="sample",
-        partitions_start_date=date(2015, 1, 1),
-    )
-    return replace(base, **overrides)
+    base = {
+        "lake_dir": str(tmp_path / "lake"),
+        "embedded_pg_dir": postgres_resource.embedded_dir,
+        "spotify_source": "sample",
+        "partitions_start_date": date(2015, 1, 1),
+    }
+    return Settings(**{**base, **overrides})
 
 
 def make_s3_settings(tmp_path: Path, postgres_resource, s3_lake, **overrides) -> Settings:
@@ -86,9 +87,12 @@ def schedule_requests(
     its own, and left open it stays Dagster's current defs-state storage until the garbage collector finalizes
     it, when it resets that storage to one of an instance a test has closed since.
     """
-    schedule = defs.get_schedule_def(name)
+    schedule = defs.resolve_schedule_def(name)
     with dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        instance=instance,
+        scheduled_execution_time=tick,
+        repository_def=defs.get_repository_def(),
+        resources=defs.resources,  # the capture schedule asks the bound Spotify resource
     ) as context:
         return list(schedule.evaluate_tick(context).run_requests or [])
 

@@ -18,7 +18,7 @@ from spotify_assets.contracts.settings import Settings
 from spotify_assets.definitions import build_definitions
 from spotify_assets.operations.alerts.channels import AlertChannels
 from spotify_assets.operations.alerts.fixes import fix_for
-from spotify_assets.operations.alerts.heartbeat import heartbeat
+from spotify_assets.operations.alerts.heartbeat import HeartbeatTarget, heartbeat
 from spotify_assets.operations.alerts.incidents import (
     OPENED,
     RECOVERED,
@@ -137,14 +137,15 @@ def test_the_fix_is_taken_from_the_error(message, listener, capture, fix) -> Non
 def _channels(smtp: SmtpReceiver, fmt: str = "json", **extra) -> AlertChannels:
     return AlertChannels(
         smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False, email_from="alerts@example.org",
-        email_to=["me@example.org", "you@example.org"], webhook=True, webhook_format=fmt, **extra,
+        email_to=["me@example.org", "you@example.org"], webhook_format=fmt, **extra,
     )  # fmt: skip
 
 
-def test_an_alert_goes_by_email_and_webhook(monkeypatch, smtp_receiver, http_receiver) -> None:
-    monkeypatch.setenv("ALERT_WEBHOOK_URL", http_receiver.url + HOOK_PATH)
+def test_an_alert_goes_by_email_and_webhook(smtp_receiver, http_receiver) -> None:
     message = render(advance({}, [CAPTURE], T0, DAY)[0][0], T0)
-    assert _channels(smtp_receiver).send(message, logging.getLogger("test")) == ["email", "webhook"]
+    assert _channels(smtp_receiver, webhook_url=http_receiver.url + HOOK_PATH).send(
+        message, logging.getLogger("test")
+    ) == ["email", "webhook"]
     ((subject, body),) = smtp_receiver.received()
     assert (subject, body) == (message.subject, message.body)
     assert smtp_receiver.messages[0]["X-Envelope-To"] == "me@example.org, you@example.org"
@@ -166,25 +167,26 @@ def test_an_alert_goes_by_email_and_webhook(monkeypatch, smtp_receiver, http_rec
         ("ntfy", lambda m, r: r.body.decode() == m.body and r.headers["Title"] == m.subject),
     ],
 )
-def test_the_webhook_speaks_slack_discord_and_ntfy(monkeypatch, smtp_receiver, http_receiver, fmt, expected):
-    monkeypatch.setenv("ALERT_WEBHOOK_URL", http_receiver.url + HOOK_PATH)
+def test_the_webhook_speaks_slack_discord_and_ntfy(smtp_receiver, http_receiver, fmt, expected):
     message = render(advance({}, [CAPTURE], T0, DAY)[0][0], T0)
-    channels = _channels(smtp_receiver, fmt).model_copy(update={"smtp_host": None})
+    channels = _channels(smtp_receiver, fmt, webhook_url=http_receiver.url + HOOK_PATH).model_copy(
+        update={"smtp_host": None}
+    )
     assert channels.send(message, logging.getLogger("test")) == ["webhook"]
     (hook,) = http_receiver.to(HOOK_PATH)
     assert expected(message, hook)
 
 
-def test_a_failing_channel_is_logged_without_its_secret(monkeypatch, smtp_receiver, http_receiver, caplog):
-    monkeypatch.setenv("ALERT_WEBHOOK_URL", http_receiver.url + HOOK_PATH)
+def test_a_failing_channel_is_logged_without_its_secret(smtp_receiver, http_receiver, caplog):
     http_receiver.status = 500
     message = render(advance({}, [CAPTURE], T0, DAY)[0][0], T0)
+    channels = _channels(smtp_receiver, webhook_url=http_receiver.url + HOOK_PATH)
     with caplog.at_level(logging.WARNING):
-        assert _channels(smtp_receiver).send(message, logging.getLogger("test")) == ["email"]
+        assert channels.send(message, logging.getLogger("test")) == ["email"]
     assert "not sent by webhook: ValueError: the webhook answered HTTP 500" in caplog.text
     http_receiver.stop()  # nothing listens any more: a connection error, whose text would hold the URL
     with caplog.at_level(logging.WARNING):
-        assert _channels(smtp_receiver).send(message, logging.getLogger("test")) == ["email"]
+        assert channels.send(message, logging.getLogger("test")) == ["email"]
     assert "not sent by webhook: ConnectionError" in caplog.text
     assert "XXXXsecretXXXX" not in caplog.text
 
@@ -204,7 +206,11 @@ def test_without_a_channel_there_is_no_alert_sensor_and_without_a_url_no_heartbe
     )
     (sensor,) = alerting.sensors or []
     assert sensor.name == "alerts" and sensor.minimum_interval_seconds == 60
-    assert "alert_channels" in (alerting.resources or {})
+    resources = alerting.resources or {}
+    assert "alert_channels" in resources and "heartbeat_target" in resources
+    assert resources["alert_channels"].webhook_url == dg.EnvVar(
+        "ALERT_WEBHOOK_URL"
+    )  # its name, not its value
     assert [hook.name for hook in alerting.resolve_job_def("raw_capture").hook_defs] == ["heartbeat"]
     assert not alerting.resolve_job_def("medallion_daily").hook_defs
 
@@ -309,7 +315,9 @@ def capture_step(context) -> None:  # noqa: ANN001
         raise dg.Failure(description="refused")
 
 
-@dg.job(hooks={heartbeat})
+@dg.job(
+    hooks={heartbeat}, resource_defs={"heartbeat_target": HeartbeatTarget(url=dg.EnvVar("HEARTBEAT_URL"))}
+)
 def capture_job() -> None:
     capture_step()
 
@@ -334,11 +342,10 @@ def test_the_heartbeat_follows_each_successful_capture_and_never_fails_it(monkey
     assert "heartbeat not delivered: ConnectionError" in logged and "S3CRET" not in logged
 
 
-def test_the_sensor_sends_once_and_tries_again_what_no_channel_took(tmp_path, monkeypatch, http_receiver):
-    monkeypatch.setenv("ALERT_WEBHOOK_URL", http_receiver.url + HOOK_PATH)
+def test_the_sensor_sends_once_and_tries_again_what_no_channel_took(tmp_path, http_receiver):
     settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample", "ALERT_WEBHOOK_URL": "set"})
     sensor = build_alert_sensor(settings, [])
-    resources = {"alert_channels": AlertChannels(webhook=True)}
+    resources = {"alert_channels": AlertChannels(webhook_url=http_receiver.url + HOOK_PATH)}
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
 
         def tick(cursor: str | None) -> str | None:

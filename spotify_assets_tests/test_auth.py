@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from pydantic import SecretStr
 
 from spotify_assets.contracts.settings import Settings
 from spotify_assets.sources.auth import (
@@ -145,11 +146,11 @@ def test_print_env_prints_the_line_and_keeps_only_metadata_on_disk(
     assert REFRESH_TOKEN not in path.read_text()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     # With the token in the environment, the consent date still applies (the expiry check needs it).
-    token = load_token(Settings(**{**settings.__dict__, "spotify_refresh_token": REFRESH_TOKEN}))
+    token = load_token(settings.model_copy(update={"spotify_refresh_token": SecretStr(REFRESH_TOKEN)}))
     assert token is not None and token.origin == "env"
     assert (token.refresh_token, token.user_id) == (REFRESH_TOKEN, USER_ID)
     assert token.authorized_at is not None
-    other = load_token(Settings(**{**settings.__dict__, "spotify_refresh_token": "another-token"}))
+    other = load_token(settings.model_copy(update={"spotify_refresh_token": SecretStr("another-token")}))
     assert other is not None and other.authorized_at is None, "metadata of another consent must not apply"
 
 

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from spotify_assets.contracts.settings import Settings
-from spotify_assets.operations.cli import demo_partition_range
+from spotify_assets.operations.demo import demo_partition_range
 from spotify_assets_tests.browser import headless_chromium, missing_browser, wait_until
 from spotify_assets_tests.dagster_ui import DagsterDev
 from spotify_assets_tests.ui_pages import materialize_partition, run_status_on_runs_page

@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from spotify_assets_tests.fake_spotify import (
+    CLIENT_SECRET,
     RECENTLY_PLAYED,
     fake_settings,
     hang,
@@ -35,7 +36,7 @@ def cli_env(tmp_path, warehouse, fake) -> dict[str, str]:
         warehouse,
         SPOTIFY_SOURCE="live",
         SPOTIFY_CLIENT_ID=str(settings.spotify_client_id),
-        SPOTIFY_CLIENT_SECRET=str(settings.spotify_client_secret),
+        SPOTIFY_CLIENT_SECRET=CLIENT_SECRET,
         SPOTIFY_API_BASE_URL=settings.spotify_api_base_url,
         SPOTIFY_ACCOUNTS_BASE_URL=settings.spotify_accounts_base_url,
         SPOTIFY_TOKEN_FILE=settings.spotify_token_file,

@@ -8,8 +8,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from spotify_assets.contracts import alert_settings, settings
-from spotify_assets.contracts.settings import SECRET_VARIABLES, Settings
+from spotify_assets.contracts.settings import Settings
 from spotify_assets.operations.instance_config import instance_config
 from spotify_assets.operations.topology import DEFINITIONS_MODULE, WORKSPACE, Topology
 
@@ -24,16 +23,8 @@ OTHER_VARIABLES = re.compile(r"^(AWS_[A-Z_]+|DAGSTER_HOME|DAGSTER_CODE_SERVER_(H
 
 
 def _settings_variables() -> set[str]:
-    """Every environment variable Settings.from_mapping reads (from its source and the alert settings'),
-    and the secrets read at run time."""
-    source = "".join(
-        Path(module.__file__).read_text(encoding="utf-8") for module in (settings, alert_settings)
-    )
-    return (
-        SECRET_VARIABLES
-        | set(re.findall(r'get(?:_or)?\(\s*"([A-Z0-9_]+)"', source))
-        | set(re.findall(r'_count\(\s*get\("([A-Z0-9_]+)"\)', source))
-    )
+    """Every environment variable the settings read (their fields' aliases)."""
+    return set(Settings.variables())
 
 
 def _compose() -> dict:

@@ -15,7 +15,7 @@ import pytest
 
 from spotify_assets.contracts.settings import Settings
 from spotify_assets.contracts.tables import FACT_RECENTLY_PLAYED, PLAYS
-from spotify_assets.operations.cli import demo_partition_range
+from spotify_assets.operations.demo import demo_partition_range
 from spotify_assets.storage.warehouse import count_rows
 from spotify_assets_tests.dagster_ui import DagsterDev
 

@@ -516,7 +516,8 @@ def test_key_map_converges_name_keys_to_ids_seen_on_another_day(recorded_items):
 
 
 def test_history_range_prints_the_days_and_the_settings_to_use(fixtures_dir, capsys, monkeypatch, tmp_path):
-    from spotify_assets.operations.cli import history_range_lines, main
+    from spotify_assets.operations.cli import main
+    from spotify_assets.operations.history_range import history_range_lines
 
     monkeypatch.chdir(tmp_path)  # main() reads ./.env: not a developer's
 

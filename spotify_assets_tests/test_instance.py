@@ -13,7 +13,7 @@ from dagster._core.instance.config import dagster_instance_config
 
 from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.contracts.settings import Settings
-from spotify_assets.operations.cli import demo_partition_range
+from spotify_assets.operations.demo import demo_partition_range
 from spotify_assets.operations.instance_config import (
     GENERATED_MARKER,
     instance_config,

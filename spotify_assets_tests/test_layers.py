@@ -39,6 +39,19 @@ LAZY_IMPORTS: dict[str, set[str]] = {
     # The embedded PostgreSQL only (no DB_HOST): importing pgserver also warns about XDG_RUNTIME_DIR, which
     # the CLI hides only once it runs (quiet_run.hide_quiet_warnings), so every command would print it.
     "storage/postgres.py": {"pgserver", "pgserver.utils"},
+    # Each CLI command that needs pandas, pyarrow or spotipy (the Dagster graph, the lake, the Spotify client)
+    # imports its module inside its function: `spotify-assets --help`, `instance` and `serve` start without
+    # them (a second and more of every start-up on a busy machine).
+    "operations/cli.py": {
+        "spotify_assets.operations.demo",
+        "spotify_assets.operations.history_range",
+        "spotify_assets.operations.listener_auth",
+        "spotify_assets.operations.alerts.status",
+        "spotify_assets.operations.listeners",
+        "spotify_assets.operations.rebuild",
+        "spotify_assets.sources.auth",
+        "spotify_assets.sources.history",
+    },
 }
 """The only imports allowed inside a function: a heavy optional dependency kept out of start-up."""
 
@@ -160,3 +173,33 @@ def test_a_type_checking_import_is_not_a_function_level_one(tmp_path):
 @pytest.mark.parametrize("area", sorted(set(MAY_IMPORT) - {ROOT}))
 def test_each_area_holds_modules(area):
     assert sorted((PACKAGE / area).glob("*.py")), area
+
+
+# A command as the console script runs it, then the heavy modules it imported (none of these three).
+LIGHT_START = """
+import sys
+from spotify_assets.operations.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+print(sorted({"pandas", "pyarrow", "spotipy"} & set(sys.modules)))
+sys.exit(code)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [["--help"], ["instance"]])
+def test_light_cli_commands_start_without_pandas_pyarrow_or_spotipy(tmp_path, argv):
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SPOTIFY_", "DB_", "S3_"))}
+    env.update(DAGSTER_HOME=str(tmp_path / "home"), DAGSTER_STORAGE="sqlite")
+    done = subprocess.run(
+        [sys.executable, "-c", LIGHT_START, *argv], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+    assert (tmp_path / "home" / "dagster.yaml").is_file() == (argv == ["instance"])

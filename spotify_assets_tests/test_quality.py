@@ -82,7 +82,7 @@ def test_a_duplicated_row_breaks_unique_key(tables, name):
     outcome = rules.unique_key(frames, SPECS[name])
     assert not outcome.passed
     assert outcome.metadata["duplicate_keys"] == 1
-    assert outcome.metadata["duplicates"].splitlines()[0].endswith("| rows |")
+    assert outcome.metadata["duplicates"].splitlines()[0].split()[-2:] == ["rows", "|"]
 
 
 def test_the_same_play_in_two_partitions_is_a_duplicate_but_the_same_artist_is_not(tables):
@@ -170,7 +170,7 @@ def test_references_exist_names_the_orphans():
     )
     assert not broken.passed
     assert broken.description == "2 rows with track_key -> gold.dim_track missing"
-    assert "| x | 2 |" in broken.metadata["missing track_key -> gold.dim_track"]
+    assert "| x | 2 |" in " ".join(broken.metadata["missing track_key -> gold.dim_track"].split())
 
 
 # -- reconciliation -----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from spotify_assets.contracts.settings import Settings
-from spotify_assets.operations.cli import demo_partition_range
+from spotify_assets.operations.demo import demo_partition_range
 from spotify_assets.operations.quiet_run import without_quiet_warnings
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets_tests.helpers import asset_keys, event_log_paths, progress_lines, user_shell_env

@@ -6,8 +6,10 @@ import dagster as dg
 import pytest
 
 from spotify_assets.assets.schedules import FACT_ASSET_KEY
+from spotify_assets.contracts.listener_scope import DEFAULT_LISTENER, LISTENER_PARTITIONS, LISTENER_TAG
 from spotify_assets.contracts.settings import Settings
 from spotify_assets.definitions import build_definitions
+from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets_tests.helpers import schedule_requests
 
 TICK = datetime(2026, 3, 10, 0, 30, tzinfo=UTC)  # the daily tick: yesterday is 2026-03-09
@@ -49,3 +51,30 @@ def test_the_daily_run_also_builds_a_recent_day_whose_gold_is_missing(instance):
 
 def test_the_daily_run_reaches_back_a_week_at_most(instance):
     assert requested_days(daily_request(instance)) == ("2026-03-03", "2026-03-09")
+
+
+def test_the_capture_schedule_asks_the_bound_spotify_resource(tmp_path, instance):
+    """Whether the default listener is captured is the bound `spotify` resource's answer (its token file),
+    not that of a resource the schedule would build from the settings."""
+    settings = Settings(
+        spotify_source="live",
+        spotify_token_file=str(tmp_path / "missing.json"),
+        partitions_start_date=date(2015, 1, 1),
+    )
+    defs = build_definitions(settings)
+    instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
+    token_file = tmp_path / "token.json"
+    token_file.write_text("{}")
+    rebound = dg.Definitions(
+        assets=defs.assets,
+        jobs=defs.jobs,
+        schedules=defs.schedules,
+        resources={**defs.resources, "spotify": SpotifyResource(source="live", token_file=str(token_file))},
+    )
+
+    def listeners(definitions: dg.Definitions) -> list[str]:
+        requests = schedule_requests(definitions, "raw_capture_intraday_schedule", instance, TICK)
+        return sorted(request.tags.get(LISTENER_TAG, DEFAULT_LISTENER) for request in requests)
+
+    assert listeners(defs) == ["alice"]
+    assert listeners(rebound) == sorted(["alice", DEFAULT_LISTENER])

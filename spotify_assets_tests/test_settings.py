@@ -1,10 +1,11 @@
 """The one settings object: defaults, overrides and clear errors."""
 
+import os
 from datetime import date
 
 import pytest
 
-from spotify_assets.contracts.settings import Settings, read_dotenv
+from spotify_assets.contracts.settings import PROJECT_DIR_VARIABLE, Settings, get_settings
 
 
 def test_defaults_are_the_embedded_stack():
@@ -53,13 +54,52 @@ def test_secrets_are_not_in_repr():
     assert "s3cr3t" not in repr(settings) and "pw-123" not in repr(settings)
 
 
-def test_dotenv_parsing(tmp_path):
-    env_file = tmp_path / ".env"
-    env_file.write_text('# comment\nexport S3_BUCKET_NAME="my-bucket"\nDB_HOST=db.example\n\nBROKEN LINE\n')
-    values = read_dotenv(env_file)
-    assert values == {"S3_BUCKET_NAME": "my-bucket", "DB_HOST": "db.example"}
-    settings = Settings.from_mapping(values)
-    assert settings.uses_s3 and not settings.uses_embedded_postgres
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project folder with a `.env`, the working directory a folder below it; the settings cache and the
+    variables `.env` loads are cleared around the test."""
+    folder = tmp_path / "project"
+    (folder / "deep" / "below").mkdir(parents=True)
+    (folder / ".env").write_text(
+        '# comment\nexport S3_BUCKET_NAME="my-bucket"\nDB_HOST=db.example\nDB_PASSWORD=pa$$word\n'
+        "LAKE_DIR=./lake\nSPOTIFY_TOKEN_DIR=tokens\nHISTORY_DIR=/exports\n\nBROKEN LINE\n"
+    )
+    for name in Settings.variables():  # unset now, and unset again afterwards (whatever `.env` loads)
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DB_PORT", "6543")  # the environment wins over .env
+    monkeypatch.chdir(folder / "deep" / "below")
+    get_settings.cache_clear()
+    yield folder
+    get_settings.cache_clear()
+
+
+def test_dotenv_is_read_from_the_project_folder_and_paths_resolved_there(project):
+    settings = get_settings()
+    assert settings.uses_s3 and settings.s3_bucket_name == "my-bucket" and settings.db_host == "db.example"
+    assert settings.db_port == 6543
+    assert settings.db_password is not None and settings.db_password.get_secret_value() == "pa$$word"
+    assert settings.project_dir == project.resolve()
+    assert settings.lake_dir == str(project.resolve() / "lake")
+    assert settings.spotify_token_dir == str(project.resolve() / "tokens")
+    assert settings.embedded_pg_dir == str(project.resolve() / "data" / "postgres")
+    assert settings.history_dir == "/exports"  # absolute: as given
+    assert os.environ[PROJECT_DIR_VARIABLE] == str(project.resolve())  # what child processes inherit
+
+
+def test_every_bad_value_is_named_at_once():
+    with pytest.raises(ValueError) as error:
+        Settings.from_mapping({"MAX_CONCURRENT_RUNS": "0", "RUN_WORKERS_ON_THIS_HOST": "maybe"})
+    assert str(error.value) == (
+        "MAX_CONCURRENT_RUNS must be a whole number of at least 1, not '0'; "
+        "RUN_WORKERS_ON_THIS_HOST must be true or false, not 'maybe'"
+    )
+
+
+def test_the_variables_are_the_fields_aliases():
+    variables = Settings.variables()
+    assert len(variables) == len(Settings.model_fields) == len(set(variables))
+    assert {"LAKE_DIR", "DB_PASSWORD", "DAGSTER_PG_SCHEMA", PROJECT_DIR_VARIABLE} <= set(variables)
 
 
 @pytest.mark.parametrize("port", ["abc", "0", "70000", "54 32"])
@@ -201,3 +241,40 @@ def test_a_run_never_rereads_the_environment(tmp_path, clean_warehouse, monkeypa
     start = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Asia/Kolkata"))
     played = [datetime.fromisoformat(item["played_at"].replace("Z", "+00:00")) for item in items]
     assert all(start <= moment < start + timedelta(days=1) for moment in played)
+
+
+# A process of the project (`spotify-assets`, `dagster dev`, a code server) reads the settings, then starts
+# another one (a run worker) whose working directory may differ: it prints its own lake and the child's.
+STARTS_A_CHILD_ELSEWHERE = """
+import subprocess, sys
+from spotify_assets.contracts.settings import get_settings
+print(get_settings().lake_dir)
+child = "from spotify_assets.contracts.settings import get_settings; print(get_settings().lake_dir)"
+subprocess.run([sys.executable, "-c", child], cwd=sys.argv[1], check=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_process_started_in_another_working_directory_uses_the_same_lake(tmp_path):
+    """docs/configuration.md, "The project folder": relative paths are the project's, not each process's."""
+    import subprocess
+    import sys
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / ".env").write_text("LAKE_DIR=./data/lake\n")
+    env = {name: value for name, value in os.environ.items() if name not in Settings.variables()}
+
+    def lakes(cwd) -> list[str]:
+        script = ["-c", STARTS_A_CHILD_ELSEWHERE, str(elsewhere)]
+        done = subprocess.run(
+            [sys.executable, *script], cwd=cwd, env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.split()
+
+    lake = str(project.resolve() / "data" / "lake")
+    assert lakes(project) == [lake, lake]
+    assert lakes(project / "sub") == [lake, lake]  # `.env` is found from a folder below it too
+    alone = str(elsewhere.resolve() / "data" / "lake")
+    assert lakes(elsewhere) == [alone, alone]  # no project: the working directory

@@ -52,7 +52,7 @@ def build_resources(settings: Settings, partitions: dg.DailyPartitionsDefinition
     asset that forgot its key would fall back to Dagster's default, which a test forbids.
 
     The sample source's time zone is the partitions definition's (the project's one time zone); secrets are
-    read by the resources at run time, never passed here as config.
+    `dg.EnvVar`s, read from the environment when a run builds its resources, never config values.
     """
     lake = build_lake(settings)
     postgres = build_postgres(settings)

@@ -128,7 +128,8 @@ def build_schedules(
     raw_capture_job: dg.UnresolvedAssetJobDefinition,
 ) -> list[dg.ScheduleDefinition]:
     """The daily schedule (whole graph; DAILY_CRON) and the capture one (raw; CAPTURE_CRON), ticking in the
-    partitions' time zone (settings give only the crons)."""
+    partitions' time zone (settings give only the crons). The capture schedule asks the bound `spotify`
+    resource, the runs' own, whether the default listener has a token."""
     timezone = partitions.timezone
 
     @dg.schedule(
@@ -150,12 +151,12 @@ def build_schedules(
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
-    def raw_capture_intraday_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+    def raw_capture_intraday_schedule(
+        context: dg.ScheduleEvaluationContext, spotify: SpotifyResource
+    ) -> list[dg.RunRequest]:
         """Merge the plays since each listener's last capture into their days' raw partitions (today, and
-        yesterday around midnight): one run per listener."""
+        yesterday around midnight): one run per listener (the default one when `spotify` has its token)."""
         moment = context.scheduled_execution_time
         return capture_requests(context.instance, moment, partitions, spotify.default_has_token())
-
-    spotify = SpotifyResource.from_settings(settings, timezone)  # the same config the runs' resource gets
 
     return [medallion_daily_schedule, raw_capture_intraday_schedule]

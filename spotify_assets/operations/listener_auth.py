@@ -11,7 +11,6 @@ import os
 import secrets
 import webbrowser
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -69,7 +68,9 @@ def _authorize_into(
 ) -> int:
     pending = token_dir(settings) / f".pending-{secrets.token_hex(8)}.json"
     # Only the pending file: neither SPOTIFY_TOKEN_FILE nor SPOTIFY_REFRESH_TOKEN is the listener's.
-    flow_settings = replace(settings, spotify_token_file=str(pending), spotify_refresh_token=None)
+    flow_settings = settings.model_copy(
+        update={"spotify_token_file": str(pending), "spotify_refresh_token": None}
+    )
     try:
         code = run_auth(
             flow_settings,

@@ -27,7 +27,7 @@ from spotify_assets.contracts.listener_scope import (
     ListenerError,
     check_listener_name,
 )
-from spotify_assets.contracts.settings import Settings
+from spotify_assets.contracts.settings import Settings, secret_value
 from spotify_assets.operations.instance_config import dagster_home, write_instance_yaml
 from spotify_assets.operations.listener_purge import delete_plays, listener_objects
 from spotify_assets.operations.rebuild import confirm
@@ -137,10 +137,11 @@ def default_listener(settings: Settings, now: datetime) -> Listener | None:
             return None
         listener = describe("-", path, registered=False, now=now, default=True)
     else:
+        from_env = StoredToken(refresh_token=secret_value(settings.spotify_refresh_token))
         try:  # the file's consent date and user apply only when it describes this very token
-            stored = load_token(settings) or StoredToken(refresh_token=settings.spotify_refresh_token)
+            stored = load_token(settings) or from_env
         except ValueError:
-            stored = StoredToken(refresh_token=settings.spotify_refresh_token)
+            stored = from_env
         listener = _with_token("-", path, stored, registered=False, now=now, default=True)
     return replace(listener, name=settings.listener_id or listener.user_id or "-")
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from spotify_assets.contracts.text import without_nul
-from spotify_assets.quality.rules import SAMPLE_ROWS, Frames, Outcome, markdown_table
+from spotify_assets.quality.rules import SAMPLE_ROWS, Frames, Outcome, sample_table
 from spotify_assets.transforms.items import play_items
 from spotify_assets.transforms.keys import epoch_millis_array, play_ids
 from spotify_assets.transforms.silver import SOURCE_RECENTLY_PLAYED
@@ -125,7 +125,7 @@ def silver_matches_raw(
     if not missing_total and not extra_total:
         return Outcome(True, f"{raw_plays} raw plays are all in silver ({silver_rows} rows)", metadata)
     frame = pd.DataFrame(examples, columns=["partition", "problem", "played_at_ms", "track_uri"])
-    metadata["examples"] = markdown_table(frame, rows=2 * SAMPLE_ROWS)
+    metadata["examples"] = sample_table(frame, rows=2 * SAMPLE_ROWS)
     return Outcome(
         False,
         f"{missing_total} raw plays missing from silver, "

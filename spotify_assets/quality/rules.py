@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from spotify_assets.contracts.day_batches import batches_of
+from spotify_assets.contracts.markdown import markdown_table
 from spotify_assets.contracts.tables import TableSpec
 
 Severity = Literal["ERROR", "WARN"]
@@ -49,13 +50,10 @@ def partitions_text(keys: Iterable[str]) -> str:
     return keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]} ({len(keys)} days)"
 
 
-def markdown_table(frame: pd.DataFrame, rows: int = SAMPLE_ROWS) -> Markdown:
+def sample_table(frame: pd.DataFrame, rows: int = SAMPLE_ROWS) -> Markdown:
     """A few rows as a Markdown table (for check metadata)."""
     head = frame.head(rows)
-    cells = [[str(value).replace("|", "\\|") for value in row] for row in head.itertuples(index=False)]
-    lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + "---|" * len(head.columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in cells]
-    return Markdown("\n".join(lines))
+    return Markdown(markdown_table(list(head.columns), list(head.itertuples(index=False))))
 
 
 def _concat(frames: Frames) -> pd.DataFrame:
@@ -106,7 +104,7 @@ def unique_key(frames: Frames, spec: TableSpec) -> Outcome:
         scope = "in" if spec.write_mode == "replace_partition" else "within each partition of"
         return Outcome(True, f"({', '.join(key)}) is unique {scope} {measured(rows, partitions)}", metadata)
     parts = [part for group in found.values() for part in group]
-    metadata["duplicates"] = markdown_table(pd.concat(parts, ignore_index=True))
+    metadata["duplicates"] = sample_table(pd.concat(parts, ignore_index=True))
     days = sorted(name for name in found if name != "all")
     where = f" (partitions {', '.join(days)})" if days else ""
     return Outcome(False, f"{duplicate_count} duplicated ({', '.join(key)}) values{where}", metadata)
@@ -228,7 +226,7 @@ def references_exist(missing: Mapping[str, pd.DataFrame]) -> Outcome:
     if not broken:
         return Outcome(True, f"every key is in its dimension ({', '.join(missing)})", metadata)
     for name, frame in broken.items():
-        metadata[f"missing {name}"] = markdown_table(frame)
+        metadata[f"missing {name}"] = sample_table(frame)
     summary = ", ".join(f"{counts[name]} rows with {name} missing" for name in broken)
     return Outcome(False, summary, metadata)
 

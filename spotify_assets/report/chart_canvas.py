@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import io
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,6 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 ACCENT = "#1db954"  # Spotify green
 MUTED = "#b3b3b3"
-# Control characters and line/paragraph separators: Pillow's layout (raqm) fails on line breaks in one-line
-# text, and a Markdown table row cannot hold one. Names keep them in the warehouse; here they show as spaces.
-_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 WHITE = "#ffffff"
 _RAMP = [tuple(round(ink + (255 - ink) * step / 12) for ink in (25, 20, 20)) for step in range(12)]
@@ -41,11 +37,6 @@ FONT_FILE = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"
 @functools.lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(FONT_FILE), size)
-
-
-def one_line(text: object) -> str:
-    """`text` as one line: each control character or line/paragraph separator becomes a space."""
-    return _NOT_ONE_LINE.sub(" ", str(text))
 
 
 def nice_ticks(top: float, intervals: int = 7, integer: bool = False) -> list[float]:

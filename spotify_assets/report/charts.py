@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from spotify_assets.contracts.markdown import markdown_cell, markdown_table, one_line
 from spotify_assets.report.chart_canvas import (
     ACCENT,
     AXIS,
@@ -23,7 +24,6 @@ from spotify_assets.report.chart_canvas import (
     bar,
     fit_text,
     nice_ticks,
-    one_line,
     slots,
     tick_text,
 )
@@ -37,6 +37,8 @@ MARKDOWN_TOP = 5
 
 
 def _label(text: str) -> str:
+    # Pillow's layout (raqm) fails on line breaks in one-line text: names keep them in the warehouse, and
+    # show them here as spaces.
     text = one_line(text)
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
@@ -159,19 +161,14 @@ def render_charts(report: ListeningReport) -> dict[str, bytes]:
     return {name: draw(report) for name, draw in CHARTS.items()}
 
 
-def markdown_cell(value: object) -> str:
-    """`value` as one Markdown table cell: on one line, `|` escaped."""
-    return one_line(value).replace("|", "\\|")
-
-
 def _table(frame: pd.DataFrame, columns: dict[str, str], rows: int = MARKDOWN_TOP) -> str:
     if frame.empty:
         return "_no plays_"
-    lines = ["| # | " + " | ".join(columns.values()) + " |", "|---|" + "---|" * len(columns)]
-    for rank, row in enumerate(frame.head(rows).itertuples(index=False), 1):
-        cells = [markdown_cell(getattr(row, name)) for name in columns]
-        lines.append(f"| {rank} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    ranked = [
+        [rank, *(getattr(row, name) for name in columns)]
+        for rank, row in enumerate(frame.head(rows).itertuples(index=False), 1)
+    ]
+    return markdown_table(["#", *columns.values()], ranked)
 
 
 def _image(name: str, png: bytes) -> str:

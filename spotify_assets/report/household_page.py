@@ -10,7 +10,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from spotify_assets.report.charts import MARKDOWN_TOP, markdown_cell, report_markdown
+from spotify_assets.contracts.markdown import markdown_table
+from spotify_assets.report.charts import MARKDOWN_TOP, report_markdown
 from spotify_assets.transforms.household import HouseholdReport
 from spotify_assets.transforms.report import ListeningReport
 
@@ -23,12 +24,6 @@ def listener_markdown(listener: str, report: ListeningReport, chart_uris: Mappin
     """A listener's report page: numbers and top lists, and where their charts are."""
     links = ", ".join(f"[{name}]({uri})" for name, uri in chart_uris.items())
     return report_markdown(report, {}, listener=listener) + f"\n\nCharts: {links}"
-
-
-def _table(header: list[str], rows: list[list[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(markdown_cell(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _share(part: int, whole: int) -> str:
@@ -52,7 +47,7 @@ def _listeners_table(household: HouseholdReport) -> str:
         ]
         for listener in order
     ]
-    return _table([*header, "share of plays"], rows)
+    return markdown_table([*header, "share of plays"], rows)
 
 
 def _shared_table(shared: pd.DataFrame) -> str:
@@ -69,7 +64,7 @@ def _shared_table(shared: pd.DataFrame) -> str:
         ]
         for rank, row in enumerate(shared.itertuples(index=False), 1)
     ]
-    return _table(["#", "artist", "listeners", "plays", "minutes", "plays per listener"], rows)
+    return markdown_table(["#", "artist", "listeners", "plays", "minutes", "plays per listener"], rows)
 
 
 def _most_table(most: pd.DataFrame, what: str) -> str:
@@ -79,7 +74,7 @@ def _most_table(most: pd.DataFrame, what: str) -> str:
         [rank, row.label, row.plays, row.listeners, row.listener_id, row.listener_plays]
         for rank, row in enumerate(most.head(MARKDOWN_TOP * 2).itertuples(index=False), 1)
     ]
-    return _table(["#", what, "plays", "listeners", "played most by", "their plays"], rows)
+    return markdown_table(["#", what, "plays", "listeners", "played most by", "their plays"], rows)
 
 
 def household_markdown(household: HouseholdReport) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from spotify_assets.contracts.settings import Settings
+from spotify_assets.contracts.settings import Settings, secret_value
 from spotify_assets.sources.retries import RETRIED_STATUSES, HttpFault, Retrier
 from spotify_assets.sources.spotify_client import AUTH_COMMAND, SpotifyApiError, SpotifyAuthError, redact
 from spotify_assets.sources.token_store import (
@@ -40,7 +40,7 @@ def token_url(settings: Settings) -> str:
 
 def request_token(settings: Settings, data: dict[str, str], *, timeout: float) -> dict[str, Any]:
     """One POST to the token endpoint with the app's credentials; the JSON answer holding `access_token`."""
-    client_id, client_secret = settings.spotify_client_id, settings.spotify_client_secret
+    client_id, client_secret = settings.spotify_client_id, secret_value(settings.spotify_client_secret)
     if not client_id or not client_secret:
         raise SpotifyAuthError(
             "SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET must be set (your app's credentials from "
@@ -132,8 +132,8 @@ class AccessToken:
         """Every credential an error message must not contain."""
         token = self._token
         return [
-            self._settings.spotify_client_secret,
-            self._settings.spotify_refresh_token,
+            secret_value(self._settings.spotify_client_secret),
+            secret_value(self._settings.spotify_refresh_token),
             token.refresh_token if token else None,
             token.access_token if token else None,
         ]

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from spotify_assets.contracts.settings import Settings
+from spotify_assets.contracts.settings import Settings, secret_value
 from spotify_assets.sources.errors import AUTH_COMMAND
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def write_token_file(path: Path, token: StoredToken) -> None:
 def load_token(settings: Settings) -> StoredToken | None:
     """The refresh token to use and what is known about it: SPOTIFY_REFRESH_TOKEN over the token file."""
     stored = read_token_file(token_path(settings))
-    env_token = settings.spotify_refresh_token
+    env_token = secret_value(settings.spotify_refresh_token)
     if not env_token:
         return stored if stored and stored.refresh_token else None
     if stored and (

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.contracts.markdown import markdown_table
 from spotify_assets.contracts.tables import TableSpec
 
 PREVIEW_ROWS = 5
@@ -66,17 +67,15 @@ def _cell(value: Any) -> str:
         text = ", ".join("" if v is None else str(v) for v in value)
     else:
         text = str(value)
-    text = " ".join(text.split()).replace("|", "\\|")
+    text = " ".join(text.split())
     return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
 
 
-def markdown_table(frame: pd.DataFrame, columns: Sequence[str], rows: int = PREVIEW_ROWS) -> str:
-    """The first `rows` rows of `columns` as a Markdown table (long cells cut, pipes escaped)."""
+def preview_table(frame: pd.DataFrame, columns: Sequence[str], rows: int = PREVIEW_ROWS) -> str:
+    """The first `rows` rows of `columns` as a Markdown table (long cells cut)."""
     head = frame.head(rows)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in zip(*(head[column].tolist() for column in columns), strict=True):
-        lines.append("| " + " | ".join(_cell(value) for value in row) + " |")
-    return "\n".join(lines)
+    cells = zip(*(head[column].tolist() for column in columns), strict=True)
+    return markdown_table(columns, [[_cell(value) for value in row] for row in cells])
 
 
 def preview(frame: pd.DataFrame, spec: TableSpec) -> dg.MarkdownMetadataValue:
@@ -86,7 +85,7 @@ def preview(frame: pd.DataFrame, spec: TableSpec) -> dg.MarkdownMetadataValue:
     caption = f"First {shown} of {len(frame)} rows of `{spec.qualified_name}` in this partition."
     if frame.empty:
         return dg.MetadataValue.md(f"No rows of `{spec.qualified_name}` in this partition.")
-    return dg.MetadataValue.md(f"{caption}\n\n{markdown_table(frame, columns)}")
+    return dg.MetadataValue.md(f"{caption}\n\n{preview_table(frame, columns)}")
 
 
 def table_partition_metadata(

@@ -43,7 +43,7 @@ from dagster_postgres.utils import create_pg_engine, get_conn_string
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from spotify_assets.contracts.settings import Settings, get_settings
+from spotify_assets.contracts.settings import Settings, get_settings, secret_value
 from spotify_assets.storage.postgres import CONNECT_TIMEOUT_S, EMBEDDED_USER, embedded_server
 from spotify_assets.storage.run_event_order import StatusFirstEventLogStorage
 
@@ -75,13 +75,13 @@ def _external_target(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]
         "port": settings.db_port,
         "dbname": settings.db_name,
         "user": settings.db_user,
-        "password": settings.db_password,
+        "password": secret_value(settings.db_password),
         "sslmode": settings.db_sslmode,
     }
     params = {"sslmode": settings.db_sslmode} if settings.db_sslmode else {}
     url = {
         "username": settings.db_user,
-        "password": settings.db_password or "",
+        "password": secret_value(settings.db_password) or "",
         "hostname": settings.db_host,
         "port": str(settings.db_port),
         "db_name": settings.db_name,

@@ -1,7 +1,8 @@
 """Where alerts go: email over SMTP and a webhook (plain JSON, Slack, Discord or ntfy), as one resource.
 
-The resource's config holds no secret (the UI shows config): the SMTP password and the webhook URL are read
-with `read_secret` when a message is sent.
+The resource's config holds no secret (the UI shows config): the SMTP password and the webhook URL are
+`dg.EnvVar`s (ALERT_SMTP_PASSWORD, ALERT_WEBHOOK_URL), resolved from the environment when the sensor builds
+the resource, and used only to send.
 """
 
 # No `from __future__ import annotations`: Dagster reads the resource's field annotations at runtime.
@@ -16,7 +17,6 @@ import requests
 from pydantic import Field
 
 from spotify_assets.contracts.alert_settings import AlertSettings
-from spotify_assets.contracts.settings import read_secret
 from spotify_assets.operations.alerts.messages import Message
 from spotify_assets.operations.alerts.redact import redact
 
@@ -56,7 +56,8 @@ class AlertChannels(dg.ConfigurableResource):
     smtp_user: str | None = Field(default=None, description="SMTP login (ALERT_SMTP_USER)")
     email_from: str = Field(default="spotify-assets@localhost", description="From address")
     email_to: list[str] = Field(default_factory=list, description="Recipients (ALERT_EMAIL_TO)")
-    webhook: bool = Field(default=False, description="Whether ALERT_WEBHOOK_URL is set (read when sending)")
+    smtp_password: str | None = Field(default=None, description="dg.EnvVar('ALERT_SMTP_PASSWORD')")
+    webhook_url: str | None = Field(default=None, description="dg.EnvVar('ALERT_WEBHOOK_URL')")
     webhook_format: str = Field(default="json", description="json, slack, discord or ntfy")
 
     @classmethod
@@ -66,9 +67,10 @@ class AlertChannels(dg.ConfigurableResource):
             smtp_port=alerts.smtp_port,
             smtp_starttls=alerts.smtp_starttls,
             smtp_user=alerts.smtp_user,
+            smtp_password=dg.EnvVar("ALERT_SMTP_PASSWORD") if alerts.has_smtp_password else None,
             email_from=alerts.email_from,
             email_to=list(alerts.email_to),
-            webhook=alerts.has_webhook,
+            webhook_url=dg.EnvVar("ALERT_WEBHOOK_URL") if alerts.has_webhook else None,
             webhook_format=alerts.webhook_format,
         )
 
@@ -106,19 +108,17 @@ class AlertChannels(dg.ConfigurableResource):
             if self.smtp_starttls and self.smtp_port != IMPLICIT_TLS_PORT:
                 server.starttls(context=context)
             if self.smtp_user:
-                password = read_secret("ALERT_SMTP_PASSWORD")
-                if not password:
+                if not self.smtp_password:
                     raise ValueError("ALERT_SMTP_USER is set but ALERT_SMTP_PASSWORD is not")
-                server.login(self.smtp_user, password)
+                server.login(self.smtp_user, self.smtp_password)
             server.send_message(email)
         return True
 
     def _webhook(self, message: Message) -> bool:
-        url = read_secret("ALERT_WEBHOOK_URL") if self.webhook else None
-        if not url:
+        if not self.webhook_url:
             return False
         response = requests.post(
-            url, timeout=TIMEOUT_SECONDS, **webhook_request(message, self.webhook_format)
+            self.webhook_url, timeout=TIMEOUT_SECONDS, **webhook_request(message, self.webhook_format)
         )
         if not response.ok:
             raise ValueError(f"the webhook answered HTTP {response.status_code}")

@@ -1,5 +1,5 @@
 """What the alert settings add to the Definitions: the alert sensor and its channels (only when a channel is
-configured), and the heartbeat hook on the capture job (only when HEARTBEAT_URL is set)."""
+configured), and the heartbeat hook on the capture job and its target (only when HEARTBEAT_URL is set)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import dagster as dg
 
 from spotify_assets.contracts.settings import Settings
 from spotify_assets.operations.alerts.channels import AlertChannels
-from spotify_assets.operations.alerts.heartbeat import with_heartbeat
+from spotify_assets.operations.alerts.heartbeat import HEARTBEAT_RESOURCE, HeartbeatTarget, with_heartbeat
 from spotify_assets.operations.alerts.sensor import build_alert_sensor
 
 if TYPE_CHECKING:
@@ -20,12 +20,16 @@ if TYPE_CHECKING:
 def alert_definitions(
     settings: Settings, checks: Sequence[dg.AssetChecksDefinition]
 ) -> tuple[list[dg.SensorDefinition], dict[str, Any]]:
-    """The alert sensor and its `alert_channels` resource; none of either without a channel."""
-    if not settings.alerts.configured:
-        return [], {}
-    return [build_alert_sensor(settings, checks)], {
-        "alert_channels": AlertChannels.from_settings(settings.alerts)
-    }
+    """The alert sensor and its `alert_channels` resource (none of either without a channel), and the
+    heartbeat's target when HEARTBEAT_URL is set."""
+    sensors: list[dg.SensorDefinition] = []
+    resources: dict[str, Any] = {}
+    if settings.alerts.has_heartbeat:
+        resources[HEARTBEAT_RESOURCE] = HeartbeatTarget(url=dg.EnvVar("HEARTBEAT_URL"))
+    if settings.alerts.configured:
+        sensors.append(build_alert_sensor(settings, checks))
+        resources["alert_channels"] = AlertChannels.from_settings(settings.alerts)
+    return sensors, resources
 
 
 def capture_job_with_heartbeat(

@@ -1,5 +1,8 @@
 """HEARTBEAT_URL: requested after every successful capture, so an outside monitor (healthchecks.io, Uptime
-Kuma, cronitor) notices when nothing runs at all. A failed request is logged, never fails the capture."""
+Kuma, cronitor) notices when nothing runs at all. A failed request is logged, never fails the capture.
+
+The URL is a secret (it lets anyone report in): the hook's resource takes it as `dg.EnvVar("HEARTBEAT_URL")`,
+which the run resolves from its environment."""
 
 # No `from __future__ import annotations`: Dagster reads the hook's annotations at runtime.
 
@@ -7,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 import requests
+from pydantic import Field
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
-from spotify_assets.contracts.settings import read_secret
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -17,16 +20,21 @@ if TYPE_CHECKING:
 TIMEOUT_SECONDS = 10
 RUN_ID_HEADER = "X-Dagster-Run-Id"
 CAPTURE_STEP = RAW_RECENTLY_PLAYED.to_python_identifier()
+HEARTBEAT_RESOURCE = "heartbeat_target"
 
 
-@dg.success_hook(name="heartbeat")
+class HeartbeatTarget(dg.ConfigurableResource):
+    """Where the heartbeat goes."""
+
+    url: str = Field(description="dg.EnvVar('HEARTBEAT_URL')")
+
+
+@dg.success_hook(name="heartbeat", required_resource_keys={HEARTBEAT_RESOURCE})
 def heartbeat(context: dg.HookContext) -> None:
     """GET HEARTBEAT_URL once the capture step has stored its plays (its checks' steps send nothing)."""
     if context.op.name != CAPTURE_STEP:
         return
-    url = read_secret("HEARTBEAT_URL")
-    if not url:
-        return
+    url = getattr(context.resources, HEARTBEAT_RESOURCE).url
     try:
         response = requests.get(url, timeout=TIMEOUT_SECONDS, headers={RUN_ID_HEADER: context.run_id})
     except requests.RequestException as error:  # its text may hold the URL, a secret
