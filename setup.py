@@ -45,6 +45,7 @@ setup(
             "adbc-driver-postgresql==1.13.0",
             "adbc-driver-manager==1.13.0",
             "mkdocs==1.6.1",  # make docs: the pages under docs/ as a site, built --strict in CI
+            "aiosmtpd==1.4.6",  # a local SMTP server receives the alert e-mails in the alert tests
         ],
     },
     entry_points={

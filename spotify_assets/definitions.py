@@ -14,6 +14,7 @@ from spotify_assets.assets.resources import build_resources
 from spotify_assets.assets.schedules import build_jobs, build_schedules
 from spotify_assets.assets.silver import build_silver_asset
 from spotify_assets.contracts.settings import Settings, get_settings
+from spotify_assets.operations.alerts.definitions import alert_definitions, capture_job_with_heartbeat
 from spotify_assets.operations.run_progress import PROGRESS_LOGGER, progress_logger
 from spotify_assets.quality.checks import build_checks
 
@@ -34,10 +35,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_report_asset(partitions),
     ]
     medallion_job, raw_capture_job = build_jobs(partitions)
+    raw_capture_job = capture_job_with_heartbeat(raw_capture_job, settings)
+    checks = build_checks(partitions)
+    alert_sensors, alert_resources = alert_definitions(settings, checks)
     return dg.Definitions(
         assets=with_catalog_metadata(assets, settings),
-        asset_checks=build_checks(partitions),
-        resources=build_resources(settings, partitions),
+        asset_checks=checks,
+        resources={**build_resources(settings, partitions), **alert_resources},
+        sensors=alert_sensors,
         jobs=[medallion_job, raw_capture_job],
         schedules=build_schedules(settings, partitions, medallion_job, raw_capture_job),
         # One process per run: at this data size a process per step costs more than it saves (docs/design.md).

@@ -19,6 +19,7 @@ pytest_plugins = [
     "spotify_assets_tests.fixtures_postgres",
     "spotify_assets_tests.fixtures_s3",
     "spotify_assets_tests.fake_spotify",
+    "spotify_assets_tests.alert_receivers",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -46,6 +46,7 @@ LAZY_IMPORTS: dict[str, set[str]] = {
         "spotify_assets.operations.demo",
         "spotify_assets.operations.history_range",
         "spotify_assets.operations.listener_auth",
+        "spotify_assets.operations.alerts.status",
         "spotify_assets.operations.listeners",
         "spotify_assets.operations.rebuild",
         "spotify_assets.sources.auth",

@@ -22,8 +22,19 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from dagster._utils.schedules import is_valid_cron_string
 from dotenv import find_dotenv, load_dotenv
-from pydantic import AfterValidator, AliasGenerator, Field, SecretStr, ValidationError, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    AliasGenerator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from spotify_assets.contracts.alert_settings import WEBHOOK_FORMATS, AlertSettings
 
 DEFAULT_API_BASE_URL = "https://api.spotify.com/v1/"
 DEFAULT_ACCOUNTS_BASE_URL = "https://accounts.spotify.com/"
@@ -59,6 +70,21 @@ Count = Annotated[int, Field(ge=1), Must("a whole number of at least 1")]
 Cron = Annotated[str, AfterValidator(_cron), Must("a cron expression such as '*/15 * * * *'")]
 Flag = Annotated[bool, Must("true or false")]
 Day = Annotated[date, Must("YYYY-MM-DD")]
+
+
+def _addresses(value: object) -> object:
+    """`a@x, b@x` as ("a@x", "b@x")."""
+    if isinstance(value, str):
+        return tuple(address.strip() for address in value.split(",") if address.strip())
+    return value
+
+
+Addresses = Annotated[
+    tuple[str, ...], BeforeValidator(_addresses), Must("email addresses separated by commas")
+]
+WebhookFormat = Annotated[
+    Literal["json", "slack", "discord", "ntfy"], Must(f"one of {', '.join(WEBHOOK_FORMATS)}")
+]
 ProjectPath = Annotated[str, AfterValidator(_in_project)]
 OptionalProjectPath = Annotated[str | None, AfterValidator(_in_project)]
 
@@ -114,6 +140,27 @@ class Settings(BaseSettings):
     run_max_runtime_seconds: Count = 21600
     run_monitoring_interval_seconds: Count = 30
     run_workers_on_this_host: Flag = True
+    alert_smtp_host: str | None = None
+    alert_smtp_port: Port = 587
+    alert_smtp_starttls: Flag = True
+    alert_smtp_user: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_email_from: str | None = None
+    alert_email_to: Addresses = ()
+    alert_webhook_url: SecretStr | None = None
+    alert_webhook_format: WebhookFormat = "json"
+    alert_stale_capture_seconds: Count = 3600
+    alert_reminder_hours: Count = 24
+    alert_interval_seconds: Count = 60
+    heartbeat_url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _email_needs_server_and_recipients(self) -> Settings:
+        if self.alert_smtp_host and not self.alert_email_to:
+            raise ValueError("ALERT_SMTP_HOST is set but ALERT_EMAIL_TO is not: give the recipients (a,b)")
+        if self.alert_email_to and not self.alert_smtp_host:
+            raise ValueError("ALERT_EMAIL_TO is set but ALERT_SMTP_HOST is not: give the SMTP server")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -131,6 +178,34 @@ class Settings(BaseSettings):
     def variables(cls) -> tuple[str, ...]:
         """Every environment variable the settings read, in the order of the fields."""
         return tuple(str(field.validation_alias) for field in cls.model_fields.values())
+
+    @classmethod
+    def secret_variables(cls) -> tuple[str, ...]:
+        """The variables of the secret settings (`SecretStr` fields)."""
+        return tuple(
+            str(field.validation_alias)
+            for field in cls.model_fields.values()
+            if SecretStr in (field.annotation, *get_args(field.annotation))
+        )
+
+    @property
+    def alerts(self) -> AlertSettings:
+        """The alert channels, thresholds and heartbeat, without their secrets (only whether they are set)."""
+        return AlertSettings(
+            smtp_host=self.alert_smtp_host,
+            smtp_port=self.alert_smtp_port,
+            smtp_starttls=self.alert_smtp_starttls,
+            smtp_user=self.alert_smtp_user,
+            has_smtp_password=self.alert_smtp_password is not None,
+            email_from=self.alert_email_from or self.alert_smtp_user or AlertSettings.email_from,
+            email_to=self.alert_email_to,
+            has_webhook=self.alert_webhook_url is not None,
+            webhook_format=self.alert_webhook_format,
+            stale_capture_seconds=self.alert_stale_capture_seconds,
+            reminder_hours=self.alert_reminder_hours,
+            interval_seconds=self.alert_interval_seconds,
+            has_heartbeat=self.heartbeat_url is not None,
+        )
 
     @property
     def uses_s3(self) -> bool:
@@ -166,7 +241,10 @@ class Settings(BaseSettings):
 
 
 def _explain(settings: type[Settings], problem: Any) -> str:
-    """One validation problem as `<VARIABLE> must be <what>, not '<value>'`."""
+    """One validation problem as `<VARIABLE> must be <what>, not '<value>'`; a rule between settings (a model
+    validator's ValueError) as its own text."""
+    if not problem["loc"] and isinstance(error := problem.get("ctx", {}).get("error"), ValueError):
+        return str(error)
     variable = str(problem["loc"][0]) if problem["loc"] else "settings"
     fields = {str(field.validation_alias): field for field in settings.model_fields.values()}
     field = fields.get(variable)

@@ -143,6 +143,13 @@ def history_range(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    """Is it healthy? listeners, failed runs, gold, the daemon; exit 1 when action is needed."""
+    from spotify_assets.operations.alerts.status import run_status
+
+    return run_status(settings, as_json=args.json)
+
+
 def rebuild(args: argparse.Namespace, settings: Settings) -> int:
     """Drop a warehouse table and re-materialize it from the lake (after a schema change)."""
     from spotify_assets.operations.rebuild import run_rebuild, table_of
@@ -203,6 +210,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--port", type=int, default=DEFAULT_BI_PORT, help="TCP port (default 5433)")
     sub = command("history-range", history_range)
     sub.add_argument("folder", nargs="?", help="export folder (default: HISTORY_DIR)")
+    sub = command("status", status)
+    sub.add_argument("--json", action="store_true", help="print the status as JSON")
     sub = command("rebuild", rebuild)
     sub.add_argument("table", help="the table's asset key, e.g. gold/dim_track")
     sub.add_argument("--yes", action="store_true", help="drop without asking")
