@@ -9,7 +9,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from spotify_assets_tests.dagster_ui import free_port
+from spotify_assets_tests.local_http import LocalHandler, LocalHttpServer
 
 
 class SmtpReceiver:
@@ -65,30 +65,14 @@ class Request:
     body: bytes
 
 
-class HttpReceiver:
+class HttpReceiver(LocalHttpServer):
     """An HTTP server on 127.0.0.1 that records every request and answers `status` (200 by default)."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.status = 200
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.receiver = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(_Handler)
 
     def record(self, request: Request) -> int:
         with self._lock:
@@ -100,11 +84,11 @@ class HttpReceiver:
             return [request for request in self.requests if request.path == path]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LocalHandler):
     def _answer(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        receiver: HttpReceiver = self.server.receiver  # type: ignore[attr-defined]
+        receiver: HttpReceiver = self.owner
         status = receiver.record(Request(method, self.path, dict(self.headers), body))
         self.send_response(status)
         self.send_header("Content-Length", "0")
@@ -115,9 +99,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self._answer("POST")
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Silent."""
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -32,6 +31,7 @@ import pytest
 
 from spotify_assets.contracts.settings import Settings, get_settings
 from spotify_assets.sources.token_store import StoredToken, write_token_file
+from spotify_assets_tests.local_http import LocalHandler, LocalHttpServer
 
 TOKEN = "/api/token"
 AUTHORIZE = "/authorize"
@@ -107,7 +107,7 @@ def synthetic_play(played_at: datetime, number: int) -> dict[str, Any]:
     }
 
 
-class FakeSpotify:
+class FakeSpotify(LocalHttpServer):
     """The server's state: app credentials, issued tokens, plays, scripted faults and a request log."""
 
     def __init__(self) -> None:
@@ -131,28 +131,12 @@ class FakeSpotify:
         self._scripts: dict[str, deque[FakeResponse]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._server.fake = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:54321 (no trailing slash)."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
+        super().__init__(_Handler)
 
     def stop(self) -> None:
         """Release hanging answers and stop."""
         self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().stop()
 
     def script(self, route: str, *responses: FakeResponse) -> None:
         """Answer the next requests to `route` with `responses`, in order, before serving normally again."""
@@ -310,9 +294,7 @@ class FakeSpotify:
         return FakeResponse(200, body)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: ThreadingHTTPServer
-
+class _Handler(LocalHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self._serve("GET", {})
 
@@ -324,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str, form: dict[str, str]) -> None:
         parts = urlsplit(self.path)
         query = {key: values[0] for key, values in parse_qs(parts.query).items()}
-        fake: FakeSpotify = self.server.fake  # type: ignore[attr-defined]
+        fake: FakeSpotify = self.owner
         response = fake.handle(method, parts.path, query, form, self.headers)
         payload = b"" if response.body is None else json.dumps(response.body).encode()
         try:
@@ -340,11 +322,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The Date header: the fake's simulated clock when it has one."""
-        fake: FakeSpotify = self.server.fake  # type: ignore[attr-defined]
+        fake: FakeSpotify = self.owner
         return fake.date_header() or super().date_time_string(timestamp)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Silent."""
 
 
 def fake_settings(fake: FakeSpotify, tmp_path: Path, **overrides: Any) -> Settings:
