@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -25,6 +26,7 @@ class SmtpReceiver:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.arrivals: list[float] = []  # time.time() when each message arrived
         self.logins: list[tuple[str, str]] = []
         self.port = free_port()
         self._lock = threading.Lock()
@@ -43,6 +45,7 @@ class SmtpReceiver:
         message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         with self._lock:
             self.messages.append(message)
+            self.arrivals.append(time.time())
         return "250 Message accepted for delivery"
 
     def start(self) -> None:
@@ -50,6 +53,11 @@ class SmtpReceiver:
 
     def stop(self) -> None:
         self._controller.stop()
+
+    def arrived(self) -> list[tuple[str, float]]:
+        """(subject, when it arrived as a Unix time) of every message so far."""
+        with self._lock:
+            return [(str(m["Subject"]), at) for m, at in zip(self.messages, self.arrivals, strict=True)]
 
     def received(self) -> list[tuple[str, str]]:
         """(subject, body) of every message so far."""
