@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.contracts.alert_settings import AlertSettings
-from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS
+from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
 from spotify_assets.contracts.settings import Settings
 from spotify_assets.definitions import build_definitions
 from spotify_assets.operations.alerts.channels import AlertChannels
@@ -365,3 +368,79 @@ def test_the_sensor_sends_once_and_tries_again_what_no_channel_took(tmp_path, ht
         cursor = tick(tick(cursor))
         kinds = [json.loads(request.body)["kind"] for request in http_receiver.to(HOOK_PATH)]
         assert kinds == ["alert", "alert", "recovery"] and load_state(cursor) == {}
+
+
+def _captured(instance: dg.DagsterInstance, at: datetime) -> None:
+    """A capture of alice recorded at `at` (in the past: the instance stamps events with the time given)."""
+    metadata = {"checked_through/alice": dg.MetadataValue.timestamp(at - timedelta(minutes=15))}
+    event = DagsterEvent(
+        DagsterEventType.ASSET_MATERIALIZATION.value,
+        job_name=RUNLESS_JOB_NAME,
+        event_specific_data=StepMaterializationData(
+            dg.AssetMaterialization(RAW_RECENTLY_PLAYED, metadata=metadata)
+        ),
+    )
+    instance.report_dagster_event(event, run_id=RUNLESS_RUN_ID, timestamp=at.timestamp())
+
+
+@dg.op(name="raw__recently_played")
+def capture_alice(context) -> Iterator[dg.AssetMaterialization | dg.Output]:  # noqa: ANN001
+    """Stands for alice's capture: refused while its run carries the tag `fail`, else records her capture."""
+    if context.run.tags.get("fail"):
+        raise dg.Failure(description="Spotify refused the saved authorisation (invalid_grant)")
+    checked = dg.MetadataValue.timestamp(datetime.now(UTC) - timedelta(minutes=15))
+    yield dg.AssetMaterialization(RAW_RECENTLY_PLAYED, metadata={"checked_through/alice": checked})
+    yield dg.Output(None)
+
+
+@dg.job(name="raw_capture", tags={LISTENER_TAG: "alice"})
+def raw_capture() -> None:
+    capture_alice()
+
+
+def test_a_failed_capture_of_a_late_listener_does_not_end_the_late_capture(tmp_path, http_receiver):
+    settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample", "ALERT_WEBHOOK_URL": "set"})
+    sensor = build_alert_sensor(settings, [])
+    resources = {"alert_channels": AlertChannels(webhook_url=http_receiver.url + HOOK_PATH)}
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        cursor = None
+
+        def tick() -> list[tuple[str, str]]:
+            """One evaluation of the sensor: the (kind, incident) of each message it sent."""
+            nonlocal cursor
+            before = len(http_receiver.to(HOOK_PATH))
+            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+                sensor(context)
+                cursor = context.cursor
+            return sorted(
+                (message["kind"], message["incident"])
+                for message in map(json.loads, (r.body for r in http_receiver.to(HOOK_PATH)[before:]))
+            )
+
+        instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
+        _captured(instance, datetime.now(UTC) - timedelta(hours=2))  # then the daemon was down
+        assert tick() == [("alert", "stale/alice")]
+
+        # The daemon is back, but alice's token is refused: her plays are still not captured.
+        assert not raw_capture.execute_in_process(
+            instance=instance, tags={"fail": "1"}, raise_on_error=False
+        ).success
+        assert tick() == [("alert", "run/raw_capture/alice")]
+        assert sorted(load_state(cursor)) == ["run/raw_capture/alice", "stale/alice"]
+        late = {p.key: p for p in look(instance, settings, [], datetime.now(UTC)).problems}["stale/alice"]
+        assert "`spotify-assets auth --listener alice`" in late.fix  # the late capture's fix is the failure's
+        assert tick() == []
+
+        assert raw_capture.execute_in_process(instance=instance).success  # her capture works again
+        assert tick() == [("recovery", "run/raw_capture/alice"), ("recovery", "stale/alice")]
+        assert load_state(cursor) == {}
+
+
+def test_a_failing_capture_that_makes_a_listener_late_is_one_incident(tmp_path) -> None:
+    settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample"})
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
+        _captured(instance, datetime.now(UTC) - timedelta(minutes=20))
+        raw_capture.execute_in_process(instance=instance, tags={"fail": "1"}, raise_on_error=False)
+        later = datetime.now(UTC) + timedelta(hours=2)  # failing before she was late: the failure says it all
+        assert [p.key for p in look(instance, settings, [], later).problems] == ["run/raw_capture/alice"]

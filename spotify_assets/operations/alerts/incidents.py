@@ -56,7 +56,10 @@ def advance(
     state: dict[str, Incident], problems: Iterable[Problem], now: datetime, reminder: timedelta
 ) -> tuple[list[Notice], dict[str, Incident]]:
     """The notices due at `now`, and the state once they are sent: an alert for a new problem, a reminder
-    when the last message about it is older than `reminder`, a recovery for an incident that is gone."""
+    when the last message about it is older than `reminder`, a recovery for an incident that is gone.
+
+    `problems` must hold every problem still true: one left out is taken for over and its recovery is sent
+    (so a watcher may merge two problems into one only if it does so for the whole incident)."""
     notices: list[Notice] = []
     current = {problem.key: problem for problem in problems}
     after: dict[str, Incident] = {}

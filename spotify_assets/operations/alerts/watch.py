@@ -53,26 +53,33 @@ def schedule_running(instance: dg.DagsterInstance, name: str) -> bool:
 def _stale_problems(
     instance: dg.DagsterInstance,
     captures: dict[str, ListenerCaptures],
-    open_keys: set[str],
+    open_problems: dict[str, Problem],
     now: datetime,
     threshold: timedelta,
 ) -> list[Problem]:
-    """A listener whose newest capture is older than `threshold`, unless failing captures explain it."""
+    """A listener whose newest capture is older than `threshold`, unless their captures were already failing
+    when they became late (that failure is then the one incident); it lasts until a capture succeeds."""
     problems = []
     running = None
     for listener, capture in captures.items():
         if capture.last_capture is None or now - capture.last_capture <= threshold:
             continue
-        if capture_run_key(listener) in open_keys:
+        late_since = capture.last_capture + threshold
+        failing = open_problems.get(capture_run_key(listener))
+        if failing is not None and failing.since <= late_since:
             continue
-        if running is None:
-            running = schedule_running(instance, CAPTURE_SCHEDULE)
-        fix = (
-            "check that dagster-daemon runs and that runs leave the queue (`spotify-assets status`); restart "
-            "it with `spotify-assets serve` (or the daemon's container)"
-            if running
-            else f"start the schedule {CAPTURE_SCHEDULE} (Dagster UI, Automation); keep dagster-daemon up"
-        )
+        if failing is not None:  # late first (the daemon down, say), failing since: only a capture ends it
+            fix, cause = failing.fix, f"{failing.what} (since {failing.since:%Y-%m-%d %H:%M} UTC)"
+        else:
+            if running is None:
+                running = schedule_running(instance, CAPTURE_SCHEDULE)
+            fix = (
+                "check that dagster-daemon runs and that runs leave the queue (`spotify-assets status`); "
+                "restart it with `spotify-assets serve` (or the daemon's container)"
+                if running
+                else f"start the schedule {CAPTURE_SCHEDULE} (Dagster UI, Automation); keep dagster-daemon up"
+            )
+            cause = f"the capture schedule is {'running' if running else 'stopped'}"
         problems.append(
             Problem(
                 key=f"stale/{listener}",
@@ -82,7 +89,7 @@ def _stale_problems(
                 fix=fix,
                 listener=listener,
                 over=f"{listener_label(listener).capitalize()} is captured again",
-                cause=f"the capture schedule is {'running' if running else 'stopped'}",
+                cause=cause,
             )
         )
     return problems
@@ -105,8 +112,8 @@ def look(
     listeners = list_listeners(instance, settings, now) if settings.resolved_source == "live" else []
     captures = read_captures(instance, household(instance, settings), now - GAP_WINDOW)
     problems = run_problems(instance, now) + check_problems(instance, check_keys)
-    open_keys = {problem.key for problem in problems}
+    open_problems = {problem.key: problem for problem in problems}
     threshold = timedelta(seconds=settings.alerts.stale_capture_seconds)
-    problems += _stale_problems(instance, captures, open_keys, now, threshold)
+    problems += _stale_problems(instance, captures, open_problems, now, threshold)
     problems += token_problems(listeners, now)
     return Watch(problems, captures, listeners)
