@@ -457,3 +457,19 @@ def test_a_range_longer_than_a_month_previews_its_last_month_only(new_lake: Lake
         lake, dg.AssetKey(["silver", "plays"]), DayBatches.of({day: frames[day] for day in days[:31]})
     )
     assert all("preview" in values for values in month.values()) and len(month) == 31
+
+
+def test_a_batch_whose_last_object_cannot_be_written_changes_none_and_leaves_no_temporary_file(
+    tmp_path: Path,
+) -> None:
+    lake = LakeResource(local_dir=str(tmp_path / "lake"))
+    lake.write_bytes("silver/plays/extraction_date=2026-11-27/plays.parquet", b"old")
+    (tmp_path / "lake" / "silver" / "blocked").write_bytes(b"a file where a folder should be")
+    objects = {
+        "silver/plays/extraction_date=2026-11-27/plays.parquet": b"new",
+        "silver/blocked/extraction_date=2026-11-28/plays.parquet": b"new",
+    }
+    with pytest.raises(OSError):
+        lake.write_objects(objects)
+    assert lake.read_bytes("silver/plays/extraction_date=2026-11-27/plays.parquet") == b"old"
+    assert sorted(p.name for p in (tmp_path / "lake").rglob("*") if p.is_file()) == ["blocked", "plays.parquet"]

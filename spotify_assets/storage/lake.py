@@ -101,23 +101,40 @@ class LakeResource(dg.ConfigurableResource):
 
     def write_bytes(self, key: str, data: bytes) -> None:
         """Store `data` at `key`, replacing any object there (atomically)."""
-        _check_key(key)
+        self.write_objects({key: data})
+
+    def write_objects(self, objects: Mapping[str, bytes]) -> None:
+        """Store each `{key: data}`, replacing what is there; each object atomically.
+
+        Locally every object is written to a temporary file first and only then are they synced and moved into
+        place, one after the other: the disk syncs a batch of days together instead of once per small file.
+        """
+        for key in objects:
+            _check_key(key)
         if self.bucket:
-            self._client().put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
+            for key, data in objects.items():
+                self._client().put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
             return
-        path = self._local_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        written: list[tuple[int, Path, Path]] = []
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, path)
+            for key, data in objects.items():
+                path = self._local_path(key)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+                written.append((os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp, path))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(written[-1][0], view) :]
+            for fd, temp, path in written:
+                os.fsync(fd)
+                os.close(fd)
+                os.replace(temp, path)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
+            for fd, temp, _ in written:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
 
     def read_bytes(self, key: str) -> bytes | None:
         """The object at `key`, or None when there is none."""
@@ -198,12 +215,9 @@ class LakeResource(dg.ConfigurableResource):
         encoded = {
             key: encode_table(table, spec, file_format) for key, table in to_arrow_partitions(frames, spec)
         }
-        uris = []
-        for partition_key, data in encoded.items():
-            key = self.table_path(asset_path, partition_key)
-            self.write_bytes(key, data)
-            uris.append(self.uri(key))
-        return uris
+        keys = {self.table_path(asset_path, partition_key): data for partition_key, data in encoded.items()}
+        self.write_objects(keys)
+        return [self.uri(key) for key in keys]
 
     def read_table_partitions(
         self, asset_path: Sequence[str], partition_keys: Sequence[str], spec: TableSpec
