@@ -95,7 +95,7 @@ through them."""
 
 
 def previewed_partitions(partition_keys: Collection[str]) -> set[str]:
-    """The partitions of an output whose events get a `preview`: all of a month or less, else the last month."""
+    """An output's partitions that get a `preview`: all of a month or less, else its last month."""
     return set(sorted(partition_keys)[-PREVIEW_LAST_PARTITIONS:])
 
 

@@ -100,7 +100,7 @@ def _encode_parquet(table: pa.Table, spec: TableSpec) -> bytes:
 
 
 def _decode_parquet(data: bytes, spec: TableSpec) -> pa.Table:
-    # ParquetFile, not pq.read_table: the latter builds a dataset per call, 8x the cost of a small day's object.
+    # ParquetFile, not pq.read_table: that builds a dataset per call, 8x the cost of a small day's object.
     return pq.ParquetFile(pa.BufferReader(data)).read()
 
 

@@ -237,10 +237,10 @@ class LakeIOManager(dg.ConfigurableIOManager):
     for long ranges one built a month at a time. Inputs are `DayBatches` too, read as they are looked up
     (tables a month at a time, raw JSON a day at a time); a missing upstream partition fails the load.
     Metadata: on each partition's event, its `dagster/partition_row_count`, its `lake_uri` and, for tables,
-    a Markdown `preview` of its first rows (in a range of more than 31 partitions, on the last 31); totals over the run's partitions, `dagster/row_count` (rows, or
-    raw `items`), `lake_uri` (`first .. last` for a range), `lake_object_count`, and
-    `dagster/column_schema` for tables: for one partition on its event, for a range on the last
-    partition's event as `range/<name>`.
+    a Markdown `preview` of its first rows (in a range of more than 31 partitions, on the last 31); totals
+    over the run's partitions, `dagster/row_count` (rows, or raw `items`), `lake_uri` (`first .. last` for a
+    range), `lake_object_count`, and `dagster/column_schema` for tables: for one partition on its event, for
+    a range on the last partition's event as `range/<name>`.
 
     Example:
         ```python

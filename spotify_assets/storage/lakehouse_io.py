@@ -22,8 +22,9 @@ class LakehouseIOManager(dg.ConfigurableIOManager):
 
     Metadata: the two managers' own. `dagster/row_count` is the warehouse table's count(*) after the write,
     `rows_written` what the run wrote; each partition's event has `dagster/partition_row_count` (the
-    partition's rows: for upserted dimensions, the entities seen that day), a Markdown `preview` (the last 31 partitions of a longer range) and its
-    `lake_uri`; plus `lake_object_count`, `warehouse_table`, `dagster/table_name` and `dagster/column_schema`.
+    partition's rows: for upserted dimensions, the entities seen that day), a Markdown `preview` (in a longer
+    range, of its last 31 partitions) and its `lake_uri`; plus `lake_object_count`, `warehouse_table`,
+    `dagster/table_name` and `dagster/column_schema`.
     In a range run, the run's totals are on the last partition's event only, as `range/<name>`
     (`asset_metadata.record_output_metadata`).
 

@@ -148,7 +148,7 @@ def combine_days(
 
 
 DAY = "_day"
-"""The last column of a gold builder's rows with `by_day=True`: the day of each row (see `transforms.gold`)."""
+"""The last column of a gold builder's rows with `by_day=True`: each row's day (see `transforms.gold`)."""
 
 
 def build_key_map(plays: pd.DataFrame, by_day: bool = False) -> pd.DataFrame:
