@@ -6,6 +6,7 @@ The project's tables themselves are declared in `tables.py`, the registry.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -193,4 +194,11 @@ def to_arrow_partitions(
 
 def empty_frame(spec: TableSpec) -> pd.DataFrame:
     """A frame with the spec's columns and dtypes and no rows."""
+    # Made once per spec (casting every column took milliseconds, paid for each empty day of a long range);
+    # pandas' copy-on-write keeps the kept frame unchanged whatever a caller does to its copy.
+    return _empty_frame(spec).copy(deep=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_frame(spec: TableSpec) -> pd.DataFrame:
     return conform(pd.DataFrame({name: [] for name in spec.column_names}), spec)

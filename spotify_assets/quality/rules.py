@@ -71,6 +71,10 @@ def measured(rows: int, partitions: int) -> str:
 # -- keys -------------------------------------------------------------------------------------------------
 
 
+PARTITION = "_partition"
+"""A column naming each row's partition while a batch of partitions is checked as one frame."""
+
+
 def duplicate_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """Key values held by more than one row, with their row count (`rows`), sorted by key."""
     if frame.empty:
@@ -93,11 +97,16 @@ def unique_key(frames: DayBatches, spec: TableSpec) -> Outcome:
     for batch in frames.batches():
         rows += sum(len(frame) for frame in batch.values())
         partitions += len(batch)
-        groups = {"all": _concat(batch)} if spec.write_mode == "replace_partition" else batch
-        for name, frame in groups.items():
-            duplicates = duplicate_keys(frame, key)
+        if spec.write_mode == "replace_partition":
+            duplicates = duplicate_keys(_concat(batch), key)
             if len(duplicates):
-                found.setdefault(name, []).append(duplicates)
+                found.setdefault("all", []).append(duplicates)
+            continue
+        # Each partition's keys apart, in one grouping of the batch: the partition is part of the key.
+        labels = np.repeat(list(batch), [len(frame) for frame in batch.values()])
+        duplicates = duplicate_keys(_concat(batch).assign(**{PARTITION: labels}), [PARTITION, *key])
+        for day, part in duplicates.groupby(PARTITION, sort=True):
+            found.setdefault(str(day), []).append(part.drop(columns=PARTITION).reset_index(drop=True))
     duplicate_count = sum(len(part) for parts in found.values() for part in parts)
     metadata: dict[str, Any] = {"rows_checked": rows, "duplicate_keys": duplicate_count}
     if not found:

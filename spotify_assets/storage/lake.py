@@ -91,6 +91,7 @@ class LakeResource(dg.ConfigurableResource):
     file_format: str = Field(default="parquet", description="Silver/gold object format: `parquet` or `csv`.")
 
     _s3_client: Any = PrivateAttr(default=None)
+    _root: Path | None = PrivateAttr(default=None)
 
     def uri(self, key: str) -> str:
         """Where `key` lives: `s3://bucket/prefix/key` or `file:///absolute/path/key`."""
@@ -308,7 +309,9 @@ class LakeResource(dg.ConfigurableResource):
         return f"{prefix}/{key}" if prefix else key
 
     def _local_path(self, key: str) -> Path:
-        return Path(self.local_dir).resolve() / key
+        if self._root is None:  # resolved once: a long range asks for tens of thousands of paths
+            self._root = Path(self.local_dir).resolve()
+        return self._root / key
 
     def _client(self) -> Any:
         if self._s3_client is None:
