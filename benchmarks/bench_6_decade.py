@@ -92,7 +92,7 @@ def side_env(root: Path, export: Path, fake: FakeSpotify) -> dict[str, str]:
         HISTORY_DIR=str(export),
         SPOTIFY_SOURCE="live",
         SPOTIFY_CLIENT_ID=str(settings.spotify_client_id),
-        SPOTIFY_CLIENT_SECRET=str(settings.spotify_client_secret),
+        SPOTIFY_CLIENT_SECRET=settings.spotify_client_secret.get_secret_value(),
         SPOTIFY_API_BASE_URL=settings.spotify_api_base_url,
         SPOTIFY_ACCOUNTS_BASE_URL=settings.spotify_accounts_base_url,
         SPOTIFY_TOKEN_FILE=settings.spotify_token_file,
