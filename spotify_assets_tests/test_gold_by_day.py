@@ -76,13 +76,15 @@ def test_a_batch_built_at_once_gives_every_day_its_own_rows(table: str, batch) -
     plays, days, timezone = batch
     builder = GOLD_BUILDERS[table]
     assert builder.by_day
-    built = build_days(builder, None if builder.build_from == "days" else plays, days, timezone)
-    assert list(built) == days
-    with_rows = [day for day in days if len(built[day])]
+    keys = [day.isoformat() for day in days]
+    built = build_days(builder, None if builder.build_from == "days" else plays, keys, timezone)
+    assert list(built) == keys
+    with_rows = [day for day in keys if len(built[day])]
     if builder.build_from != "days":  # the exports' days and the sample's, and days without plays
         assert 5 <= len(with_rows) < len(days)
     for day in days:
-        pd.testing.assert_frame_equal(built[day], _alone(builder, plays, day, timezone), obj=f"{table} {day}")
+        alone = _alone(builder, plays, day, timezone)
+        pd.testing.assert_frame_equal(built[day.isoformat()], alone, obj=f"{table} {day}")
 
 
 def test_a_builder_without_by_day_is_called_for_each_day(batch) -> None:
@@ -93,6 +95,6 @@ def test_a_builder_without_by_day_is_called_for_each_day(batch) -> None:
         calls.append(len(day_plays))
         return empty_frame(PLAYS) if day_plays.empty else day_plays
 
-    built = build_days(GoldBuilder(rows_of), plays, days, timezone)
+    built = build_days(GoldBuilder(rows_of), plays, [day.isoformat() for day in days], timezone)
     assert len(calls) == len(days)
     assert sum(len(frame) for frame in built.values()) == len(plays)

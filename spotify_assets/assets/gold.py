@@ -5,7 +5,7 @@ gives its builder (the pure transform that turns a day's silver plays, or the da
 `build_gold_asset` makes the thin asset that builds each day of the run, a batch of days in one call.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -15,6 +15,7 @@ import pandas as pd
 from spotify_assets.assets.batches import built_in_batches
 from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.contracts.day_batches import DayBatches
+from spotify_assets.contracts.day_frames import whole_frame
 from spotify_assets.contracts.tables import PLAYS, TableSpec, gold_tables
 from spotify_assets.transforms.gold import DAY, GOLD_BUILDERS, PLAYS_DAY, GoldBuilder, split_by_day
 
@@ -47,18 +48,15 @@ def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) 
         @dg.asset(deps=[SILVER_PLAYS], **common)
         def from_days(context: dg.AssetExecutionContext) -> DayBatches:
             return built_in_batches(
-                spec.asset_key,
-                context.partition_keys,
-                lambda days: _by_key(build_days(builder, None, _dates(days))),
+                spec.asset_key, context.partition_keys, lambda days: build_days(builder, None, days)
             )
 
         return from_days
 
     timezone = partitions.timezone
 
-    def build_batch(plays: DayBatches, days: list[str]) -> dict[str, pd.DataFrame]:
-        batch = pd.concat([plays[day] for day in days], ignore_index=True)
-        return _by_key(build_days(builder, batch, _dates(days), timezone))
+    def build_batch(plays: DayBatches, days: list[str]) -> Mapping[str, pd.DataFrame]:
+        return build_days(builder, whole_frame(plays.batch(days)), days, timezone)
 
     @dg.asset(ins={"plays": dg.AssetIn(key=SILVER_PLAYS)}, **common)
     def from_plays(plays: DayBatches) -> DayBatches:
@@ -68,29 +66,23 @@ def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) 
 
 
 def build_days(
-    builder: GoldBuilder, plays: pd.DataFrame | None, days: Sequence[date], timezone: str = "UTC"
-) -> dict[date, pd.DataFrame]:
-    """The builder's rows for each of `days`, as if built from that day alone: `plays` holds the silver plays
-    of all of them (None for a builder of days). One call over all the days when the builder can (`by_day`),
-    else one call per day. (Here, not in `transforms`, so that an error names the builder that raised.)"""
+    builder: GoldBuilder, plays: pd.DataFrame | None, days: Sequence[str], timezone: str = "UTC"
+) -> Mapping[str, pd.DataFrame]:
+    """The builder's rows for each of `days` (ISO dates), as if built from that day alone: `plays` holds the
+    silver plays of all of them (None for a builder of days). One call over all the days when the builder
+    can (`by_day`), else one call per day. (Here, not in `transforms`, so that an error names the builder
+    that raised.)"""
     if builder.build_from == "days":
+        dates = [date.fromisoformat(day) for day in days]
         if not builder.by_day:
-            return {day: builder.build([day]) for day in days}
-        return split_by_day(builder.build(days, by_day=True), days)
+            return {day: builder.build([on]) for day, on in zip(days, dates, strict=True)}
+        return split_by_day(builder.build(dates, by_day=True), days)
     assert plays is not None
     extra = (timezone,) if builder.build_from == "plays_in_timezone" else ()
     if builder.by_day:
         return split_by_day(builder.build(plays, *extra, by_day=True), days)
     each_day = split_by_day(plays.assign(**{DAY: plays[PLAYS_DAY].to_numpy(dtype=object)}), days)
-    return {day: builder.build(day_plays, *extra) for day, day_plays in each_day.items()}
-
-
-def _dates(days: list[str]) -> list[date]:
-    return [date.fromisoformat(day) for day in days]
-
-
-def _by_key(frames: dict[date, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    return {day.isoformat(): frame for day, frame in frames.items()}
+    return {day: builder.build(each_day[day], *extra) for day in days}
 
 
 def build_gold_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:

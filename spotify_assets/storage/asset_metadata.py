@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.contracts.day_frames import DayFrames
 from spotify_assets.contracts.markdown import markdown_table
 from spotify_assets.contracts.tables import TableSpec
 
@@ -104,10 +105,11 @@ def table_partition_metadata(
 ) -> dict[str, dict[str, Any]]:
     """Per partition: `dagster/partition_row_count` (rows of the partition's object) and, for the partitions
     in `previewed` (default: all), a `preview`."""
+    counts = frames.counts if isinstance(frames, DayFrames) else {key: len(f) for key, f in frames.items()}
     return {
-        key: {"dagster/partition_row_count": len(frame)}
-        | ({"preview": preview(frame, spec)} if previewed is None or key in previewed else {})
-        for key, frame in frames.items()
+        key: {"dagster/partition_row_count": rows}
+        | ({"preview": preview(frames[key], spec)} if previewed is None or key in previewed else {})
+        for key, rows in counts.items()
     }
 
 

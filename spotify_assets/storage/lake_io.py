@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from spotify_assets.contracts.day_batches import DayBatches
+from spotify_assets.contracts.day_frames import DayFrames
 from spotify_assets.contracts.listener_scope import ListenerPayloads
 from spotify_assets.contracts.raw_merge import RAW_MERGES
 from spotify_assets.storage.asset_metadata import (
@@ -162,19 +163,21 @@ class TableBatchWriter:
         self.rows = 0
         self.partition_metadata: dict[str, dict[str, Any]] = {}
 
-    def write(self, batches: Iterable[Mapping[str, pd.DataFrame]]) -> Iterator[dict[str, pd.DataFrame]]:
-        """Store each batch's objects, then yield the batch (sorted by partition key)."""
+    def write(self, batches: Iterable[Mapping[str, pd.DataFrame]]) -> Iterator[DayFrames]:
+        """Store each batch's objects, then yield the batch (in partition key order, as one `DayFrames` whose
+        Arrow table the warehouse's COPY takes as it is)."""
         for batch in batches:
-            ordered = dict(sorted(batch.items()))
-            for partition_key, frame in ordered.items():
-                if not isinstance(frame, pd.DataFrame):
-                    raise TypeError(
-                        f"{'/'.join(self._path)} {partition_key}: expected a DataFrame, "
-                        f"not {type(frame).__name__}"
-                    )
+            if not isinstance(batch, DayFrames):
+                for partition_key, frame in batch.items():
+                    if not isinstance(frame, pd.DataFrame):
+                        raise TypeError(
+                            f"{'/'.join(self._path)} {partition_key}: expected a DataFrame, "
+                            f"not {type(frame).__name__}"
+                        )
+            ordered = DayFrames.of(batch, self._spec)
             uris = self._lake.write_table_partitions(self._path, ordered, self._spec)
             self.uris += uris
-            self.rows += sum(len(frame) for frame in ordered.values())
+            self.rows += len(ordered.whole)
             for (partition_key, values), uri in zip(
                 table_partition_metadata(ordered, self._spec, self._previewed).items(), uris, strict=True
             ):

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from spotify_assets.contracts.day_frames import DayFrames
 from spotify_assets.contracts.tables import (
     BRIDGE_TRACK_ARTIST,
     DIM_ALBUM,
@@ -340,23 +341,15 @@ class GoldBuilder:
     by_day: bool = False
 
 
-def split_by_day(rows: pd.DataFrame, days: Sequence[date]) -> dict[date, pd.DataFrame]:
-    """`rows` (with their day in the last column `DAY`) as a frame for each of `days`, without that column;
-    a day with no rows gets an empty frame of the same columns."""
-    order = pd.to_datetime(pd.Series(rows[DAY].to_numpy(), dtype=object)).to_numpy("datetime64[D]")
-    if len(order) and (np.diff(order.astype(np.int64)) < 0).any():
-        sorted_rows = np.argsort(order, kind="stable")
-        rows, order = rows.iloc[sorted_rows], order[sorted_rows]
-    rows = rows.drop(columns=DAY)
-    wanted = np.array([np.datetime64(day, "D") for day in days])
-    starts, ends = np.searchsorted(order, wanted, "left"), np.searchsorted(order, wanted, "right")
-    unknown = len(order) - int((ends - starts).sum())
-    if unknown:
-        raise ValueError(f"{unknown} rows belong to none of the {len(days)} days being built")
-    return {
-        day: rows.iloc[start:end].reset_index(drop=True)
-        for day, start, end in zip(days, starts.tolist(), ends.tolist(), strict=True)
-    }
+def split_by_day(rows: pd.DataFrame, days: Sequence[str]) -> DayFrames:
+    """`rows` (with their day in the last column `DAY`) as each of `days`' (ISO dates) rows, without that
+    column: one frame in day order, a day's frame sliced when looked up (a day with no rows: none)."""
+    as_days = pd.to_datetime(pd.Series(rows[DAY].to_numpy(), dtype=object)).to_numpy("datetime64[D]")
+    if len(as_days) and (np.diff(as_days.astype(np.int64)) < 0).any():
+        order = np.argsort(as_days, kind="stable")
+        rows, as_days = rows.iloc[order], as_days[order]
+    rows = rows.drop(columns=DAY).reset_index(drop=True)
+    return DayFrames.split(rows, np.datetime_as_string(as_days, unit="D"), days)
 
 
 GOLD_BUILDERS: dict[str, GoldBuilder] = {
