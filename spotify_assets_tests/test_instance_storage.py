@@ -6,6 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as db
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from sqlalchemy import event
 
 from spotify_assets.contracts.settings import Settings, get_settings
@@ -92,6 +95,48 @@ def test_a_failed_range_run_marks_each_unfinished_day_failed(instance, monkeypat
     assert instance.get_status_by_partition(broken.key, days, DAILY) == dict.fromkeys(
         days, dg.AssetPartitionStatus.FAILED
     )
+
+
+@dg.asset_check(asset=first, blocking=True)
+def first_is_fine() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+def test_a_range_runs_planned_check_rows_are_dagsters_with_the_event_serialized_once(instance, monkeypatch):
+    serialized: list[object] = []
+    serialize = instance_storage.serialize_value
+    monkeypatch.setattr(instance_storage, "serialize_value", lambda v: serialized.append(v) or serialize(v))
+    days = DAILY.get_partition_keys_in_range(dg.PartitionKeyRange(FIRST, LAST))
+    storage = instance.event_log_storage
+
+    result = dg.materialize([first, first_is_fine], instance=instance, tags=RANGE_TAGS)
+
+    assert result.success
+    assert len(serialized) == 1  # Dagster's own method serializes it once per day
+    [planned] = instance.get_records_for_run(
+        result.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    ).records
+    ours = _planned_check_rows(storage, result.run_id)
+    assert sorted(row[2] for row in ours) == days
+    with storage.index_connection() as conn:  # the same event stored again by Dagster's own method
+        conn.execute(
+            AssetCheckExecutionsTable.delete().where(AssetCheckExecutionsTable.c.run_id == result.run_id)
+        )
+    SqlEventLogStorage._store_asset_check_evaluation_planned(
+        storage, planned.event_log_entry, planned.storage_id
+    )
+    assert _planned_check_rows(storage, result.run_id) == ours
+
+
+def _planned_check_rows(storage: WarehouseEventLogStorage, run_id: str) -> list[tuple]:
+    table = AssetCheckExecutionsTable.c
+    columns = [table.asset_key, table.check_name, table.partition, table.execution_status]
+    columns += [table.evaluation_event, table.evaluation_event_timestamp, table.evaluation_event_storage_id]
+    with storage.index_connection() as conn:
+        rows = conn.execute(
+            db.select(*columns).where(table.run_id == run_id, table.execution_status == "PLANNED")
+        ).fetchall()
+    return sorted(tuple(row) for row in rows)
 
 
 def test_the_daemon_keeps_dagsters_own_pooling():

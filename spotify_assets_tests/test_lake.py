@@ -442,3 +442,35 @@ def test_io_manager_rejects_output_for_other_partitions(tmp_path: Path) -> None:
     ):
         dg.materialize([wrong_day], partition_key=DAY, resources=resources)
     assert stored_objects(LakeResource(local_dir=str(tmp_path))) == set()
+
+
+def test_a_range_longer_than_a_month_previews_its_last_month_only(new_lake: LakeFactory) -> None:
+    lake = new_lake()
+    days = [(date(2026, 10, 1) + pd.Timedelta(days=n)).isoformat() for n in range(40)]
+    frames = {day: plays_frame(day, 1 + n % 3) for n, day in enumerate(days)}
+    _, per_partition = write_asset_output(lake, dg.AssetKey(["silver", "plays"]), DayBatches.of(frames))
+    previewed = sorted(day for day, values in per_partition.items() if "preview" in values)
+    assert previewed == days[-31:]
+    counts = {day: values["dagster/partition_row_count"] for day, values in per_partition.items()}
+    assert counts == {day: len(frame) for day, frame in frames.items()}  # every day keeps its count
+    _, month = write_asset_output(
+        lake, dg.AssetKey(["silver", "plays"]), DayBatches.of({day: frames[day] for day in days[:31]})
+    )
+    assert all("preview" in values for values in month.values()) and len(month) == 31
+
+
+def test_a_batch_whose_last_object_cannot_be_written_changes_none_and_leaves_no_temporary_file(
+    tmp_path: Path,
+) -> None:
+    lake = LakeResource(local_dir=str(tmp_path / "lake"))
+    lake.write_bytes("silver/plays/extraction_date=2026-11-27/plays.parquet", b"old")
+    (tmp_path / "lake" / "silver" / "blocked").write_bytes(b"a file where a folder should be")
+    objects = {
+        "silver/plays/extraction_date=2026-11-27/plays.parquet": b"new",
+        "silver/blocked/extraction_date=2026-11-28/plays.parquet": b"new",
+    }
+    with pytest.raises(OSError):
+        lake.write_objects(objects)
+    assert lake.read_bytes("silver/plays/extraction_date=2026-11-27/plays.parquet") == b"old"
+    files = sorted(p.name for p in (tmp_path / "lake").rglob("*") if p.is_file())
+    assert files == ["blocked", "plays.parquet"]

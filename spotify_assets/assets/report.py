@@ -66,8 +66,8 @@ ARTIST_COLUMNS = ("artist", "plays", "minutes")
 TRACK_COLUMNS = ("track", "artist", "plays", "minutes")
 
 
-def report_numbers(report: ListeningReport) -> dict[str, object]:
-    """The report's numbers as metadata: `day_*` for the day, `window_*` for the rolling 30 days."""
+def report_scalars(report: ListeningReport) -> dict[str, object]:
+    """The report's plain numbers: `day_*` for the day, `window_*` for the rolling 30 days."""
     periods = (("day", report.day), ("window", report.window))
     numbers: dict[str, object] = {}
     for prefix, period in periods:
@@ -75,6 +75,13 @@ def report_numbers(report: ListeningReport) -> dict[str, object]:
         numbers[f"{prefix}_minutes"] = period.minutes
     numbers["window_first_day"] = report.window.first_day.isoformat()
     numbers["window_days_with_plays"] = report.window.days_with_plays  # what window_plays_by_hour averages
+    return numbers
+
+
+def report_numbers(report: ListeningReport) -> dict[str, object]:
+    """The report's numbers as metadata: `report_scalars`, and the top lists and hours of each period."""
+    periods = (("day", report.day), ("window", report.window))
+    numbers = report_scalars(report)
     for prefix, period in periods:
         numbers[f"{prefix}_top_artists"] = ranking_table(period.top_artists, ARTIST_COLUMNS)
     for prefix, period in periods:
@@ -149,12 +156,14 @@ def build_report_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
         charted = chart_days(days)
         for household in household_reports(plays, days):
             day, report = household.day, household.household
-            numbers = report_numbers(report)
-            scalars = {k: v for k, v in numbers.items() if not isinstance(v, dg.MetadataValue)}
             if day not in charted:
                 totals = {"listeners": dg.MetadataValue.json(household.totals())} if household.several else {}
-                context.add_asset_metadata({**scalars, **totals}, partition_key=day.isoformat())
+                context.add_asset_metadata(
+                    {**report_scalars(report), **totals}, partition_key=day.isoformat()
+                )
                 continue
+            numbers = report_numbers(report)
+            scalars = {k: v for k, v in numbers.items() if not isinstance(v, dg.MetadataValue)}
             charts = render_charts(report)
             uris = write_charts(lake, day, charts)
             metadata = {

@@ -81,13 +81,25 @@ class DayBatches(Mapping[str, Any]):
             list(payloads), lambda keys: {key: payloads[key] for key in keys}, batch_days=len(payloads)
         )
 
-    def batches(self) -> Iterator[dict[str, Any]]:
-        """Each batch as `{key: payload}`, in key order, loaded as it is asked for and not kept."""
+    def batches(self) -> Iterator[Mapping[str, Any]]:
+        """Each batch as `{key: payload}` (the mapping its load returned), in key order, loaded as it is asked
+        for and not kept."""
         for index in range(len(self._groups)):
             held, self._held = self._held, None
             group = held[1] if held is not None and held[0] == index else self._load_group(index)
             del held
-            yield dict(group)
+            yield group
+
+    def batch(self, keys: Sequence[str]) -> Mapping[str, Any]:
+        """`{key: payload}` of `keys`: the mapping its load returned when `keys` are exactly one batch (a
+        `DayFrames`, say, whose frame is taken whole), else looked up one by one."""
+        index = self._group_of[keys[0]] if keys else None
+        if index is None or self._groups[index] != sorted(keys):
+            return {key: self[key] for key in keys}
+        if self._held is None or self._held[0] != index:
+            self._held = None
+            self._held = (index, self._load_group(index))
+        return self._held[1]
 
     def metadata(self) -> dict[str, Any]:
         """What the loads reported; call it after every batch was loaded."""

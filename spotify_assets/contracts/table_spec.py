@@ -6,7 +6,7 @@ The project's tables themselves are declared in `tables.py`, the registry.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -156,41 +156,18 @@ def to_arrow(frame: pd.DataFrame, spec: TableSpec) -> pa.Table:
 
 
 BATCH_ROWS = 65_536
-"""Partitions are converted between pandas and Arrow in groups of about this many rows: a conversion costs
-milliseconds whatever its size, so a year of small daily partitions takes a few conversions, not 365, while
-a range of big partitions never holds more than one group twice (as pandas and as Arrow)."""
-
-
-def batches(sizes: Mapping[str, int], rows: int = BATCH_ROWS) -> Iterator[list[str]]:
-    """Consecutive groups of keys whose sizes add up to about `rows` (at least one key each)."""
-    group: list[str] = []
-    total = 0
-    for key, size in sizes.items():
-        group.append(key)
-        total += size
-        if total >= rows:
-            yield group
-            group, total = [], 0
-    if group:
-        yield group
-
-
-def to_arrow_partitions(
-    frames: Mapping[str, pd.DataFrame], spec: TableSpec
-) -> Iterator[tuple[str, pa.Table]]:
-    """`(key, to_arrow(frame, spec))` for each frame, in order, converted in `batches` (then sliced)."""
-    for group in batches({key: len(frame) for key, frame in frames.items()}):
-        filled = [frames[key] for key in group if len(frames[key])]
-        if len(filled) < 2:
-            yield from ((key, to_arrow(frames[key], spec)) for key in group)
-            continue
-        table = to_arrow(pd.concat(filled, ignore_index=True), spec)
-        start = 0
-        for key in group:
-            yield key, table.slice(start, len(frames[key]))
-            start += len(frames[key])
+"""The lake reads partitions into frames in groups of about this many rows: a conversion costs milliseconds
+whatever its size, so a year of small daily partitions takes a few conversions, not 365, while a range of big
+partitions never holds more than one group twice (as pandas and as Arrow)."""
 
 
 def empty_frame(spec: TableSpec) -> pd.DataFrame:
     """A frame with the spec's columns and dtypes and no rows."""
+    # Made once per spec (casting every column took milliseconds, paid for each empty day of a long range);
+    # pandas' copy-on-write keeps the kept frame unchanged whatever a caller does to its copy.
+    return _empty_frame(spec).copy(deep=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_frame(spec: TableSpec) -> pd.DataFrame:
     return conform(pd.DataFrame({name: [] for name in spec.column_names}), spec)

@@ -18,11 +18,9 @@ from spotify_assets.contracts.table_spec import (
     TableSpec,
     WriteMode,
     arrow_schema,
-    batches,
     conform,
     empty_frame,
     to_arrow,
-    to_arrow_partitions,
 )
 
 __all__ = [
@@ -34,12 +32,10 @@ __all__ = [
     "TableSpec",
     "WriteMode",
     "arrow_schema",
-    "batches",
     "conform",
     "empty_frame",
     "gold_tables",
     "to_arrow",
-    "to_arrow_partitions",
 ]
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.contracts.day_batches import DayBatches
+from spotify_assets.contracts.day_frames import whole_frame
 from spotify_assets.contracts.tables import (
     FACT_RECENTLY_PLAYED,
     PLAYS,
@@ -89,7 +90,7 @@ def _references(
     missing: dict[str, list[pd.DataFrame]] = {}
     with postgres.connect() as conn:
         for batch in rows.batches():
-            frame = pd.concat(list(batch.values()), ignore_index=True)
+            frame = whole_frame(batch)
             for column, (dimension, key) in references.items():
                 present = existing_keys(conn, dimension, key, frame[column].dropna().unique().tolist())
                 name = f"{column} -> {dimension.qualified_name}"

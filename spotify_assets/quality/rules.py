@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from spotify_assets.contracts.day_batches import DayBatches
+from spotify_assets.contracts.day_frames import DayFrames, whole_frame
 from spotify_assets.contracts.markdown import markdown_table
 from spotify_assets.contracts.tables import TableSpec
 
@@ -57,10 +58,11 @@ def sample_table(frame: pd.DataFrame, rows: int = SAMPLE_ROWS) -> Markdown:
 
 
 def _concat(frames: Frames) -> pd.DataFrame:
-    parts = [frame for frame in frames.values() if len(frame)]
-    if not parts:
-        return next(iter(frames.values()), pd.DataFrame()).head(0)
-    return pd.concat(parts, ignore_index=True)
+    return whole_frame(frames)
+
+
+def _rows(frames: Frames) -> int:
+    return sum(frames.counts.values()) if isinstance(frames, DayFrames) else sum(map(len, frames.values()))
 
 
 def measured(rows: int, partitions: int) -> str:
@@ -69,6 +71,10 @@ def measured(rows: int, partitions: int) -> str:
 
 
 # -- keys -------------------------------------------------------------------------------------------------
+
+
+PARTITION = "_partition"
+"""A column naming each row's partition while a batch of partitions is checked as one frame."""
 
 
 def duplicate_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -91,13 +97,19 @@ def unique_key(frames: DayBatches, spec: TableSpec) -> Outcome:
     found: dict[str, list[pd.DataFrame]] = {}
     rows = partitions = 0
     for batch in frames.batches():
-        rows += sum(len(frame) for frame in batch.values())
+        rows += _rows(batch)
         partitions += len(batch)
-        groups = {"all": _concat(batch)} if spec.write_mode == "replace_partition" else batch
-        for name, frame in groups.items():
-            duplicates = duplicate_keys(frame, key)
+        if spec.write_mode == "replace_partition":
+            duplicates = duplicate_keys(_concat(batch), key)
             if len(duplicates):
-                found.setdefault(name, []).append(duplicates)
+                found.setdefault("all", []).append(duplicates)
+            continue
+        # Each partition's keys apart, in one grouping of the batch: the partition is part of the key.
+        by_day = DayFrames.of(batch)
+        labelled = by_day.whole.assign(**{PARTITION: by_day.row_days()})
+        duplicates = duplicate_keys(labelled, [PARTITION, *key])
+        for day, part in duplicates.groupby(PARTITION, sort=True):
+            found.setdefault(str(day), []).append(part.drop(columns=PARTITION).reset_index(drop=True))
     duplicate_count = sum(len(part) for parts in found.values() for part in parts)
     metadata: dict[str, Any] = {"rows_checked": rows, "duplicate_keys": duplicate_count}
     if not found:
@@ -164,13 +176,13 @@ VALUE_RULES: tuple[tuple[str, tuple[str, ...], Rule], ...] = (
 
 def _violations_by_partition(batch: Frames, spec: TableSpec, timezone: str) -> dict[str, dict[str, int]]:
     """Rows breaking each NOT NULL column and each applicable rule, by partition key: one pass per batch."""
-    filled = {key: frame for key, frame in batch.items() if len(frame)}
-    if not filled:
+    days = DayFrames.of(batch)
+    if not len(days.whole):
         return {}
-    rows = pd.concat(list(filled.values()), ignore_index=True)
-    partitions = np.repeat(np.array(list(filled), dtype=object), [len(frame) for frame in filled.values()])
+    rows = days.whole.reset_index(drop=True)
+    partitions = days.row_days()
     day_keys = pd.Series(
-        np.repeat([int(key.replace("-", "")) for key in filled], [len(f) for f in filled.values()]),
+        np.repeat([int(key.replace("-", "")) for key in days.counts], list(days.counts.values())),
         index=rows.index,
     )
     broken: dict[str, pd.Series] = {
@@ -195,7 +207,7 @@ def valid_values(frames: DayBatches, spec: TableSpec, timezone: str) -> Outcome:
     days_with_problems = set()
     rows = partitions = 0
     for batch in frames.batches():
-        rows += sum(len(frame) for frame in batch.values())
+        rows += _rows(batch)
         partitions += len(batch)
         for partition_key, found in _violations_by_partition(batch, spec, timezone).items():
             problems.update(found)

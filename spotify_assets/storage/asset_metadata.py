@@ -7,12 +7,13 @@ one partition (its row count, its first rows) goes on that partition's event onl
 
 # No `from __future__ import annotations`: kept consistent with the IO managers that import this module.
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from spotify_assets.contracts.day_frames import DayFrames
 from spotify_assets.contracts.markdown import markdown_table
 from spotify_assets.contracts.tables import TableSpec
 
@@ -88,13 +89,27 @@ def preview(frame: pd.DataFrame, spec: TableSpec) -> dg.MarkdownMetadataValue:
     return dg.MetadataValue.md(f"{caption}\n\n{preview_table(frame, columns)}")
 
 
+PREVIEW_LAST_PARTITIONS = 31
+"""A range of at most this many partitions previews each of them; a longer one (an imported history) its last
+this many: a decade's 3,653 previews per table were a good part of storing its events, and nobody pages
+through them."""
+
+
+def previewed_partitions(partition_keys: Collection[str]) -> set[str]:
+    """An output's partitions that get a `preview`: all of a month or less, else its last month."""
+    return set(sorted(partition_keys)[-PREVIEW_LAST_PARTITIONS:])
+
+
 def table_partition_metadata(
-    frames: Mapping[str, pd.DataFrame], spec: TableSpec
+    frames: Mapping[str, pd.DataFrame], spec: TableSpec, previewed: Collection[str] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Per partition: `dagster/partition_row_count` (rows of the partition's object) and `preview`."""
+    """Per partition: `dagster/partition_row_count` (rows of the partition's object) and, for the partitions
+    in `previewed` (default: all), a `preview`."""
+    counts = frames.counts if isinstance(frames, DayFrames) else {key: len(f) for key, f in frames.items()}
     return {
-        key: {"dagster/partition_row_count": len(frame), "preview": preview(frame, spec)}
-        for key, frame in frames.items()
+        key: {"dagster/partition_row_count": rows}
+        | ({"preview": preview(frames[key], spec)} if previewed is None or key in previewed else {})
+        for key, rows in counts.items()
     }
 
 

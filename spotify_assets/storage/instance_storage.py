@@ -33,11 +33,13 @@ from typing import Any
 import psycopg
 import sqlalchemy as db
 from dagster import AssetKey, DagsterEventType, Field, StringSource
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
 from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.runs.base import RunStorage
-from dagster._serdes import ConfigurableClassData, deserialize_value
+from dagster._serdes import ConfigurableClassData, deserialize_value, serialize_value
 from dagster_postgres import DagsterPostgresStorage, PostgresRunStorage, PostgresScheduleStorage
 from dagster_postgres.utils import create_pg_engine, get_conn_string
 from psycopg import sql
@@ -141,6 +143,32 @@ class WarehouseEventLogStorage(StatusFirstEventLogStorage):
         super().store_event(event)
         if event.dagster_event is not None and event.dagster_event.is_run_failure:
             self.record_unfinished_days(event.run_id)
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        """Dagster's rows for a planned check, one per partition of the run, the event serialized once.
+
+        Dagster's own method serializes the same event again for each row: for a decade's range, 3,653
+        times per check (about a millisecond each), before the run's first step.
+        """
+        planned = event.dagster_event.event_specific_data if event.dagster_event else None
+        assert isinstance(planned, AssetCheckEvaluationPlanned)
+        subset = planned.partitions_subset
+        partition_keys: Sequence[str | None] = list(subset.get_partition_keys()) if subset else [None]
+        common = {
+            "asset_key": planned.asset_key.to_string(),
+            "check_name": planned.check_name,
+            "run_id": event.run_id,
+            "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+            "evaluation_event": serialize_value(event),
+            "evaluation_event_timestamp": self._event_insert_timestamp(event),
+            "evaluation_event_storage_id": event_id,
+        }
+        with self.index_connection() as conn:
+            conn.execute(
+                AssetCheckExecutionsTable.insert().values(
+                    [{**common, "partition": key} for key in partition_keys]
+                )
+            )
 
     def record_unfinished_days(self, run_id: str) -> int:
         """For a failed run, a planned event per day of its ranges it did not materialize; their count.

@@ -22,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
-from spotify_assets.contracts.tables import BATCH_ROWS, TableSpec, to_arrow_partitions
+from spotify_assets.contracts.day_frames import DayFrames
+from spotify_assets.contracts.tables import BATCH_ROWS, TableSpec
 from spotify_assets.storage.lake_formats import (
     FILE_FORMATS,
     RAW_LIST_FIELDS,
@@ -91,6 +92,7 @@ class LakeResource(dg.ConfigurableResource):
     file_format: str = Field(default="parquet", description="Silver/gold object format: `parquet` or `csv`.")
 
     _s3_client: Any = PrivateAttr(default=None)
+    _root: Path | None = PrivateAttr(default=None)
 
     def uri(self, key: str) -> str:
         """Where `key` lives: `s3://bucket/prefix/key` or `file:///absolute/path/key`."""
@@ -101,23 +103,40 @@ class LakeResource(dg.ConfigurableResource):
 
     def write_bytes(self, key: str, data: bytes) -> None:
         """Store `data` at `key`, replacing any object there (atomically)."""
-        _check_key(key)
+        self.write_objects({key: data})
+
+    def write_objects(self, objects: Mapping[str, bytes]) -> None:
+        """Store each `{key: data}`, replacing what is there; each object atomically.
+
+        Locally every object is written to a temporary file first and only then are they synced and moved into
+        place, one after the other: the disk syncs a batch of days together instead of once per small file.
+        """
+        for key in objects:
+            _check_key(key)
         if self.bucket:
-            self._client().put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
+            for key, data in objects.items():
+                self._client().put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
             return
-        path = self._local_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        written: list[tuple[int, Path, Path]] = []
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, path)
+            for key, data in objects.items():
+                path = self._local_path(key)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+                written.append((os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp, path))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(written[-1][0], view) :]
+            for fd, temp, path in written:
+                os.fsync(fd)
+                os.close(fd)
+                os.replace(temp, path)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
+            for fd, temp, _ in written:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
 
     def read_bytes(self, key: str) -> bytes | None:
         """The object at `key`, or None when there is none."""
@@ -190,31 +209,29 @@ class LakeResource(dg.ConfigurableResource):
     def write_table_partitions(
         self, asset_path: Sequence[str], frames: Mapping[str, pd.DataFrame], spec: TableSpec
     ) -> list[str]:
-        """Write one object per partition key; returns their uris, in the order of `frames`."""
+        """Write one object per partition key; returns their uris, in the order of `frames`.
+
+        The frames become one Arrow table (kept by the `DayFrames`, for the warehouse's COPY to use too), and
+        each day's object is encoded from its slice.
+        """
         file_format = self._format()
+        days = DayFrames.of(frames, spec)
         # Check and encode everything first: a frame that does not fit fails before any object changes.
-        for partition_key, frame in frames.items():
-            _check_partition_column(asset_path, partition_key, frame, spec)
-        encoded = {
-            key: encode_table(table, spec, file_format) for key, table in to_arrow_partitions(frames, spec)
-        }
-        uris = []
-        for partition_key, data in encoded.items():
-            key = self.table_path(asset_path, partition_key)
-            self.write_bytes(key, data)
-            uris.append(self.uri(key))
-        return uris
+        _check_partition_column(asset_path, days, spec)
+        encoded = {key: encode_table(table, spec, file_format) for key, table in days.arrow_days(spec)}
+        self.write_objects({self.table_path(asset_path, key): data for key, data in encoded.items()})
+        return [self.uri(self.table_path(asset_path, key)) for key in frames]
 
     def read_table_partitions(
         self, asset_path: Sequence[str], partition_keys: Sequence[str], spec: TableSpec
-    ) -> dict[str, pd.DataFrame]:
+    ) -> DayFrames:
         """Read each partition's object as a frame conformed to `spec`; a missing one raises.
 
-        Objects are decoded one by one and turned into frames in `tables.batches` (one conversion for many
-        small daily partitions).
+        Objects are decoded one by one and turned into one frame per `BATCH_ROWS` rows (one conversion for
+        many small daily partitions), held as a `DayFrames` that slices a day's frame when it is looked up.
         """
         file_format = self._format()
-        frames: dict[str, pd.DataFrame] = {}
+        chunks: list[DayFrames] = []
         pending: dict[str, pa.Table] = {}
         uris: dict[str, str] = {}
         for partition_key in partition_keys:
@@ -232,10 +249,13 @@ class LakeResource(dg.ConfigurableResource):
                 ) from error
             pending[partition_key] = table
             if sum(table.num_rows for table in pending.values()) >= BATCH_ROWS:
-                frames.update(_to_named_frames(pending, spec, uris))
+                chunks.append(_to_named_frames(pending, spec, uris))
                 pending = {}
-        frames.update(_to_named_frames(pending, spec, uris))
-        return frames
+        if pending or not chunks:
+            chunks.append(_to_named_frames(pending, spec, uris))
+        if len(chunks) == 1:
+            return chunks[0]
+        return DayFrames.of({key: chunk[key] for chunk in chunks for key in chunk}, spec)
 
     def write_json_partitions(
         self, asset_path: Sequence[str], filename: str, payloads: Mapping[str, Any]
@@ -294,7 +314,9 @@ class LakeResource(dg.ConfigurableResource):
         return f"{prefix}/{key}" if prefix else key
 
     def _local_path(self, key: str) -> Path:
-        return Path(self.local_dir).resolve() / key
+        if self._root is None:  # resolved once: a long range asks for tens of thousands of paths
+            self._root = Path(self.local_dir).resolve()
+        return self._root / key
 
     def _client(self) -> Any:
         if self._s3_client is None:
@@ -313,29 +335,31 @@ def _check_key(key: str) -> None:
         raise ValueError(f"invalid lake key {key!r}: use relative 'a/b/c' keys without '.', '..' or '//'")
 
 
-def _check_partition_column(
-    asset_path: Sequence[str], partition_key: str, frame: pd.DataFrame, spec: TableSpec
-) -> None:
+def _check_partition_column(asset_path: Sequence[str], days: DayFrames, spec: TableSpec) -> None:
     """Rows stored under `extraction_date=D` must say D, or engines reading the Hive path would disagree."""
-    if spec.partition_column != PARTITION_COLUMN or PARTITION_COLUMN not in frame.columns:
+    if spec.partition_column != PARTITION_COLUMN or PARTITION_COLUMN not in days.whole.columns:
         return
-    expected = date.fromisoformat(partition_key)
-    found = set(pd.to_datetime(frame[PARTITION_COLUMN]).dt.date.dropna()) - {expected}
-    if found or frame[PARTITION_COLUMN].isna().any():
-        others = sorted(d.isoformat() for d in found)
-        raise ValueError(
-            f"{'/'.join(asset_path)} partition {partition_key}: rows must have {PARTITION_COLUMN} = "
-            f"{partition_key}, found {others or 'nulls'}"
-        )
+    stored = pd.to_datetime(days.whole[PARTITION_COLUMN]).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    wrong = stored != days.row_days()  # a null compares unequal too
+    if not wrong.any():
+        return
+    partition_key = str(days.row_days()[wrong.argmax()])
+    frame = days[partition_key]
+    found = set(pd.to_datetime(frame[PARTITION_COLUMN]).dt.date.dropna()) - {
+        date.fromisoformat(partition_key)
+    }
+    others = sorted(d.isoformat() for d in found)
+    raise ValueError(
+        f"{'/'.join(asset_path)} partition {partition_key}: rows must have {PARTITION_COLUMN} = "
+        f"{partition_key}, found {others or 'nulls'}"
+    )
 
 
 def _is_not_found(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES
 
 
-def _to_named_frames(
-    tables: Mapping[str, pa.Table], spec: TableSpec, uris: Mapping[str, str]
-) -> dict[str, pd.DataFrame]:
+def _to_named_frames(tables: Mapping[str, pa.Table], spec: TableSpec, uris: Mapping[str, str]) -> DayFrames:
     """`to_frames`, but a table that does not convert to the spec's types raises naming its object."""
     try:
         return to_frames(tables, spec)
@@ -349,4 +373,4 @@ def _to_named_frames(
                     f"{uris[partition_key]} does not fit {spec.qualified_name} (partition {partition_key}): "
                     f"{type(error).__name__}: {error}"
                 ) from error
-        return frames
+        return DayFrames.of(frames, spec)

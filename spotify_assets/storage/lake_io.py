@@ -1,17 +1,19 @@
 """The lake IO manager: partitioned outputs, as `DayBatches` of `{partition key: payload}`, to and from the
 lake."""
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional
 
 import dagster as dg
 import pandas as pd
 
 from spotify_assets.contracts.day_batches import DayBatches
+from spotify_assets.contracts.day_frames import DayFrames
 from spotify_assets.contracts.listener_scope import ListenerPayloads
 from spotify_assets.contracts.raw_merge import RAW_MERGES
 from spotify_assets.storage.asset_metadata import (
     column_schema,
+    previewed_partitions,
     raw_partition_metadata,
     record_output_metadata,
     table_partition_metadata,
@@ -59,14 +61,15 @@ def write_asset_output(
     """Write `{partition key: payload}` for one asset; returns the output's metadata and each partition's.
 
     Tables are written a batch at a time (see `TableBatchWriter`). Each
-    partition's own metadata is `dagster/partition_row_count` and, for tables, a Markdown `preview`.
+    partition's own metadata is `dagster/partition_row_count` and, for tables, a Markdown `preview` (of the
+    last 31 partitions only, in a longer range: `asset_metadata.previewed_partitions`).
     A raw partition of `raw_merge.RAW_MERGES` is read again and united with what is stored under its lock
     (`raw_lock`: PostgreSQL advisory locks when `postgres` is given), so concurrent runs lose nothing.
     """
     path = asset_path(asset_key)
     filename = raw_filename(path)
     if filename is None:
-        writer = TableBatchWriter(lake, path)
+        writer = TableBatchWriter(lake, path, list(outputs))
         for _ in writer.write(outputs.batches()):
             pass
         return writer.metadata(), writer.partition_metadata
@@ -150,27 +153,33 @@ class TableBatchWriter:
     before any of its objects changes; batches written before it stay written (a re-run rewrites them).
     """
 
-    def __init__(self, lake: LakeResource, asset_path: Sequence[str]) -> None:
+    def __init__(
+        self, lake: LakeResource, asset_path: Sequence[str], partition_keys: Collection[str] | None = None
+    ) -> None:
         self._lake, self._path, self._spec = lake, list(asset_path), table_spec(asset_path)
+        # Previews for the output's last month of partitions only (all when they are not given).
+        self._previewed = None if partition_keys is None else previewed_partitions(partition_keys)
         self.uris: list[str] = []
         self.rows = 0
         self.partition_metadata: dict[str, dict[str, Any]] = {}
 
-    def write(self, batches: Iterable[Mapping[str, pd.DataFrame]]) -> Iterator[dict[str, pd.DataFrame]]:
-        """Store each batch's objects, then yield the batch (sorted by partition key)."""
+    def write(self, batches: Iterable[Mapping[str, pd.DataFrame]]) -> Iterator[DayFrames]:
+        """Store each batch's objects, then yield the batch (in partition key order, as one `DayFrames` whose
+        Arrow table the warehouse's COPY takes as it is)."""
         for batch in batches:
-            ordered = dict(sorted(batch.items()))
-            for partition_key, frame in ordered.items():
-                if not isinstance(frame, pd.DataFrame):
-                    raise TypeError(
-                        f"{'/'.join(self._path)} {partition_key}: expected a DataFrame, "
-                        f"not {type(frame).__name__}"
-                    )
+            if not isinstance(batch, DayFrames):
+                for partition_key, frame in batch.items():
+                    if not isinstance(frame, pd.DataFrame):
+                        raise TypeError(
+                            f"{'/'.join(self._path)} {partition_key}: expected a DataFrame, "
+                            f"not {type(frame).__name__}"
+                        )
+            ordered = DayFrames.of(batch, self._spec)
             uris = self._lake.write_table_partitions(self._path, ordered, self._spec)
             self.uris += uris
-            self.rows += sum(len(frame) for frame in ordered.values())
+            self.rows += len(ordered.whole)
             for (partition_key, values), uri in zip(
-                table_partition_metadata(ordered, self._spec).items(), uris, strict=True
+                table_partition_metadata(ordered, self._spec, self._previewed).items(), uris, strict=True
             ):
                 self.partition_metadata[partition_key] = {**values, "lake_uri": uri}
             yield ordered
@@ -231,10 +240,10 @@ class LakeIOManager(dg.ConfigurableIOManager):
     for long ranges one built a month at a time. Inputs are `DayBatches` too, read as they are looked up
     (tables a month at a time, raw JSON a day at a time); a missing upstream partition fails the load.
     Metadata: on each partition's event, its `dagster/partition_row_count`, its `lake_uri` and, for tables,
-    a Markdown `preview` of its first rows; totals over the run's partitions, `dagster/row_count` (rows, or
-    raw `items`), `lake_uri` (`first .. last` for a range), `lake_object_count`, and
-    `dagster/column_schema` for tables: for one partition on its event, for a range on the last
-    partition's event as `range/<name>`.
+    a Markdown `preview` of its first rows (in a range of more than 31 partitions, on the last 31); totals
+    over the run's partitions, `dagster/row_count` (rows, or raw `items`), `lake_uri` (`first .. last` for a
+    range), `lake_object_count`, and `dagster/column_schema` for tables: for one partition on its event, for
+    a range on the last partition's event as `range/<name>`.
 
     Example:
         ```python
@@ -256,12 +265,12 @@ class LakeIOManager(dg.ConfigurableIOManager):
         metadata, per_partition = write_asset_output(self.lake, context.asset_key, obj, self.postgres)
         record_output_metadata(context, metadata, per_partition)
 
-    def table_writer(self, asset_key: dg.AssetKey) -> TableBatchWriter:
+    def table_writer(self, asset_key: dg.AssetKey, partition_keys: Collection[str]) -> TableBatchWriter:
         """A writer of a table asset's partitions, batch by batch: `writer.write(batches)` stores each batch's
         objects and then yields the batch, for a caller that loads the same frames elsewhere too (the
         lakehouse IO manager, into the warehouse); `writer.metadata()` and `writer.partition_metadata` are
         then the lake's output and per-partition metadata."""
-        return TableBatchWriter(self.lake, asset_key.path)
+        return TableBatchWriter(self.lake, asset_key.path, partition_keys)
 
     def load_input(self, context: dg.InputContext) -> DayBatches:
         """The upstream partitions this input covers, as partition key -> payload, read as looked up.

@@ -22,8 +22,9 @@ class LakehouseIOManager(dg.ConfigurableIOManager):
 
     Metadata: the two managers' own. `dagster/row_count` is the warehouse table's count(*) after the write,
     `rows_written` what the run wrote; each partition's event has `dagster/partition_row_count` (the
-    partition's rows: for upserted dimensions, the entities seen that day), a Markdown `preview` and its
-    `lake_uri`; plus `lake_object_count`, `warehouse_table`, `dagster/table_name` and `dagster/column_schema`.
+    partition's rows: for upserted dimensions, the entities seen that day), a Markdown `preview` (in a longer
+    range, of its last 31 partitions) and its `lake_uri`; plus `lake_object_count`, `warehouse_table`,
+    `dagster/table_name` and `dagster/column_schema`.
     In a range run, the run's totals are on the last partition's event only, as `range/<name>`
     (`asset_metadata.record_output_metadata`).
 
@@ -45,7 +46,7 @@ class LakehouseIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: DayBatches) -> None:
         check_output_partitions(context.asset_key, obj, context_partition_keys(context))
-        lake = self.lake_io.table_writer(context.asset_key)
+        lake = self.lake_io.table_writer(context.asset_key, list(obj))
         # Each batch goes to the lake, then into the warehouse's open transaction.
         warehouse = self.postgres_io.write(table_spec(context.asset_key), obj, lake.write(obj.batches()))
         metadata = {**lake.metadata(), **warehouse, **obj.metadata()}

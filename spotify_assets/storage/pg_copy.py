@@ -12,14 +12,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
-import pandas as pd
 import psycopg
 import pyarrow as pa
 from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from spotify_assets.contracts.tables import TableSpec, to_arrow
+from spotify_assets.contracts.tables import TableSpec
 
 CHUNK_ROWS = 65_536
 """Rows per COPY chunk: large enough for vectorized encoding, small enough to stay in the CPU caches."""
@@ -58,14 +57,3 @@ def copy_arrow(
             rows += part.num_rows
         copy.write(encoder.finish())
     return rows
-
-
-def copy_frame(
-    cursor: psycopg.Cursor,
-    table: sql.Composable,
-    frame: pd.DataFrame,
-    spec: TableSpec,
-    chunk_rows: int | None = None,
-) -> int:
-    """COPY a frame into `table` (the spec's columns) with streamed binary COPY; return the rows copied."""
-    return copy_arrow(cursor, table, to_arrow(frame, spec), spec, chunk_rows)

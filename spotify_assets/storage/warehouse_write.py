@@ -8,7 +8,7 @@ the new ones (`replace_partition` tables) or COPYs into a temporary table and me
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from spotify_assets.contracts.tables import TableSpec, conform, empty_frame, to_arrow_partitions
-from spotify_assets.storage.pg_copy import copy_arrow, copy_frame
+from spotify_assets.contracts.day_frames import DayFrames
+from spotify_assets.contracts.tables import TableSpec, conform, to_arrow
+from spotify_assets.storage.pg_copy import copy_arrow
 from spotify_assets.storage.warehouse import advisory_xact_lock, column_list, ensure_table, table_identifier
 
 
@@ -52,23 +53,21 @@ def collapse_for_upsert(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     return conform(frame.drop_duplicates(keys, keep="last"), spec)
 
 
-def _partition_tables(spec: TableSpec, frames: Mapping[str, pd.DataFrame]) -> Iterator[pa.Table]:
-    """The frames as Arrow tables, converted as they are consumed; a row outside its partition raises."""
+def _partition_table(spec: TableSpec, frames: Mapping[str, pd.DataFrame]) -> pa.Table:
+    """A batch's rows as one Arrow table (the one its lake write made, when it made one); a row outside its
+    partition raises."""
     assert spec.partition_column is not None
-    for key, part in to_arrow_partitions(frames, spec):
-        day = date.fromisoformat(key)
-        column = part.column(spec.partition_column)
-        # An empty partition (a day without plays) is valid: pc.all of no values is null, not true.
-        if column.null_count or (
-            len(column) and not pc.all(pc.equal(column, pa.scalar(day, pa.date32()))).as_py()
-        ):
-            raise ValueError(f"rows of partition {key} hold other {spec.partition_column} values")
-        yield part
-
-
-def _concat(frames: Mapping[str, pd.DataFrame], spec: TableSpec) -> pd.DataFrame:
-    parts = [frame for frame in frames.values() if len(frame)]
-    return conform(pd.concat(parts, ignore_index=True), spec) if parts else empty_frame(spec)
+    days = DayFrames.of(frames, spec)
+    table = days.arrow(spec)
+    column = table.column(spec.partition_column)
+    expected = pa.array(days.row_days().astype("datetime64[D]"), pa.date32())
+    matches = pc.equal(column, expected)
+    if column.null_count or (len(column) and not pc.all(matches).as_py()):
+        first = pc.index(pc.fill_null(matches, False), False).as_py()
+        raise ValueError(
+            f"rows of partition {days.row_days()[first]} hold other {spec.partition_column} values"
+        )
+    return table
 
 
 def _replace_partitions(
@@ -85,7 +84,7 @@ def _replace_partitions(
         (list(days),),
     )
     # Converted, checked and sent batch by batch; a bad row raises inside the transaction, which rolls back.
-    tables = (part for batch in batches for part in _partition_tables(spec, batch))
+    tables = (_partition_table(spec, batch) for batch in batches)
     with conn.cursor() as cursor:
         return copy_arrow(cursor, table, tables, spec)
 
@@ -126,10 +125,15 @@ def _upsert(conn: psycopg.Connection, spec: TableSpec, batches: Iterable[Mapping
     rows = 0
     # Batches merge in order, as the upsert rules merge rows: the result is the one of a single batch.
     for batch in batches:
-        frame = collapse_for_upsert(_concat(batch, spec), spec)
+        days = DayFrames.of(batch, spec)
+        # Unless rows have to merge, the Arrow table the batch's lake write made is sent as it is.
+        if days.whole.duplicated(list(spec.primary_key)).any():
+            table = to_arrow(collapse_for_upsert(days.whole, spec), spec)
+        else:
+            table = days.arrow(spec)
         conn.execute(sql.SQL("TRUNCATE {}").format(stage))
         with conn.cursor() as cursor:
-            rows += copy_frame(cursor, stage, frame, spec)
+            rows += copy_arrow(cursor, stage, table, spec)
         conn.execute(upsert_statement(spec, stage))
     return rows
 

@@ -5,6 +5,11 @@ Every builder takes a frame conformed to `tables.PLAYS` (any number of days, any
 frame conformed to its table with unique primary keys, sorted by that key (the fact keeps the plays' order).
 Descriptive attributes come from the most recent play naming the entity; ties on played_at are broken by
 listener and track key, so the result never depends on row order.
+
+A range run builds a batch of days at once: `build_days` gives each day the rows the builder gives that
+day's plays alone, from one call over the batch (`by_day=True`: the builders group by day as well as by key,
+and return the day of each row in a last column `DAY`), instead of a call per day whose fixed cost in pandas
+was most of a small day's.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from spotify_assets.contracts.day_frames import DayFrames
 from spotify_assets.contracts.tables import (
     BRIDGE_TRACK_ARTIST,
     DIM_ALBUM,
@@ -33,7 +39,9 @@ from spotify_assets.contracts.tables import (
 )
 from spotify_assets.transforms.history_plays import EXPORT_COLUMNS
 from spotify_assets.transforms.keys import DERIVED_PREFIX, epoch_millis_array, play_ids
-from spotify_assets.transforms.plays import build_key_map
+from spotify_assets.transforms.plays import DAY, build_key_map
+
+PLAYS_DAY = "extraction_date"
 
 MONTH_NAMES = (
     "January",
@@ -82,21 +90,35 @@ def _recency_order(plays: pd.DataFrame) -> np.ndarray:
     return np.lexsort((tracks, listeners, epoch_millis_array(plays["played_at"])))
 
 
-def _latest(plays: pd.DataFrame, key: str, columns: Sequence[str]) -> pd.DataFrame:
-    """`columns` of the most recent play of each `key`, indexed by it."""
+def _latest(plays: pd.DataFrame, key: str, columns: Sequence[str], by_day: bool = False) -> pd.DataFrame:
+    """`columns` of the most recent play of each `key` (of each day and key, `by_day`), indexed by it."""
     order = _recency_order(plays)
-    newest = ~plays[key].take(order).duplicated(keep="last").to_numpy()
+    keys = [PLAYS_DAY, key] if by_day else key
+    newest = ~plays[keys].take(order).duplicated(keep="last").to_numpy()
     # Only the columns used: taking all of silver's columns was most of a small day's cost.
-    return plays[[key, *columns]].iloc[order[newest]].set_index(key)
+    return plays[[*([PLAYS_DAY] if by_day else []), key, *columns]].iloc[order[newest]].set_index(keys)
 
 
-def _play_span(keys: pd.Series, played_at: pd.Series) -> pd.DataFrame:
-    grouped = pd.DataFrame({"key": keys, "played_at": played_at}).groupby("key", sort=False)["played_at"]
-    return grouped.agg(first_played_at="min", last_played_at="max")
+def _play_span(plays: pd.DataFrame, key: str, by_day: bool = False) -> pd.DataFrame:
+    keys = [PLAYS_DAY, key] if by_day else key
+    grouped = plays[[*([PLAYS_DAY] if by_day else []), key, "played_at"]].groupby(keys, sort=False)
+    return grouped["played_at"].agg(first_played_at="min", last_played_at="max")
 
 
-def _finish(frame: pd.DataFrame, key: str, spec: TableSpec) -> pd.DataFrame:
-    return conform(frame.rename_axis(key).reset_index().sort_values(key, kind="stable"), spec)
+def _finish(frame: pd.DataFrame, key: str, spec: TableSpec, by_day: bool = False) -> pd.DataFrame:
+    if not by_day:
+        return conform(frame.rename_axis(key).reset_index().sort_values(key, kind="stable"), spec)
+    frame = frame.rename_axis([DAY, key]).reset_index().sort_values([DAY, key], kind="stable")
+    return _with_days(conform(frame, spec), frame[DAY])
+
+
+def _with_days(rows: pd.DataFrame, days: pd.Series | np.ndarray) -> pd.DataFrame:
+    """`rows` (conformed) with the day of each row as the last column, `DAY`."""
+    return rows.assign(**{DAY: np.asarray(days, dtype=object)})
+
+
+def _empty(spec: TableSpec, by_day: bool) -> pd.DataFrame:
+    return _with_days(empty_frame(spec), []) if by_day else empty_frame(spec)
 
 
 class _Credits(NamedTuple):
@@ -120,10 +142,10 @@ def _explode_credits(plays: pd.DataFrame, keys_column: str, names_column: str) -
     )
 
 
-def build_dim_artist(plays: pd.DataFrame) -> pd.DataFrame:
+def build_dim_artist(plays: pd.DataFrame, by_day: bool = False) -> pd.DataFrame:
     """Every artist a track or its album credits; the name from the most recent play naming it."""
     if plays.empty:
-        return empty_frame(DIM_ARTIST)
+        return _empty(DIM_ARTIST, by_day)
     rank = np.empty(len(plays), dtype=np.int64)
     rank[_recency_order(plays)] = np.arange(len(plays))
     album = _explode_credits(plays, "album_artist_keys", "album_artist_names")
@@ -131,15 +153,22 @@ def build_dim_artist(plays: pd.DataFrame) -> pd.DataFrame:
     keys, names, positions, rows = (np.concatenate(parts) for parts in zip(album, track, strict=True))
     codes, unique_keys = pd.factorize(keys)
     if not len(unique_keys):
-        return empty_frame(DIM_ARTIST)
+        return _empty(DIM_ARTIST, by_day)
     # Recency of a credit: its play's rank, then album before track credits, then credit position.
     part = np.repeat([0, 1], [len(album.keys), len(track.keys)])
     recency = (rank[rows] * 2 + part) * (int(positions.max()) + 1) + positions
     credits = pd.DataFrame({"recency": recency, "played_at": plays["played_at"].array.take(rows)})
-    credits = credits[codes >= 0].groupby(codes[codes >= 0])
+    valid = codes >= 0
+    groups, days = codes[valid], None
+    if by_day:  # one group per (day, artist): the day's code times the artists, plus the artist's code
+        day_codes, day_values = pd.factorize(plays[PLAYS_DAY].to_numpy(dtype=object)[rows[valid]])
+        groups, pairs = pd.factorize(day_codes * len(unique_keys) + groups)
+        unique_keys, days = unique_keys[pairs % len(unique_keys)], day_values[pairs // len(unique_keys)]
+    credits = credits[valid].groupby(groups)
     span = credits["played_at"].agg(["min", "max"])
     newest = credits["recency"].idxmax().to_numpy()
-    artist_keys = pd.Index(_strings(list(unique_keys)))
+    used = span.index.to_numpy()
+    artist_keys = pd.Index(_strings(list(unique_keys[used])))
     out = pd.DataFrame(
         {
             "artist_id": artist_keys.to_series().mask(artist_keys.str.startswith(DERIVED_PREFIX)).to_numpy(),
@@ -147,15 +176,15 @@ def build_dim_artist(plays: pd.DataFrame) -> pd.DataFrame:
             "first_played_at": span["min"].to_numpy(),
             "last_played_at": span["max"].to_numpy(),
         },
-        index=artist_keys,
+        index=artist_keys if days is None else pd.MultiIndex.from_arrays([days[used], artist_keys]),
     )
-    return _finish(out, "artist_key", DIM_ARTIST)
+    return _finish(out, "artist_key", DIM_ARTIST, by_day)
 
 
-def build_dim_album(plays: pd.DataFrame) -> pd.DataFrame:
+def build_dim_album(plays: pd.DataFrame, by_day: bool = False) -> pd.DataFrame:
     """Every album of a played track; attributes from its most recent play."""
     if plays.empty:
-        return empty_frame(DIM_ALBUM)
+        return _empty(DIM_ALBUM, by_day)
     latest = _latest(
         plays,
         "album_key",
@@ -169,6 +198,7 @@ def build_dim_album(plays: pd.DataFrame) -> pd.DataFrame:
             "album_artist_keys",
             "artist_keys",
         ),
+        by_day,
     )
     album_artists = _first_items(latest["album_artist_keys"])
     # An album crediting no artist (local files) is keyed by its track's first artist: point at that one.
@@ -189,18 +219,19 @@ def build_dim_album(plays: pd.DataFrame) -> pd.DataFrame:
         },
         index=latest.index,
     )
-    out = out.join(_play_span(plays["album_key"], plays["played_at"]))
-    return _finish(out, "album_key", DIM_ALBUM)
+    out = out.join(_play_span(plays, "album_key", by_day))
+    return _finish(out, "album_key", DIM_ALBUM, by_day)
 
 
-def build_dim_track(plays: pd.DataFrame) -> pd.DataFrame:
+def build_dim_track(plays: pd.DataFrame, by_day: bool = False) -> pd.DataFrame:
     """Every played track; attributes from its most recent play."""
     if plays.empty:
-        return empty_frame(DIM_TRACK)
+        return _empty(DIM_TRACK, by_day)
     latest = _latest(
         plays,
         "track_key",
         ("track_id", "track_name", "duration_ms", "explicit", "isrc", "is_local", "album_key", "artist_keys"),
+        by_day,
     )
     out = pd.DataFrame(
         {
@@ -215,32 +246,37 @@ def build_dim_track(plays: pd.DataFrame) -> pd.DataFrame:
         },
         index=latest.index,
     )
-    out = out.join(_play_span(plays["track_key"], plays["played_at"]))
-    return _finish(out, "track_key", DIM_TRACK)
+    out = out.join(_play_span(plays, "track_key", by_day))
+    return _finish(out, "track_key", DIM_TRACK, by_day)
 
 
-def build_bridge_track_artist(plays: pd.DataFrame) -> pd.DataFrame:
+def build_bridge_track_artist(plays: pd.DataFrame, by_day: bool = False) -> pd.DataFrame:
     """(track, artist, 0-based credit position) from each track's most recent play; first credit wins."""
     if plays.empty:
-        return empty_frame(BRIDGE_TRACK_ARTIST)
-    latest = _latest(plays, "track_key", ("artist_keys", "artist_names"))
+        return _empty(BRIDGE_TRACK_ARTIST, by_day)
+    latest = _latest(plays, "track_key", ("artist_keys", "artist_names"), by_day)
     credits = _explode_credits(latest, "artist_keys", "artist_names")
+    index = latest.index
     out = pd.DataFrame(
         {
-            "track_key": latest.index.to_numpy()[credits.rows],
+            **({DAY: index.get_level_values(PLAYS_DAY).to_numpy()[credits.rows]} if by_day else {}),
+            "track_key": index.get_level_values("track_key").to_numpy()[credits.rows],
             "artist_key": credits.keys,
             "position": credits.positions,
         }
     )
-    out = out.dropna().drop_duplicates(subset=["track_key", "artist_key"], keep="first")
-    return conform(out.sort_values(["track_key", "position"], kind="stable"), BRIDGE_TRACK_ARTIST)
+    day = [DAY] if by_day else []
+    out = out.dropna().drop_duplicates(subset=[*day, "track_key", "artist_key"], keep="first")
+    out = out.sort_values([*day, "track_key", "position"], kind="stable")
+    rows = conform(out, BRIDGE_TRACK_ARTIST)
+    return _with_days(rows, out[DAY]) if by_day else rows
 
 
-def build_dim_date(days: Iterable[date]) -> pd.DataFrame:
-    """Calendar attributes of each distinct day."""
+def build_dim_date(days: Iterable[date], by_day: bool = False) -> pd.DataFrame:
+    """Calendar attributes of each distinct day (`by_day`: each row's day in a last column `DAY`)."""
     unique = sorted({date(day.year, day.month, day.day) for day in days})
     if not unique:
-        return empty_frame(DIM_DATE)
+        return _empty(DIM_DATE, by_day)
     iso = [day.isocalendar() for day in unique]
     out = pd.DataFrame(
         {
@@ -255,13 +291,13 @@ def build_dim_date(days: Iterable[date]) -> pd.DataFrame:
             "is_weekend": [week.weekday >= 6 for week in iso],
         }
     )
-    return conform(out, DIM_DATE)
+    return _with_days(conform(out, DIM_DATE), unique) if by_day else conform(out, DIM_DATE)
 
 
-def build_fact(plays: pd.DataFrame, timezone: str) -> pd.DataFrame:
+def build_fact(plays: pd.DataFrame, timezone: str, by_day: bool = False) -> pd.DataFrame:
     """One row per play, keyed to the dimensions; date_key and hour_of_day in `timezone`."""
     if plays.empty:
-        return empty_frame(FACT_RECENTLY_PLAYED)
+        return _empty(FACT_RECENTLY_PLAYED, by_day)
     local = plays["played_at"].dt.tz_convert(timezone)
     out = pd.DataFrame(
         {
@@ -282,7 +318,9 @@ def build_fact(plays: pd.DataFrame, timezone: str) -> pd.DataFrame:
         },
         index=plays.index,
     )
-    return conform(out.drop_duplicates(subset="play_id", keep="first"), FACT_RECENTLY_PLAYED)
+    # A play's id names its played_at, so a duplicate is always of the same day: the batch's are the days'.
+    rows = conform(out.drop_duplicates(subset="play_id", keep="first"), FACT_RECENTLY_PLAYED)
+    return _with_days(rows, rows[PLAYS_DAY]) if by_day else rows
 
 
 BuildFrom = Literal["plays", "plays_in_timezone", "days"]
@@ -292,19 +330,35 @@ or the day (as a one-element list of dates)."""
 
 @dataclass(frozen=True)
 class GoldBuilder:
-    """How a gold table's rows are made: its pure transform, called for each day as `build_from` says."""
+    """How a gold table's rows are made: its pure transform, called for each day as `build_from` says.
+
+    `by_day`: the transform also takes `by_day=True` and then builds many days' plays (or days) in one call,
+    each day's rows as that day's alone would give, with each row's day in a last column `DAY`.
+    """
 
     build: Callable[..., pd.DataFrame]
     build_from: BuildFrom = "plays"
+    by_day: bool = False
+
+
+def split_by_day(rows: pd.DataFrame, days: Sequence[str]) -> DayFrames:
+    """`rows` (with their day in the last column `DAY`) as each of `days`' (ISO dates) rows, without that
+    column: one frame in day order, a day's frame sliced when looked up (a day with no rows: none)."""
+    as_days = pd.to_datetime(pd.Series(rows[DAY].to_numpy(), dtype=object)).to_numpy("datetime64[D]")
+    if len(as_days) and (np.diff(as_days.astype(np.int64)) < 0).any():
+        order = np.argsort(as_days, kind="stable")
+        rows, as_days = rows.iloc[order], as_days[order]
+    rows = rows.drop(columns=DAY).reset_index(drop=True)
+    return DayFrames.split(rows, np.datetime_as_string(as_days, unit="D"), days)
 
 
 GOLD_BUILDERS: dict[str, GoldBuilder] = {
-    DIM_ARTIST.qualified_name: GoldBuilder(build_dim_artist),
-    DIM_ALBUM.qualified_name: GoldBuilder(build_dim_album),
-    DIM_TRACK.qualified_name: GoldBuilder(build_dim_track),
-    BRIDGE_TRACK_ARTIST.qualified_name: GoldBuilder(build_bridge_track_artist),
-    DIM_DATE.qualified_name: GoldBuilder(build_dim_date, "days"),
-    FACT_RECENTLY_PLAYED.qualified_name: GoldBuilder(build_fact, "plays_in_timezone"),
-    KEY_MAP.qualified_name: GoldBuilder(build_key_map),
+    DIM_ARTIST.qualified_name: GoldBuilder(build_dim_artist, by_day=True),
+    DIM_ALBUM.qualified_name: GoldBuilder(build_dim_album, by_day=True),
+    DIM_TRACK.qualified_name: GoldBuilder(build_dim_track, by_day=True),
+    BRIDGE_TRACK_ARTIST.qualified_name: GoldBuilder(build_bridge_track_artist, by_day=True),
+    DIM_DATE.qualified_name: GoldBuilder(build_dim_date, "days", by_day=True),
+    FACT_RECENTLY_PLAYED.qualified_name: GoldBuilder(build_fact, "plays_in_timezone", by_day=True),
+    KEY_MAP.qualified_name: GoldBuilder(build_key_map, by_day=True),
 }
 """Each gold table's builder, by `schema.table`: a gold spec in `tables.GOLD_TABLES` needs its entry here."""

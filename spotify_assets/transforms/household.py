@@ -14,6 +14,7 @@ Names are labelled as the report labels them: the first name in row order, else 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,6 +36,13 @@ MOST_COLUMNS = ("key", "label", "plays", "listeners", "listener_id", "listener_p
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
+    # Made once (a frame costs milliseconds, and a long range has thousands of days with one listener);
+    # pandas' copy-on-write keeps the kept frame unchanged.
+    return _empty_frame(columns).copy(deep=False)
+
+
+@functools.cache
+def _empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=object) for name in columns})
 
 

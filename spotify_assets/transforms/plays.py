@@ -147,15 +147,25 @@ def combine_days(
     return out, merged
 
 
-def build_key_map(plays: pd.DataFrame) -> pd.DataFrame:
-    """Every derived key the plays also explain with an id: derived_key -> spotify_id (most recent wins)."""
+DAY = "_day"
+"""The last column of a gold builder's rows with `by_day=True`: each row's day (see `transforms.gold`)."""
+
+
+def build_key_map(plays: pd.DataFrame, by_day: bool = False) -> pd.DataFrame:
+    """Every derived key the plays also explain with an id: derived_key -> spotify_id (most recent wins).
+
+    `by_day`: each day's pairs apart, the day of each row in a last column `DAY`.
+    """
     pairs = id_pairs(plays)
     if pairs.empty:
-        return empty_frame(KEY_MAP)
-    span = pairs.groupby("derived_key")["played_at"].agg(first_seen_at="min", last_seen_at="max")
+        out = empty_frame(KEY_MAP)
+        return out.assign(**{DAY: np.array([], dtype=object)}) if by_day else out
+    keys = ["extraction_date", "derived_key"] if by_day else ["derived_key"]
+    span = pairs.groupby(keys)["played_at"].agg(first_seen_at="min", last_seen_at="max")
     latest = pairs.sort_values(
-        ["derived_key", "played_at", "rank", "spotify_id"], ascending=[True, False, True, True]
+        [*keys, "played_at", "rank", "spotify_id"], ascending=[*(True for _ in keys), False, True, True]
     )
-    latest = latest.drop_duplicates("derived_key").set_index("derived_key")[["entity", "spotify_id"]]
-    out = latest.join(span).rename_axis("derived_key").reset_index().sort_values("derived_key", kind="stable")
-    return conform(out, KEY_MAP)
+    latest = latest.drop_duplicates(keys).set_index(keys)[["entity", "spotify_id"]]
+    out = latest.join(span).reset_index().sort_values(keys, kind="stable")
+    rows = conform(out, KEY_MAP)
+    return rows.assign(**{DAY: out["extraction_date"].to_numpy(dtype=object)}) if by_day else rows
