@@ -6,22 +6,26 @@ gives its builder (the pure transform that turns a day's silver plays, or the da
 """
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from spotify_assets.assets.batches import built_in_batches
 from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.tables import PLAYS, TableSpec, gold_tables
-from spotify_assets.transforms.gold import GOLD_BUILDERS, GoldBuilder
+from spotify_assets.transforms.gold_inputs import build_from
+
+if TYPE_CHECKING:
+    from spotify_assets.transforms.gold import GoldBuilder
 
 SILVER_PLAYS = PLAYS.asset_key
 
 
-def builder_of(spec: TableSpec) -> GoldBuilder:
+def builder_of(spec: TableSpec) -> "GoldBuilder":
     """The gold table's entry of `GOLD_BUILDERS`; a KeyError saying where to add a missing one."""
+    from spotify_assets.transforms.gold import GOLD_BUILDERS  # the step's transforms: see LAZY_IMPORTS
+
     if spec.qualified_name not in GOLD_BUILDERS:
         raise KeyError(f"{spec.qualified_name} has no builder: add it to transforms.gold.GOLD_BUILDERS")
     return GOLD_BUILDERS[spec.qualified_name]
@@ -30,8 +34,7 @@ def builder_of(spec: TableSpec) -> GoldBuilder:
 def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     """The asset of one gold table on `partitions`: its builder applied to each day (a builder that takes the
     time zone gets the partitions' one)."""
-    builder = builder_of(spec)
-    build = builder.build
+    takes = build_from(spec)
     common: dict[str, Any] = {
         "key": spec.asset_key,
         "description": spec.description,
@@ -42,10 +45,11 @@ def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) 
         "pool": WAREHOUSE_POOL,
         "kinds": {"pandas", "parquet", "postgres"},
     }
-    if builder.build_from == "days":
+    if takes == "days":
 
         @dg.asset(deps=[SILVER_PLAYS], **common)
         def from_days(context: dg.AssetExecutionContext) -> DayBatches:
+            build = builder_of(spec).build
             return built_in_batches(
                 spec.asset_key,
                 context.partition_keys,
@@ -54,15 +58,13 @@ def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) 
 
         return from_days
 
-    timezone = partitions.timezone
-
-    def build_day(plays: pd.DataFrame) -> pd.DataFrame:
-        return build(plays, timezone) if builder.build_from == "plays_in_timezone" else build(plays)
+    extra = (partitions.timezone,) if takes == "plays_in_timezone" else ()
 
     @dg.asset(ins={"plays": dg.AssetIn(key=SILVER_PLAYS)}, **common)
     def from_plays(plays: DayBatches) -> DayBatches:
+        build = builder_of(spec).build
         return built_in_batches(
-            spec.asset_key, list(plays), lambda days: {day: build_day(plays[day]) for day in days}
+            spec.asset_key, list(plays), lambda days: {day: build(plays[day], *extra) for day in days}
         )
 
     return from_plays

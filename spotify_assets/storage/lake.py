@@ -18,24 +18,20 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import dagster as dg
-import pandas as pd
-import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
-from spotify_assets.contracts.tables import BATCH_ROWS, TableSpec, to_arrow_partitions
-from spotify_assets.storage.lake_formats import (
+from spotify_assets.contracts.tables import BATCH_ROWS, TableSpec
+from spotify_assets.storage.object_formats import (
     FILE_FORMATS,
     RAW_LIST_FIELDS,
     JsonDocument,
-    decode_table,
     encode_json,
-    encode_table,
     raw_shape_problem,
-    to_frame,
-    to_frames,
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
     from botocore.exceptions import ClientError
 
 PARTITION_COLUMN = "extraction_date"
@@ -191,6 +187,9 @@ class LakeResource(dg.ConfigurableResource):
         self, asset_path: Sequence[str], frames: Mapping[str, pd.DataFrame], spec: TableSpec
     ) -> list[str]:
         """Write one object per partition key; returns their uris, in the order of `frames`."""
+        from spotify_assets.contracts.table_frames import to_arrow_partitions  # tables: see LAZY_IMPORTS
+        from spotify_assets.storage.lake_formats import encode_table
+
         file_format = self._format()
         # Check and encode everything first: a frame that does not fit fails before any object changes.
         for partition_key, frame in frames.items():
@@ -213,6 +212,8 @@ class LakeResource(dg.ConfigurableResource):
         Objects are decoded one by one and turned into frames in `tables.batches` (one conversion for many
         small daily partitions).
         """
+        from spotify_assets.storage.lake_formats import decode_table  # tables: see LAZY_IMPORTS
+
         file_format = self._format()
         frames: dict[str, pd.DataFrame] = {}
         pending: dict[str, pa.Table] = {}
@@ -317,6 +318,8 @@ def _check_partition_column(
     asset_path: Sequence[str], partition_key: str, frame: pd.DataFrame, spec: TableSpec
 ) -> None:
     """Rows stored under `extraction_date=D` must say D, or engines reading the Hive path would disagree."""
+    import pandas as pd  # tables: see LAZY_IMPORTS
+
     if spec.partition_column != PARTITION_COLUMN or PARTITION_COLUMN not in frame.columns:
         return
     expected = date.fromisoformat(partition_key)
@@ -337,6 +340,8 @@ def _to_named_frames(
     tables: Mapping[str, pa.Table], spec: TableSpec, uris: Mapping[str, str]
 ) -> dict[str, pd.DataFrame]:
     """`to_frames`, but a table that does not convert to the spec's types raises naming its object."""
+    from spotify_assets.storage.lake_formats import to_frame, to_frames  # tables: see LAZY_IMPORTS
+
     try:
         return to_frames(tables, spec)
     except Exception:

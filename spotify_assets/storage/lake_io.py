@@ -2,10 +2,9 @@
 lake."""
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import dagster as dg
-import pandas as pd
 
 from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.listener_scope import ListenerPayloads
@@ -17,7 +16,7 @@ from spotify_assets.storage.asset_metadata import (
     table_partition_metadata,
 )
 from spotify_assets.storage.lake import LakeResource, missing_partition_error
-from spotify_assets.storage.lake_formats import JsonDocument, encode_json
+from spotify_assets.storage.object_formats import JsonDocument, encode_json
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.raw_lock import partition_locks
 from spotify_assets.storage.raw_partitions import (
@@ -29,6 +28,9 @@ from spotify_assets.storage.raw_partitions import (
     write_by_listener,
 )
 from spotify_assets.storage.table_slice import table_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # AssetIn metadata making a raw input lazy and optional: `AssetIn(key, metadata={OPTIONAL_LAZY_INPUT: True})`.
 OPTIONAL_LAZY_INPUT = "lake/optional_lazy_partitions"
@@ -156,8 +158,10 @@ class TableBatchWriter:
         self.rows = 0
         self.partition_metadata: dict[str, dict[str, Any]] = {}
 
-    def write(self, batches: Iterable[Mapping[str, pd.DataFrame]]) -> Iterator[dict[str, pd.DataFrame]]:
+    def write(self, batches: Iterable[Mapping[str, "pd.DataFrame"]]) -> Iterator[dict[str, "pd.DataFrame"]]:
         """Store each batch's objects, then yield the batch (sorted by partition key)."""
+        import pandas as pd  # tables: see LAZY_IMPORTS
+
         for batch in batches:
             ordered = dict(sorted(batch.items()))
             for partition_key, frame in ordered.items():

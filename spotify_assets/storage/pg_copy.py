@@ -19,7 +19,8 @@ from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from spotify_assets.contracts.tables import TableSpec, to_arrow
+from spotify_assets.contracts.table_frames import to_arrow
+from spotify_assets.contracts.tables import TableSpec
 
 CHUNK_ROWS = 65_536
 """Rows per COPY chunk: large enough for vectorized encoding, small enough to stay in the CPU caches."""

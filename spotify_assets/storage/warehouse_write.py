@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from spotify_assets.contracts.tables import TableSpec, conform, empty_frame, to_arrow_partitions
+from spotify_assets.contracts.table_frames import conform, empty_frame, to_arrow_partitions
+from spotify_assets.contracts.tables import TableSpec
 from spotify_assets.storage.pg_copy import copy_arrow, copy_frame
 from spotify_assets.storage.warehouse import advisory_xact_lock, column_list, ensure_table, table_identifier
 

@@ -13,12 +13,13 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from spotify_assets.contracts.table_frames import conform, empty_frame
 from spotify_assets.contracts.tables import (
     BRIDGE_TRACK_ARTIST,
     DIM_ALBUM,
@@ -28,8 +29,6 @@ from spotify_assets.contracts.tables import (
     FACT_RECENTLY_PLAYED,
     KEY_MAP,
     TableSpec,
-    conform,
-    empty_frame,
 )
 from spotify_assets.transforms.history_plays import EXPORT_COLUMNS
 from spotify_assets.transforms.keys import DERIVED_PREFIX, epoch_millis_array, play_ids
@@ -285,17 +284,12 @@ def build_fact(plays: pd.DataFrame, timezone: str) -> pd.DataFrame:
     return conform(out.drop_duplicates(subset="play_id", keep="first"), FACT_RECENTLY_PLAYED)
 
 
-BuildFrom = Literal["plays", "plays_in_timezone", "days"]
-"""What a gold builder takes for each day: the day's silver plays; the plays and the partitions' time zone;
-or the day (as a one-element list of dates)."""
-
-
 @dataclass(frozen=True)
 class GoldBuilder:
-    """How a gold table's rows are made: its pure transform, called for each day as `build_from` says."""
+    """How a gold table's rows are made: its pure transform, called for each day as the table's entry of
+    `gold_inputs.GOLD_INPUTS` says (the day's silver plays when it has none)."""
 
     build: Callable[..., pd.DataFrame]
-    build_from: BuildFrom = "plays"
 
 
 GOLD_BUILDERS: dict[str, GoldBuilder] = {
@@ -303,8 +297,8 @@ GOLD_BUILDERS: dict[str, GoldBuilder] = {
     DIM_ALBUM.qualified_name: GoldBuilder(build_dim_album),
     DIM_TRACK.qualified_name: GoldBuilder(build_dim_track),
     BRIDGE_TRACK_ARTIST.qualified_name: GoldBuilder(build_bridge_track_artist),
-    DIM_DATE.qualified_name: GoldBuilder(build_dim_date, "days"),
-    FACT_RECENTLY_PLAYED.qualified_name: GoldBuilder(build_fact, "plays_in_timezone"),
+    DIM_DATE.qualified_name: GoldBuilder(build_dim_date),
+    FACT_RECENTLY_PLAYED.qualified_name: GoldBuilder(build_fact),
     KEY_MAP.qualified_name: GoldBuilder(build_key_map),
 }
 """Each gold table's builder, by `schema.table`: a gold spec in `tables.GOLD_TABLES` needs its entry here."""
