@@ -83,7 +83,8 @@ from sqlalchemy.dialects import postgresql
 
 from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.settings import Settings
-from spotify_assets.contracts.tables import PLAYS, to_arrow
+from spotify_assets.contracts.table_frames import to_arrow
+from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.definitions import build_definitions
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.storage.pg_copy import CHUNK_ROWS

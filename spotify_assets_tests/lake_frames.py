@@ -4,7 +4,8 @@ from datetime import date
 
 import pandas as pd
 
-from spotify_assets.contracts.tables import PLAYS, conform
+from spotify_assets.contracts.table_frames import conform
+from spotify_assets.contracts.tables import PLAYS
 
 DAY = "2026-11-27"
 

@@ -11,7 +11,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from spotify_assets.contracts.tables import PLAYS, TABLES, Column, TableSpec, conform
+from spotify_assets.contracts.table_frames import conform
+from spotify_assets.contracts.tables import PLAYS, TABLES, Column, TableSpec
 from spotify_assets.definitions import build_definitions
 from spotify_assets.operations.rebuild import run_rebuild
 from spotify_assets.storage.warehouse import read_table

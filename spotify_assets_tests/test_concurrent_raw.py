@@ -16,7 +16,7 @@ from spotify_assets.assets.history import RAW_STREAMING_HISTORY
 from spotify_assets.assets.raw import RAW_FILENAME, RAW_RECENTLY_PLAYED
 from spotify_assets.contracts.raw_merge import merge_recently_played, merge_streaming_history
 from spotify_assets.definitions import build_definitions
-from spotify_assets.sources.history import HistoryResource
+from spotify_assets.sources.history_resource import HistoryResource
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.lake_io import LakeIOManager
 from spotify_assets_tests.fake_spotify import RECENTLY_PLAYED, FakeResponse, synthetic_play

@@ -7,12 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spotify_assets.assets.gold import build_days
+from spotify_assets.assets.gold_batches import build_days
 from spotify_assets.contracts.export_formats import VIDEO
-from spotify_assets.contracts.tables import PLAYS, conform, empty_frame
+from spotify_assets.contracts.table_frames import conform, empty_frame
+from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.sources.history import read_export_file
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.transforms.gold import GOLD_BUILDERS, GoldBuilder
+from spotify_assets.transforms.gold_inputs import GOLD_INPUTS
 from spotify_assets.transforms.history import day_range, import_rows, plan_partitions
 from spotify_assets.transforms.history_plays import history_plays, read_partitions
 from spotify_assets.transforms.silver import flatten_recently_played
@@ -60,30 +62,27 @@ def batch(request: pytest.FixtureRequest, fixtures_dir: Path) -> tuple[pd.DataFr
     return plays, days, timezone
 
 
-def _alone(builder: GoldBuilder, plays: pd.DataFrame, day: date, timezone: str) -> pd.DataFrame:
-    if builder.build_from == "days":
-        return builder.build([day])
+def _alone(table: str, plays: pd.DataFrame, day: date, timezone: str) -> pd.DataFrame:
+    build, takes = GOLD_BUILDERS[table].build, GOLD_INPUTS.get(table, "plays")
+    if takes == "days":
+        return build([day])
     day_plays = plays[plays["extraction_date"] == day].reset_index(drop=True)
-    return (
-        builder.build(day_plays, timezone)
-        if builder.build_from == "plays_in_timezone"
-        else builder.build(day_plays)
-    )
+    return build(day_plays, timezone) if takes == "plays_in_timezone" else build(day_plays)
 
 
 @pytest.mark.parametrize("table", sorted(GOLD_BUILDERS))
 def test_a_batch_built_at_once_gives_every_day_its_own_rows(table: str, batch) -> None:
     plays, days, timezone = batch
-    builder = GOLD_BUILDERS[table]
+    builder, takes = GOLD_BUILDERS[table], GOLD_INPUTS.get(table, "plays")
     assert builder.by_day
     keys = [day.isoformat() for day in days]
-    built = build_days(builder, None if builder.build_from == "days" else plays, keys, timezone)
+    built = build_days(builder, takes, None if takes == "days" else plays, keys, timezone)
     assert list(built) == keys
     with_rows = [day for day in keys if len(built[day])]
-    if builder.build_from != "days":  # the exports' days and the sample's, and days without plays
+    if takes != "days":  # the exports' days and the sample's, and days without plays
         assert 5 <= len(with_rows) < len(days)
     for day in days:
-        alone = _alone(builder, plays, day, timezone)
+        alone = _alone(table, plays, day, timezone)
         pd.testing.assert_frame_equal(built[day.isoformat()], alone, obj=f"{table} {day}")
 
 
@@ -95,6 +94,6 @@ def test_a_builder_without_by_day_is_called_for_each_day(batch) -> None:
         calls.append(len(day_plays))
         return empty_frame(PLAYS) if day_plays.empty else day_plays
 
-    built = build_days(GoldBuilder(rows_of), plays, [day.isoformat() for day in days], timezone)
+    built = build_days(GoldBuilder(rows_of), "plays", plays, [day.isoformat() for day in days], timezone)
     assert len(calls) == len(days)
     assert sum(len(frame) for frame in built.values()) == len(plays)

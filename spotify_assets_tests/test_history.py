@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from spotify_assets.contracts.export_formats import AUDIOBOOK, EXTENDED, MUSIC, PODCAST, STORED_KINDS, VIDEO
-from spotify_assets.contracts.tables import PLAYS, conform
+from spotify_assets.contracts.table_frames import conform
+from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.sources.history import (
     ExportFile,
     HistoryFileError,

@@ -144,3 +144,18 @@ def test_the_daemon_keeps_dagsters_own_pooling():
     assert is_daemon_process([os.path.join("/srv/lib", "dagster", "_daemon", "__main__.py"), "run"])
     assert not is_daemon_process(["/srv/.venv/bin/dagster", "asset", "materialize"])
     assert not is_daemon_process(["/srv/.venv/bin/dagster-webserver"])
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced(instance, postgres_resource, monkeypatch):
+    """The kept connection is tested when it comes back into use after IDLE_PING_SECONDS (here at once):
+    one the server ended meanwhile (a restart, an idle timeout) is replaced, and the query succeeds."""
+    engine = instance.event_log_storage._engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        dropped = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with postgres_resource.connect() as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (dropped,))
+    monkeypatch.setattr(instance_storage, "IDLE_PING_SECONDS", 0.0)
+
+    assert instance.get_runs() == []
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != dropped

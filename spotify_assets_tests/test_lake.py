@@ -16,7 +16,8 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from spotify_assets.contracts.day_batches import DayBatches
-from spotify_assets.contracts.tables import PLAYS, TABLES, TableSpec, arrow_schema, conform, empty_frame
+from spotify_assets.contracts.table_frames import arrow_schema, conform, empty_frame
+from spotify_assets.contracts.tables import PLAYS, TABLES, TableSpec
 from spotify_assets.storage import lake as lake_module
 from spotify_assets.storage.lake import LakeResource, MissingPartitionError
 from spotify_assets.storage.lake_io import LakeIOManager, read_asset_input, write_asset_output

@@ -9,12 +9,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from spotify_assets.assets import silver as silver_assets
 from spotify_assets.contracts import day_batches
 from spotify_assets.contracts.day_batches import BATCH_DAYS
 from spotify_assets.contracts.tables import GOLD_TABLES, PLAYS
 from spotify_assets.report.charts import CHARTS
 from spotify_assets.sources.sample import generate_recently_played
+from spotify_assets.transforms import silver as silver_transforms
 from spotify_assets_tests.helpers import (
     lake_digest,
     make_s3_settings,
@@ -178,7 +178,7 @@ def test_a_batch_failing_mid_range_leaves_the_warehouse_as_it_was(tmp_path, clea
     lake_before = lake_digest(Path(settings.lake_dir))
 
     monkeypatch.setattr(day_batches, "BATCH_DAYS", 1)  # each day its own batch: the last one fails
-    flatten = silver_assets.flatten_recently_played
+    flatten = silver_transforms.flatten_recently_played
 
     def flatten_failing_on_the_last_day(items, *args, **kwargs):
         if any(item["played_at"].startswith(last.isoformat()) for item in items):
@@ -186,7 +186,7 @@ def test_a_batch_failing_mid_range_leaves_the_warehouse_as_it_was(tmp_path, clea
         frame = flatten(items, *args, **kwargs)
         return frame.assign(track_name=frame["track_name"] + " (rerun)")  # rows a commit would show
 
-    monkeypatch.setattr(silver_assets, "flatten_recently_played", flatten_failing_on_the_last_day)
+    monkeypatch.setattr(silver_transforms, "flatten_recently_played", flatten_failing_on_the_last_day)
     result = materialize(settings, first, last, raise_on_error=False)
 
     assert not result.success

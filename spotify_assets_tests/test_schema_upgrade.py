@@ -8,7 +8,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from spotify_assets.contracts.tables import DIM_TRACK, PLAYS, Column, TableSpec, conform
+from spotify_assets.contracts.table_frames import conform
+from spotify_assets.contracts.tables import DIM_TRACK, PLAYS, Column, TableSpec
 from spotify_assets.storage.postgres_io import PostgresIOManager
 from spotify_assets.storage.warehouse import ensure_table, read_table
 from spotify_assets.storage.warehouse_write import WarehouseWriteError, write_table

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from spotify_assets.contracts import tables
-from spotify_assets.contracts.tables import PLAYS, conform
-from spotify_assets.transforms import gold, keys
+from spotify_assets.contracts.table_frames import conform, empty_frame
+from spotify_assets.contracts.tables import PLAYS
+from spotify_assets.transforms import gold, gold_inputs, keys
 from spotify_assets.transforms.silver import flatten_recently_played
 
 # The same path conftest's `fixtures_dir` gives; used when the tests run without conftest (--noconftest).
@@ -100,7 +101,7 @@ def test_fixture_flattens_to_one_conformed_row_per_item(
 ) -> None:
     assert len(plays) == len(response_2017["items"]) == 20
     assert list(plays.columns) == list(tables.PLAYS.column_names)
-    assert plays.dtypes.equals(tables.empty_frame(tables.PLAYS).dtypes)
+    assert plays.dtypes.equals(empty_frame(tables.PLAYS).dtypes)
     assert not plays.duplicated(list(tables.PLAYS.primary_key)).any()
     assert plays["played_at"].is_monotonic_increasing
     assert set(plays["source"]) == {"recently_played"}
@@ -143,7 +144,7 @@ def test_gold_tables_are_conformed_with_unique_keys(plays: pd.DataFrame) -> None
     for name, frame in _all_gold(plays).items():
         spec = tables.TABLES[f"gold.{name}"]
         assert list(frame.columns) == list(spec.column_names), name
-        assert frame.dtypes.equals(tables.empty_frame(spec).dtypes), name
+        assert frame.dtypes.equals(empty_frame(spec).dtypes), name
         assert not frame.duplicated(list(spec.primary_key)).any(), name
         not_null = [c.name for c in spec.columns if not c.nullable]
         assert not frame[not_null].isna().any().any(), name
@@ -507,7 +508,7 @@ def test_dim_date_is_sorted_and_unique() -> None:
 def test_empty_inputs_give_empty_conformed_tables() -> None:
     plays = flatten_recently_played([], "listener", "UTC")
     assert plays.empty
-    assert plays.dtypes.equals(tables.empty_frame(tables.PLAYS).dtypes)
+    assert plays.dtypes.equals(empty_frame(tables.PLAYS).dtypes)
     for name, frame in {**_all_gold(plays), "dim_date": gold.build_dim_date([])}.items():
         spec = tables.TABLES[f"gold.{name}"]
         assert frame.empty, name
@@ -552,4 +553,5 @@ def test_conform_casts_what_needs_it_and_never_changes_its_input() -> None:
 def test_every_gold_table_has_a_builder_and_every_builder_a_table():
     gold_specs = {spec.qualified_name for spec in tables.gold_tables()}
     assert set(gold.GOLD_BUILDERS) == gold_specs
+    assert set(gold_inputs.GOLD_INPUTS) <= gold_specs
     assert all(callable(builder.build) for builder in gold.GOLD_BUILDERS.values())

@@ -17,7 +17,8 @@ from psycopg import sql
 
 from spotify_assets.contracts import tables
 from spotify_assets.contracts.day_batches import DayBatches
-from spotify_assets.contracts.tables import DIM_ARTIST, PLAYS, TABLES, Column, TableSpec, conform
+from spotify_assets.contracts.table_frames import conform
+from spotify_assets.contracts.tables import DIM_ARTIST, PLAYS, TABLES, Column, TableSpec
 from spotify_assets.storage import pg_copy
 from spotify_assets.storage.postgres import (
     CONNECT_TIMEOUT_S,

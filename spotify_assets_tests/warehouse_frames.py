@@ -6,7 +6,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spotify_assets.contracts.tables import DIM_ARTIST, PLAYS, Column, TableSpec, conform
+from spotify_assets.contracts.table_frames import conform
+from spotify_assets.contracts.tables import DIM_ARTIST, PLAYS, Column, TableSpec
 
 DAY = "2025-03-14"
 NEXT_DAY = "2025-03-15"

@@ -14,6 +14,7 @@ from spotify_assets.assets.resources import build_lake
 from spotify_assets.contracts.settings import Settings
 from spotify_assets.contracts.tables import FACT_RECENTLY_PLAYED, TABLES
 from spotify_assets.storage.asset_metadata import column_schema
+from spotify_assets.storage.lake import LakeResource
 
 LAKE_FORMAT_KINDS = frozenset({"parquet", "csv"})
 
@@ -26,7 +27,7 @@ day late: missed or failed; two hours' slack) is a warning; older than 50 hours 
 FRESHNESS_POLICIES = {FACT_RECENTLY_PLAYED.asset_key: FACT_FRESHNESS_POLICY}
 
 
-def _with_catalog(spec: dg.AssetSpec, settings: Settings) -> dg.AssetSpec:
+def _with_catalog(spec: dg.AssetSpec, settings: Settings, lake: LakeResource) -> dg.AssetSpec:
     table = TABLES.get(".".join(spec.key.path))
     kinds = set(spec.kinds)
     if table is not None:
@@ -34,7 +35,7 @@ def _with_catalog(spec: dg.AssetSpec, settings: Settings) -> dg.AssetSpec:
     if settings.uses_s3:
         kinds.add("s3")
     spec = spec.replace_attributes(kinds=kinds)
-    metadata: dict[str, Any] = {"lake_location": build_lake(settings).uri("/".join(spec.key.path))}
+    metadata: dict[str, Any] = {"lake_location": lake.uri("/".join(spec.key.path))}
     if table is not None:
         metadata.update(
             {
@@ -53,4 +54,5 @@ def with_catalog_metadata(
 ) -> list[dg.AssetsDefinition]:
     """The assets with storage kinds, definition-time column schema, table name and lake location
     (shown before anything is materialized), and the fact's freshness policy."""
-    return list(dg.map_asset_specs(lambda spec: _with_catalog(spec, settings), assets))
+    lake = build_lake(settings)  # one resource for every asset: building one costs milliseconds
+    return list(dg.map_asset_specs(lambda spec: _with_catalog(spec, settings, lake), assets))

@@ -2,28 +2,30 @@
 
 Nothing here names a table: each spec says its asset key and description, `transforms.gold.GOLD_BUILDERS`
 gives its builder (the pure transform that turns a day's silver plays, or the day, into its rows), and
-`build_gold_asset` makes the thin asset that builds each day of the run, a batch of days in one call.
+`build_gold_asset` makes the thin asset that builds each day of the run, a batch of days in one call
+(`gold_batches.build_days`).
 """
 
-from collections.abc import Mapping, Sequence
-from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from spotify_assets.assets.batches import built_in_batches
 from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.contracts.day_batches import DayBatches
-from spotify_assets.contracts.day_frames import whole_frame
 from spotify_assets.contracts.tables import PLAYS, TableSpec, gold_tables
-from spotify_assets.transforms.gold import DAY, GOLD_BUILDERS, PLAYS_DAY, GoldBuilder, split_by_day
+from spotify_assets.transforms.gold_inputs import build_from
+
+if TYPE_CHECKING:
+    from spotify_assets.transforms.gold import GoldBuilder
 
 SILVER_PLAYS = PLAYS.asset_key
 
 
-def builder_of(spec: TableSpec) -> GoldBuilder:
+def builder_of(spec: TableSpec) -> "GoldBuilder":
     """The gold table's entry of `GOLD_BUILDERS`; a KeyError saying where to add a missing one."""
+    from spotify_assets.transforms.gold import GOLD_BUILDERS  # the step's transforms: see LAZY_IMPORTS
+
     if spec.qualified_name not in GOLD_BUILDERS:
         raise KeyError(f"{spec.qualified_name} has no builder: add it to transforms.gold.GOLD_BUILDERS")
     return GOLD_BUILDERS[spec.qualified_name]
@@ -31,8 +33,9 @@ def builder_of(spec: TableSpec) -> GoldBuilder:
 
 def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     """The asset of one gold table on `partitions`: its builder applied to each day, a batch of days in one
-    call (`transforms.gold.build_days`; a builder that takes the time zone gets the partitions' one)."""
-    builder = builder_of(spec)
+    call (a builder that takes the time zone gets the partitions' one)."""
+    takes = build_from(spec)
+    timezone = partitions.timezone
     common: dict[str, Any] = {
         "key": spec.asset_key,
         "description": spec.description,
@@ -43,46 +46,29 @@ def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) 
         "pool": WAREHOUSE_POOL,
         "kinds": {"pandas", "parquet", "postgres"},
     }
-    if builder.build_from == "days":
+    if takes == "days":
 
         @dg.asset(deps=[SILVER_PLAYS], **common)
         def from_days(context: dg.AssetExecutionContext) -> DayBatches:
+            from spotify_assets.assets.gold_batches import build_days  # pandas: see LAZY_IMPORTS
+
+            builder = builder_of(spec)
             return built_in_batches(
-                spec.asset_key, context.partition_keys, lambda days: build_days(builder, None, days)
+                spec.asset_key, context.partition_keys, lambda days: build_days(builder, takes, None, days)
             )
 
         return from_days
 
-    timezone = partitions.timezone
-
-    def build_batch(plays: DayBatches, days: list[str]) -> Mapping[str, pd.DataFrame]:
-        return build_days(builder, whole_frame(plays.batch(days)), days, timezone)
-
     @dg.asset(ins={"plays": dg.AssetIn(key=SILVER_PLAYS)}, **common)
     def from_plays(plays: DayBatches) -> DayBatches:
-        return built_in_batches(spec.asset_key, list(plays), lambda days: build_batch(plays, days))
+        from spotify_assets.assets.gold_batches import build_batch  # pandas: see LAZY_IMPORTS
+
+        builder = builder_of(spec)
+        return built_in_batches(
+            spec.asset_key, list(plays), lambda days: build_batch(builder, takes, plays, days, timezone)
+        )
 
     return from_plays
-
-
-def build_days(
-    builder: GoldBuilder, plays: pd.DataFrame | None, days: Sequence[str], timezone: str = "UTC"
-) -> Mapping[str, pd.DataFrame]:
-    """The builder's rows for each of `days` (ISO dates), as if built from that day alone: `plays` holds the
-    silver plays of all of them (None for a builder of days). One call over all the days when the builder
-    can (`by_day`), else one call per day. (Here, not in `transforms`, so that an error names the builder
-    that raised.)"""
-    if builder.build_from == "days":
-        dates = [date.fromisoformat(day) for day in days]
-        if not builder.by_day:
-            return {day: builder.build([on]) for day, on in zip(days, dates, strict=True)}
-        return split_by_day(builder.build(dates, by_day=True), days)
-    assert plays is not None
-    extra = (timezone,) if builder.build_from == "plays_in_timezone" else ()
-    if builder.by_day:
-        return split_by_day(builder.build(plays, *extra, by_day=True), days)
-    each_day = split_by_day(plays.assign(**{DAY: plays[PLAYS_DAY].to_numpy(dtype=object)}), days)
-    return {day: builder.build(each_day[day], *extra) for day in days}
 
 
 def build_gold_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:

@@ -1,14 +1,13 @@
 """Raw layer for Spotify's data exports: the export's own rows, one JSON object per day in the lake."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import numpy as np
 
 from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.assets.raw import raw_asset
 from spotify_assets.contracts.day_batches import DayBatches
-from spotify_assets.contracts.export_formats import STORED_KINDS, VIDEO
+from spotify_assets.contracts.export_kinds import STORED_KINDS, VIDEO
 from spotify_assets.contracts.listener_scope import (
     DEFAULT_LISTENER,
     LISTENER_PARTITIONS,
@@ -18,16 +17,13 @@ from spotify_assets.contracts.listener_scope import (
     check_listener_name,
     listener_asset_path,
 )
-from spotify_assets.sources.history import ExportRead, HistoryFileError, HistoryResource, describe_files
+from spotify_assets.sources.history_resource import HistoryResource
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.raw_partitions import json_partitions
-from spotify_assets.transforms.history import (
-    ImportedRows,
-    PartitionPlan,
-    import_rows,
-    local_day_keys,
-    plan_partitions,
-)
+
+if TYPE_CHECKING:
+    from spotify_assets.sources.history import ExportRead
+    from spotify_assets.transforms.history import ImportedRows, PartitionPlan
 
 RAW_STREAMING_HISTORY = dg.AssetKey(["raw", "streaming_history"])
 
@@ -43,6 +39,9 @@ def build_history_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDe
     ) -> dg.Output[DayBatches]:
         """Rows of Spotify's data-export files (HISTORY_DIR, and HISTORY_DIR/listener=<name>/ for each
         listener of a household) ending on the day, merged with earlier imports."""
+        from spotify_assets.sources.history import HistoryFileError  # the step's export: see LAZY_IMPORTS
+        from spotify_assets.transforms.history import import_rows, plan_partitions
+
         days = context.partition_keys
         tagged = context.run.tags.get(LISTENER_TAG)
         try:
@@ -76,12 +75,17 @@ def build_history_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDe
 
     def summarize(
         context: dg.AssetExecutionContext,
-        export: ExportRead,
-        imported: ImportedRows,
-        plan: PartitionPlan,
+        export: "ExportRead",
+        imported: "ImportedRows",
+        plan: "PartitionPlan",
         days: list[str],
     ) -> dict[str, Any]:
         """One listener's import as metadata (plain values), with warnings for rows outside the run."""
+        import numpy as np  # the step's transforms: see LAZY_IMPORTS
+
+        from spotify_assets.sources.history import describe_files
+        from spotify_assets.transforms.history import local_day_keys
+
         outside = int((imported.day[imported.position] < 0).sum())
         stop_ms = imported.stop_ms[imported.position]
         first, last = (

@@ -19,7 +19,6 @@ from spotify_assets.sources.base import RecentlyPlayedSource
 from spotify_assets.sources.errors import SpotifyAuthError, SpotifyError
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake import LakeResource
-from spotify_assets.transforms.items import play_items
 from spotify_assets.transforms.raw import (
     gap_days,
     gap_reference,
@@ -109,6 +108,8 @@ def capture_listener(
     partitions: dg.DailyPartitionsDefinition,
 ) -> ListenerCapture:
     """Fetch `listener`'s plays of the run's days and merge them with what their raw objects hold."""
+    from spotify_assets.transforms.items import play_items  # the step's transforms: see LAZY_IMPORTS
+
     days = context.partition_keys
     windows = [partitions.time_window_for_partition_key(day) for day in days]
     window_start, window_end = windows[0].start, windows[-1].end

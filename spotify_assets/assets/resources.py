@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 
 from spotify_assets.contracts.settings import Settings
-from spotify_assets.sources.history import HistoryResource
+from spotify_assets.sources.history_resource import HistoryResource
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.lake_io import LakeIOManager

@@ -2,10 +2,9 @@
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from spotify_assets.assets.batches import built_in_batches
 from spotify_assets.assets.history import RAW_STREAMING_HISTORY
@@ -15,10 +14,9 @@ from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.listener_scope import DEFAULT_LISTENER
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake_io import BY_LISTENER, OPTIONAL_LAZY_INPUT
-from spotify_assets.transforms.history_plays import history_plays, read_partitions
-from spotify_assets.transforms.items import play_items
-from spotify_assets.transforms.plays import combine_days
-from spotify_assets.transforms.silver import flatten_recently_played
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def build_silver_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
@@ -50,6 +48,13 @@ def build_silver_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
     ) -> DayBatches:
         """One row per real play (listener + played_at + track) of every listener, from the API and the data
         exports, flattened, typed and deduplicated from raw."""
+        import pandas as pd  # the step's transforms: see LAZY_IMPORTS
+
+        from spotify_assets.transforms.history_plays import history_plays, read_partitions
+        from spotify_assets.transforms.items import play_items
+        from spotify_assets.transforms.plays import combine_days
+        from spotify_assets.transforms.silver import flatten_recently_played
+
         listener_ids = ListenerIds(spotify)
         counts = SilverCounts()
 
@@ -111,7 +116,9 @@ class SilverCounts:
         self.history: Counter[str] = Counter()
         self.excluded: Counter[str] = Counter()  # recently-played items that are not plays, by reason
 
-    def add(self, frames: Mapping[str, pd.DataFrame], merged: int, history_counts: Mapping[str, int]) -> None:
+    def add(
+        self, frames: Mapping[str, "pd.DataFrame"], merged: int, history_counts: Mapping[str, int]
+    ) -> None:
         for frame in frames.values():
             self.by_source.update(frame["source"].value_counts().to_dict())
         self.merged += merged

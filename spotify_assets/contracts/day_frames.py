@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from spotify_assets.contracts.table_spec import TableSpec, conform, empty_frame, to_arrow
+from spotify_assets.contracts.table_frames import conform, empty_frame, to_arrow
+from spotify_assets.contracts.table_spec import TableSpec
 
 
 class DayFrames(Mapping[str, pd.DataFrame]):

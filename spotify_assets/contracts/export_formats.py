@@ -3,12 +3,11 @@ and the compact form a file's rows are kept in (JSON texts, stop times) once rea
 
 Neutral ground: `sources.history` reads export files into these shapes, `transforms` turn them into raw
 partitions and silver plays, and `storage.lake` knows the raw payload's keys (`STORED_KINDS`), without any
-of them importing another's layer.
+of them importing another's layer. The kinds and their names are `export_kinds`' (re-exported here), which
+loads without pandas and pyarrow.
 """
 
 import hashlib
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,24 +17,38 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-EXTENDED = "extended_history"
-MUSIC = "account_data_music"
-PODCAST = "account_data_podcast"
-AUDIOBOOK = "account_data_audiobook"
-VIDEO = "extended_history_video"
-STORED_KINDS = (EXTENDED, MUSIC, PODCAST, AUDIOBOOK)  # raw payload keys, in this order
-KIND_CODES = {kind: code for code, kind in enumerate(STORED_KINDS)}
-
-_PATTERNS = (
-    (re.compile(r"streaming_history_audio_.*\.json", re.IGNORECASE), EXTENDED),
-    (re.compile(r"endsong(_\d+)?\.json", re.IGNORECASE), EXTENDED),
-    (re.compile(r"streaming_history_video_.*\.json", re.IGNORECASE), VIDEO),
-    (re.compile(r"streaminghistory_music_.*\.json", re.IGNORECASE), MUSIC),
-    (re.compile(r"streaminghistory\d+\.json", re.IGNORECASE), MUSIC),
-    (re.compile(r"streaminghistory_podcast_.*\.json", re.IGNORECASE), PODCAST),
-    (re.compile(r"streaminghistory_audiobook_.*\.json", re.IGNORECASE), AUDIOBOOK),
+from spotify_assets.contracts.export_kinds import (
+    AUDIOBOOK,
+    EXTENDED,
+    KIND_CODES,
+    MUSIC,
+    PODCAST,
+    REQUIRED,
+    STOP_TIME_FIELD,
+    STORED_KINDS,
+    VIDEO,
+    classify,
+    row_json,
 )
 
+__all__ = [
+    "AUDIOBOOK",
+    "EXTENDED",
+    "KIND_CODES",
+    "MUSIC",
+    "PODCAST",
+    "REQUIRED",
+    "SCHEMAS",
+    "STOP_TIME_FIELD",
+    "STORED_KINDS",
+    "VIDEO",
+    "ExportFile",
+    "RowTexts",
+    "classify",
+    "row_json",
+    "stop_millis",
+    "typed_table",
+]
 
 _TEXT, _INT, _BOOL = pa.string(), pa.int64(), pa.bool_()
 _EXTENDED_SCHEMA = pa.schema(
@@ -73,21 +86,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [("endTime", _TEXT), ("audiobookName", _TEXT), ("chapterName", _TEXT), ("msPlayed", _INT)]
     ),
 }
-REQUIRED: dict[str, tuple[str, ...]] = {
-    EXTENDED: ("ts", "ms_played"),
-    VIDEO: ("ts", "ms_played"),
-    MUSIC: ("endTime", "msPlayed", "artistName", "trackName"),
-    PODCAST: ("endTime", "msPlayed"),
-    AUDIOBOOK: ("endTime", "msPlayed"),
-}
-STOP_TIME_FIELD = {kind: REQUIRED[kind][0] for kind in REQUIRED}
 _ACCOUNT_TIME_FORMAT = "%Y-%m-%d %H:%M"
-_ROW_JSON: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":"), "allow_nan": False}
-
-
-def row_json(row: Any) -> str:
-    """A row as stored in raw: compact JSON, keys in their original order, non-ASCII kept as is."""
-    return json.dumps(row, **_ROW_JSON)
 
 
 def stop_millis(kind: str, values: Sequence[Any]) -> np.ndarray:
@@ -168,9 +167,3 @@ class ExportFile:
     @property
     def rows(self) -> int:
         return len(self.stop_ms)
-
-
-def classify(path: Path | str) -> str | None:
-    """The kind of an export file from its name, or None for files that hold no listening history."""
-    name = Path(path).name
-    return next((kind for pattern, kind in _PATTERNS if pattern.fullmatch(name)), None)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from spotify_assets.contracts.export_formats import STOP_TIME_FIELD, STORED_KINDS, row_json, stop_millis
+from spotify_assets.contracts.export_kinds import STOP_TIME_FIELD, STORED_KINDS, row_json
 
 
 def played_instant(item: Any) -> datetime | None:
@@ -76,6 +76,8 @@ def merge_streaming_history(stored: Any, written: Any) -> Any:
     """`written` (a payload or a `JsonDocument`) with every stored row it lacks added back, per kind."""
     if not stored or not any(stored.get(kind) for kind in STORED_KINDS):
         return written
+    from spotify_assets.contracts.export_formats import stop_millis  # pandas: see test_layers.LAZY_IMPORTS
+
     payload = json.loads(written.to_json_bytes()) if hasattr(written, "to_json_bytes") else written
     merged: dict[str, list[Any]] = {}
     changed = False

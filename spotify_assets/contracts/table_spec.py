@@ -1,18 +1,16 @@
-"""What a table is: `TableSpec` (columns, PostgreSQL types, key, write mode, asset key) and the
-helpers that give a frame exactly a spec's shape (`conform`) or turn it into Arrow.
+"""What a table is: `TableSpec` (columns, PostgreSQL types, key, write mode, asset key).
 
-The project's tables themselves are declared in `tables.py`, the registry.
+The project's tables themselves are declared in `tables.py`, the registry; the helpers that give a frame
+exactly a spec's shape or turn it into Arrow are `table_frames.py`'s (pandas and pyarrow, which the
+definitions do not load: a step does).
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
 import dagster as dg
-import pandas as pd
-import pyarrow as pa
 
 WriteMode = Literal["replace_partition", "upsert"]
 
@@ -25,17 +23,6 @@ PANDAS_DTYPES: dict[str, str] = {
     "timestamptz": "datetime64[ms, UTC]",
     "date": "object",  # datetime.date values: Parquet date32, PostgreSQL date
     "text[]": "object",  # lists of str
-}
-
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "text": pa.string(),
-    "bigint": pa.int64(),
-    "integer": pa.int32(),
-    "smallint": pa.int16(),
-    "boolean": pa.bool_(),
-    "timestamptz": pa.timestamp("ms", tz="UTC"),
-    "date": pa.date32(),
-    "text[]": pa.list_(pa.string()),
 }
 
 
@@ -83,7 +70,7 @@ class TableSpec:
         if unknown:
             raise ValueError(f"{self.qualified_name}: unknown columns {sorted(unknown)}")
         # pg types go into DDL as SQL text, so only the known ones are allowed.
-        if bad_types := {c.pg_type for c in self.columns} - set(ARROW_TYPES):
+        if bad_types := {c.pg_type for c in self.columns} - set(PANDAS_DTYPES):
             raise ValueError(f"{self.qualified_name}: unsupported column types {sorted(bad_types)}")
         if self.write_mode == "replace_partition" and self.partition_column not in self.column_names:
             raise ValueError(f"{self.qualified_name}: replace_partition needs a partition column")
@@ -101,73 +88,7 @@ class TableSpec:
         return next(c for c in self.columns if c.name == name)
 
 
-_TARGET_DTYPES = {
-    pg_type: pd.api.types.pandas_dtype(dtype) for pg_type, dtype in PANDAS_DTYPES.items() if dtype != "object"
-}
-
-
-def _nulls_are_none(values: pd.Series) -> bool:
-    """Whether an object column's missing values are all None already (not NaN, NA or NaT)."""
-    array = values.to_numpy(dtype=object)
-    missing = pd.isna(array)
-    return not missing.any() or all(value is None for value in array[missing])
-
-
-def conform(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
-    """Return `frame` with exactly the spec's columns, in order, cast to their dtypes (missing ones null)."""
-    missing = [name for name in spec.column_names if name not in frame.columns]
-    if missing:
-        frame = frame.assign(**{name: pd.NA for name in missing})
-    # No .copy(): pandas' copy-on-write keeps `frame` unchanged, and a column already of its dtype is not cast
-    # again (a million-row frame would otherwise be copied whole on every call, and the many small frames of
-    # a long range would pay pandas' per-column overhead many times over).
-    out = frame if list(frame.columns) == list(spec.column_names) else frame.loc[:, list(spec.column_names)]
-    cast: dict[str, pd.Series] = {}
-    for column in spec.columns:
-        values = out[column.name]
-        target = _TARGET_DTYPES.get(column.pg_type)
-        if target is None:  # object: datetime.date values or lists, nulls as None
-            if values.dtype == object and _nulls_are_none(values):
-                continue
-            values = values.astype("object")
-            cast[column.name] = values.where(values.notna(), None)
-        elif values.dtype == target:
-            continue
-        elif column.pg_type == "timestamptz":
-            cast[column.name] = pd.to_datetime(values, utc=True, format="ISO8601").astype(target)
-        else:
-            cast[column.name] = values.astype(target)
-    if cast:
-        out = out.assign(**cast)
-    index = out.index
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
-        return out if out is not frame else out.copy(deep=False)
-    return out.reset_index(drop=True)
-
-
-def arrow_schema(spec: TableSpec) -> pa.Schema:
-    """The Arrow (and so Parquet) schema of a table: typed even when a column is all null."""
-    return pa.schema([pa.field(c.name, ARROW_TYPES[c.pg_type], nullable=c.nullable) for c in spec.columns])
-
-
-def to_arrow(frame: pd.DataFrame, spec: TableSpec) -> pa.Table:
-    """A conformed frame as an Arrow table with the spec's schema."""
-    return pa.Table.from_pandas(conform(frame, spec), schema=arrow_schema(spec), preserve_index=False)
-
-
 BATCH_ROWS = 65_536
 """The lake reads partitions into frames in groups of about this many rows: a conversion costs milliseconds
 whatever its size, so a year of small daily partitions takes a few conversions, not 365, while a range of big
 partitions never holds more than one group twice (as pandas and as Arrow)."""
-
-
-def empty_frame(spec: TableSpec) -> pd.DataFrame:
-    """A frame with the spec's columns and dtypes and no rows."""
-    # Made once per spec (casting every column took milliseconds, paid for each empty day of a long range);
-    # pandas' copy-on-write keeps the kept frame unchanged whatever a caller does to its copy.
-    return _empty_frame(spec).copy(deep=False)
-
-
-@functools.lru_cache(maxsize=64)
-def _empty_frame(spec: TableSpec) -> pd.DataFrame:
-    return conform(pd.DataFrame({name: [] for name in spec.column_names}), spec)

@@ -4,38 +4,28 @@ write mode.
 This module is the contract between the transforms (which produce frames of these shapes) and storage (which
 creates the tables and loads them). Gold assets, their checks and their catalog metadata are generated from
 `TABLES`: adding a gold table is a spec here (added to `GOLD_TABLES`) and its transform, registered in
-`transforms.gold.GOLD_BUILDERS`; see docs/adding-a-table.md. `TableSpec` and the frame helpers live in
-`table_spec.py` and are re-exported here.
+`transforms.gold.GOLD_BUILDERS`; see docs/adding-a-table.md. `TableSpec` lives in `table_spec.py` and is
+re-exported here; the frame helpers (`conform`, `to_arrow`, ...) are `table_frames.py`'s.
 """
 
 from __future__ import annotations
 
 from spotify_assets.contracts.table_spec import (
-    ARROW_TYPES,
     BATCH_ROWS,
     PANDAS_DTYPES,
     Column,
     TableSpec,
     WriteMode,
-    arrow_schema,
-    conform,
-    empty_frame,
-    to_arrow,
 )
 
 __all__ = [
-    "ARROW_TYPES",
     "BATCH_ROWS",
     "PANDAS_DTYPES",
     "TABLES",
     "Column",
     "TableSpec",
     "WriteMode",
-    "arrow_schema",
-    "conform",
-    "empty_frame",
     "gold_tables",
-    "to_arrow",
 ]
 
 

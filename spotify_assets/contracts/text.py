@@ -10,9 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 REPLACEMENT = "\ufffd"
 NUL = "\x00"
 # A Python str decoded from JSON holds a surrogate only when it is alone (pairs decode to one character).
@@ -50,13 +47,3 @@ def without_nul(value: Any) -> Any:
     if isinstance(value, list):
         return [without_nul(element) for element in value]
     return value
-
-
-def table_without_nul(table: pa.Table) -> pa.Table:
-    """The string columns of an Arrow table with NUL replaced by U+FFFD (columns without one untouched)."""
-    for index, column in enumerate(table.columns):
-        is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-        if is_text and pc.any(pc.match_substring(column, NUL)).as_py():
-            replaced = pc.replace_substring(column, NUL, REPLACEMENT)
-            table = table.set_column(index, table.schema.field(index), replaced)
-    return table

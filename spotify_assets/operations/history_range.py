@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from spotify_assets.contracts.export_formats import STORED_KINDS, VIDEO
+from spotify_assets.contracts.export_kinds import STORED_KINDS, VIDEO
 from spotify_assets.sources.history import read_export_folder
 from spotify_assets.transforms.history import day_range
 

@@ -29,9 +29,7 @@ from spotify_assets.contracts.listener_scope import (
 )
 from spotify_assets.contracts.settings import Settings, secret_value
 from spotify_assets.operations.instance_config import dagster_home, write_instance_yaml
-from spotify_assets.operations.listener_purge import delete_plays, listener_objects
-from spotify_assets.operations.rebuild import confirm
-from spotify_assets.quality.rules import TOKEN_WARNING_LEAD
+from spotify_assets.quality.capture_rules import TOKEN_WARNING_LEAD
 from spotify_assets.sources.token_store import (
     StoredToken,
     load_token,
@@ -245,6 +243,7 @@ def listener_lines(listeners: list[Listener]) -> list[str]:
 
 def lake_has_plays(settings: Settings) -> Callable[[str], bool]:
     """Whether the lake holds raw objects or report charts of a listener."""
+    from spotify_assets.operations.listener_purge import listener_objects  # the warehouse: see LAZY_IMPORTS
 
     def has_plays(name: str) -> bool:
         return bool(listener_objects(build_lake(settings), name))
@@ -262,6 +261,9 @@ def run_listeners(
 ) -> int:
     """`spotify-assets listeners [--remove NAME [--delete-plays [--yes]]]`: list the listeners, or remove
     one (and their plays); the exit code."""
+    from spotify_assets.operations.listener_purge import delete_plays  # the warehouse: see LAZY_IMPORTS
+    from spotify_assets.operations.rebuild import confirm
+
     if remove is None:
         with listener_instance(settings) as instance:
             for line in listener_lines(list_listeners(instance, settings)):

@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from spotify_assets.quality import rules
+from spotify_assets.quality.outcome import Markdown, Outcome, partitions_text
 
 
 def checked_partitions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
@@ -20,7 +20,7 @@ def checked_partitions(context: dg.AssetCheckExecutionContext, key: dg.AssetKey)
 
 
 def to_result(
-    key: dg.AssetKey, name: str, outcome: rules.Outcome, partitions: Sequence[str]
+    key: dg.AssetKey, name: str, outcome: Outcome, partitions: Sequence[str]
 ) -> dg.AssetCheckResult:
     """An `AssetCheckResult` from a rule's outcome, naming the partitions it covered."""
     severity = dg.AssetCheckSeverity.WARN if outcome.severity == "WARN" else dg.AssetCheckSeverity.ERROR
@@ -31,7 +31,7 @@ def to_result(
         severity=severity,
         description=outcome.description,
         metadata={
-            "partitions": rules.partitions_text(partitions),
+            "partitions": partitions_text(partitions),
             **{k: _metadata_value(v) for k, v in outcome.metadata.items()},
         },
     )
@@ -41,11 +41,11 @@ def _metadata_value(value: Any) -> Any:
     """An Outcome metadata value as Dagster metadata: dicts as JSON, Markdown as Markdown, the rest as is."""
     if isinstance(value, dict):
         return dg.MetadataValue.json(value)
-    if isinstance(value, rules.Markdown):
+    if isinstance(value, Markdown):
         return dg.MetadataValue.md(value)
     return value
 
 
 def nothing_to_check(key: dg.AssetKey, names: Iterable[str]) -> Iterable[dg.AssetCheckResult]:
     for name in names:
-        yield to_result(key, name, rules.Outcome(True, "no materialized partition to check"), [])
+        yield to_result(key, name, Outcome(True, "no materialized partition to check"), [])

@@ -12,8 +12,9 @@ import dagster as dg
 
 from spotify_assets.assets.raw import LISTENERS_FAILED, RAW_RECENTLY_PLAYED
 from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS, listeners_of_run
-from spotify_assets.quality import rules
+from spotify_assets.quality import capture_rules
 from spotify_assets.quality.check_results import checked_partitions, to_result
+from spotify_assets.quality.outcome import Outcome
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.sources.token_store import auth_command, load_token, reauthorization_due
 
@@ -46,7 +47,9 @@ def no_possible_gap(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResu
     stored: plays in between may be lost (the raw materializations' `possible_gap_days`)."""
     partitions = checked_partitions(context, RAW_RECENTLY_PLAYED)
     gap_days = recorded_gap_days(context.instance, RAW_RECENTLY_PLAYED, partitions)
-    return to_result(RAW_RECENTLY_PLAYED, "no_possible_gap", rules.no_possible_gap(gap_days), partitions)
+    return to_result(
+        RAW_RECENTLY_PLAYED, "no_possible_gap", capture_rules.no_possible_gap(gap_days), partitions
+    )
 
 
 RUN_EVENTS_LOOKBACK = 200
@@ -70,9 +73,9 @@ def every_listener_captured(context: dg.AssetCheckExecutionContext) -> dg.AssetC
     failures = run_capture_failures(context.instance, context.run.run_id)
     if not failures:
         note = "no capture in this run" if failures is None else "every listener of the run was captured"
-        return to_result(RAW_RECENTLY_PLAYED, "every_listener_captured", rules.Outcome(True, note), [])
+        return to_result(RAW_RECENTLY_PLAYED, "every_listener_captured", Outcome(True, note), [])
     names = ", ".join(sorted(failures))
-    outcome = rules.Outcome(
+    outcome = Outcome(
         False,
         f"not captured: {names} (the other listeners' plays were stored). Run `spotify-assets listeners` "
         "to see each token's state; `spotify-assets auth --listener NAME` renews one.",
@@ -98,6 +101,6 @@ def spotify_authorization_fresh(
         authorized_at = token.authorized_at if token else None
         due = reauthorization_due(authorized_at) if authorized_at else None
         command = auth_command(settings) if settings else ""
-        outcomes[listener] = rules.authorization_fresh(source, authorized_at, due, now, command)
-    outcome = rules.household_authorization_fresh(outcomes)
+        outcomes[listener] = capture_rules.authorization_fresh(source, authorized_at, due, now, command)
+    outcome = capture_rules.household_authorization_fresh(outcomes)
     return to_result(RAW_RECENTLY_PLAYED, "spotify_authorization_fresh", outcome, [])

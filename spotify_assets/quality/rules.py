@@ -3,16 +3,16 @@
 Every rule takes the rows of the checked partitions (`{partition key: frame}`, frames conformed to their
 `TableSpec`) and returns an `Outcome`: passed or not, a one-line description, and metadata for the UI.
 The checks in `spotify_assets.quality.checks` only read the rows and turn outcomes into `AssetCheckResult`s.
-The rules that compare layers (`raw -> silver -> fact`) are in `spotify_assets.quality.reconciliation`.
+The rules that compare layers (`raw -> silver -> fact`) are in `spotify_assets.quality.reconciliation`; those
+of the raw captures and the tokens in `capture_rules`, and `Outcome` in `outcome` (re-exported here): both
+load without pandas, as the Dagster definitions do.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,34 +21,38 @@ from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.day_frames import DayFrames, whole_frame
 from spotify_assets.contracts.markdown import markdown_table
 from spotify_assets.contracts.tables import TableSpec
+from spotify_assets.quality.capture_rules import (
+    TOKEN_WARNING_LEAD,
+    authorization_fresh,
+    household_authorization_fresh,
+    no_possible_gap,
+)
+from spotify_assets.quality.outcome import Markdown, Outcome, Severity, measured, partitions_text
 
-Severity = Literal["ERROR", "WARN"]
+__all__ = [
+    "SAMPLE_ROWS",
+    "TOKEN_WARNING_LEAD",
+    "VALUE_RULES",
+    "Frames",
+    "Markdown",
+    "Outcome",
+    "Severity",
+    "authorization_fresh",
+    "duplicate_keys",
+    "household_authorization_fresh",
+    "measured",
+    "missing_references",
+    "no_possible_gap",
+    "partitions_text",
+    "references_exist",
+    "sample_table",
+    "unique_key",
+    "valid_values",
+]
+
 Frames = Mapping[str, pd.DataFrame]
 
-TOKEN_WARNING_LEAD = timedelta(days=14)
-"""Warn this long before Spotify's six-month refresh-token expiry."""
 SAMPLE_ROWS = 5
-
-
-class Markdown(str):
-    """Metadata text to show as Markdown (a table of offending rows)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of one rule: `passed`, what was found, and metadata for the Dagster UI."""
-
-    passed: bool
-    description: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    severity: Severity = "ERROR"
-
-
-def partitions_text(keys: Iterable[str]) -> str:
-    keys = sorted(keys)
-    if not keys:
-        return "none"
-    return keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]} ({len(keys)} days)"
 
 
 def sample_table(frame: pd.DataFrame, rows: int = SAMPLE_ROWS) -> Markdown:
@@ -63,11 +67,6 @@ def _concat(frames: Frames) -> pd.DataFrame:
 
 def _rows(frames: Frames) -> int:
     return sum(frames.counts.values()) if isinstance(frames, DayFrames) else sum(map(len, frames.values()))
-
-
-def measured(rows: int, partitions: int) -> str:
-    """What a rule read: `193 rows across 7 partitions` (the partitions' rows added up, not the table's)."""
-    return f"{rows} rows across {partitions} partition{'' if partitions == 1 else 's'}"
 
 
 # -- keys -------------------------------------------------------------------------------------------------
@@ -241,74 +240,3 @@ def references_exist(missing: Mapping[str, pd.DataFrame]) -> Outcome:
         metadata[f"missing {name}"] = sample_table(frame)
     summary = ", ".join(f"{counts[name]} rows with {name} missing" for name in broken)
     return Outcome(False, summary, metadata)
-
-
-# -- raw capture and authorisation ------------------------------------------------------------------------
-
-
-def no_possible_gap(gap_days: Sequence[str]) -> Outcome:
-    """A warning when the raw extraction found a possible gap (a full API page not reaching stored plays)."""
-    metadata = {"possible_gap_days": ", ".join(gap_days)}
-    if not gap_days:
-        return Outcome(True, "the API's window reached back to plays already stored", metadata, "WARN")
-    return Outcome(
-        False,
-        f"plays may be missing on {', '.join(gap_days)}: the API returned a full page of 50 that did not "
-        "reach back to anything stored; run the intraday capture more often, or import a data export",
-        metadata,
-        "WARN",
-    )
-
-
-def authorization_fresh(
-    source: str,
-    authorized_at: datetime | None,
-    due: datetime | None,
-    now: datetime,
-    command: str = "spotify-assets auth",
-) -> Outcome:
-    """Warn two weeks before the refresh token's six-month expiry, or when a live source's consent date is
-    unknown; the sample source needs no authorisation."""
-    if source != "live":
-        return Outcome(
-            True, f"the {source} source needs no Spotify authorisation", {"source": source}, "WARN"
-        )
-    if authorized_at is None or due is None:
-        return Outcome(
-            False,
-            "the consent date of the refresh token is unknown, so its six-month expiry cannot be watched: "
-            f"run `{command}` to record it",
-            {"source": source},
-            "WARN",
-        )
-    metadata = {
-        "source": source,
-        "authorized_at": authorized_at.isoformat(),
-        "reauthorization_due": due.isoformat(),
-        "days_left": (due - now) // timedelta(days=1),
-    }
-    if now >= due - TOKEN_WARNING_LEAD:
-        state = "expired" if now >= due else "expires"
-        return Outcome(
-            False,
-            f"the Spotify refresh token {state} on {due.date().isoformat()}: run `{command}` again",
-            metadata,
-            "WARN",
-        )
-    return Outcome(
-        True, f"the Spotify refresh token is valid until {due.date().isoformat()}", metadata, "WARN"
-    )
-
-
-def household_authorization_fresh(outcomes: Mapping[str, Outcome]) -> Outcome:
-    """Every listener's `authorization_fresh` as one outcome: failing (a warning) when any listener's does."""
-    if list(outcomes) == ["default"]:
-        return outcomes["default"]
-    failing = {name: outcome for name, outcome in outcomes.items() if not outcome.passed}
-    metadata = {name: outcome.metadata for name, outcome in outcomes.items()}
-    if not failing:
-        return Outcome(
-            True, f"every listener's Spotify token is fresh ({', '.join(outcomes)})", metadata, "WARN"
-        )
-    text = "; ".join(f"{name}: {outcome.description}" for name, outcome in failing.items())
-    return Outcome(False, text, metadata, "WARN")

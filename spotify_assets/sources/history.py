@@ -22,9 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dagster as dg
 import numpy as np
-from pydantic import Field
 
 from spotify_assets.contracts.export_formats import (
     REQUIRED,
@@ -38,7 +36,7 @@ from spotify_assets.contracts.export_formats import (
     stop_millis,
     typed_table,
 )
-from spotify_assets.contracts.listener_scope import DEFAULT_LISTENER, LISTENER_FOLDER
+from spotify_assets.contracts.listener_scope import LISTENER_FOLDER
 from spotify_assets.contracts.text import without_lone_surrogates
 
 
@@ -168,38 +166,3 @@ def describe_files(paths: Iterable[Path], limit: int = 10) -> str:
     names = [p.name for p in paths]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
-
-
-class HistoryResource(dg.ConfigurableResource):
-    """Where Spotify's data-export files are: HISTORY_DIR (unset: no history to import).
-
-    Its rows are split into days in the partitions' time zone (the asset takes it from its partitions
-    definition), so the resource has no time zone of its own.
-
-    Example:
-        HistoryResource(folder="~/Downloads/my_spotify_data")
-    """
-
-    folder: str | None = Field(
-        default=None, description="Folder of export files (searched recursively); unset: nothing to import"
-    )
-
-    def read(self, listener: str = DEFAULT_LISTENER) -> ExportRead:
-        """Read and check every export file of `listener` once (raises HistoryFileError for a malformed one):
-        the default listener's are the folder's, a registered listener's are in its `listener=<name>`
-        subfolder (absent: nothing to import)."""
-        if listener == DEFAULT_LISTENER or self.folder is None:
-            return read_export_folder(self.folder)
-        subfolder = Path(self.folder).expanduser() / f"{LISTENER_FOLDER}{listener}"
-        return read_export_folder(subfolder if subfolder.is_dir() else None)
-
-    def listeners(self) -> list[str]:
-        """The listeners with a `listener=<name>` subfolder of exports, sorted."""
-        folder = Path(self.folder).expanduser() if self.folder else None
-        if folder is None or not folder.is_dir():
-            return []
-        return sorted(
-            path.name.removeprefix(LISTENER_FOLDER)
-            for path in folder.iterdir()
-            if path.is_dir() and path.name.startswith(LISTENER_FOLDER)
-        )

@@ -17,8 +17,6 @@ from spotify_assets.contracts.settings import (
     Settings,
 )
 from spotify_assets.sources.base import RecentlyPlayedSource
-from spotify_assets.sources.live import LiveRecentlyPlayedSource
-from spotify_assets.sources.sample import SampleRecentlyPlayedSource
 
 
 class SpotifyResource(dg.ConfigurableResource):
@@ -114,6 +112,8 @@ class SpotifyResource(dg.ConfigurableResource):
         The sample gives each registered listener plays of their own (seeded by their name too), under
         their name as listener id."""
         if self.resolved_source() == "sample":
+            from spotify_assets.sources.sample import SampleRecentlyPlayedSource  # see LAZY_IMPORTS
+
             default = listener == DEFAULT_LISTENER
             return SampleRecentlyPlayedSource(
                 listener_id=(self.listener_id or "demo") if default else listener,
@@ -121,6 +121,8 @@ class SpotifyResource(dg.ConfigurableResource):
                 plays_per_day=self.sample_plays_per_day,
                 seed=None if default else listener,
             )
+        from spotify_assets.sources.live import LiveRecentlyPlayedSource  # see LAZY_IMPORTS
+
         return LiveRecentlyPlayedSource(self.live_settings(listener))
 
 

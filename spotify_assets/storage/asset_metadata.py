@@ -5,17 +5,18 @@ partition. Metadata added with `OutputContext.add_output_metadata` lands on all 
 one partition (its row count, its first rows) goes on that partition's event only.
 """
 
-# No `from __future__ import annotations`: kept consistent with the IO managers that import this module.
+from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
-from spotify_assets.contracts.day_frames import DayFrames
 from spotify_assets.contracts.markdown import markdown_table
 from spotify_assets.contracts.tables import TableSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREVIEW_ROWS = 5
 MAX_CELL_CHARS = 40
@@ -60,6 +61,8 @@ def column_schema(spec: TableSpec) -> dg.TableSchema:
 
 
 def _cell(value: Any) -> str:
+    import pandas as pd  # tables: see LAZY_IMPORTS
+
     if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
         text = ""
     elif isinstance(value, pd.Timestamp) and value.tzinfo is not None:
@@ -105,7 +108,8 @@ def table_partition_metadata(
 ) -> dict[str, dict[str, Any]]:
     """Per partition: `dagster/partition_row_count` (rows of the partition's object) and, for the partitions
     in `previewed` (default: all), a `preview`."""
-    counts = frames.counts if isinstance(frames, DayFrames) else {key: len(f) for key, f in frames.items()}
+    # A `DayFrames` knows each day's rows without slicing its frame.
+    counts = getattr(frames, "counts", None) or {key: len(frame) for key, frame in frames.items()}
     return {
         key: {"dagster/partition_row_count": rows}
         | ({"preview": preview(frames[key], spec)} if previewed is None or key in previewed else {})

@@ -22,7 +22,8 @@ from spotify_assets.contracts.tables import (
     KEY_MAP,
     LISTENING_COLUMNS,
 )
-from spotify_assets.storage.warehouse import advisory_lock_key, ensure_schema, ensure_table
+from spotify_assets.storage.postgres import advisory_lock_key
+from spotify_assets.storage.warehouse import ensure_schema, ensure_table
 
 BI_SCHEMA = "bi"
 _LISTENED_MS = "coalesce(f.ms_played, f.duration_ms, 0)"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -53,6 +54,10 @@ SCHEMA_LOCK_KEY = 0x5D17A9  # any fixed number: serializes CREATE SCHEMA between
 EVENT_BATCH_SIZE = "1000"
 """Materialization events of one output written per INSERT (Dagster's DAGSTER_EVENT_BATCH_SIZE)."""
 POOL_OVERFLOW = 4
+"""Connections opened beyond the kept one while other threads of the process hold it (closed on return)."""
+IDLE_PING_SECONDS = 5.0
+"""A connection back in the pool longer than this is tested before its next use (`ping_after_idle`)."""
+CHECKED_IN = "spotify_assets_checked_in"
 """Connections opened beyond the kept one while other threads of the process hold it (closed on return)."""
 
 
@@ -124,6 +129,7 @@ class WarehouseEventLogStorage(StatusFirstEventLogStorage):
 
     def __init__(self, postgres_url: str, run_storage: RunStorage) -> None:
         self._tables_present: set[str] = set()
+        self._asset_key_columns: set[str] = set()
         super().__init__(postgres_url, run_storage)
 
     @property
@@ -137,6 +143,15 @@ class WarehouseEventLogStorage(StatusFirstEventLogStorage):
             if not super().has_table(table_name):
                 return False
             self._tables_present.add(table_name)
+        return True
+
+    def _has_asset_key_col_on_connection(self, conn: db.Connection, column_name: str) -> bool:
+        # Asked for every asset event (a reflection of asset_keys: three catalog queries each time); answered
+        # from memory once the column exists, as `has_table` (a migration only ever adds columns).
+        if column_name not in self._asset_key_columns:
+            if not super()._has_asset_key_col_on_connection(conn, column_name):
+                return False
+            self._asset_key_columns.add(column_name)
         return True
 
     def store_event(self, event: EventLogEntry) -> None:
@@ -233,6 +248,31 @@ def _planned_day(range_entry: EventLogEntry, asset_key: AssetKey, partition: str
     return range_entry._replace(dagster_event=dagster_event, user_message=dagster_event.message or "")
 
 
+def ping_after_idle(engine: db.Engine) -> None:
+    """Test the kept connection when it leaves the pool after IDLE_PING_SECONDS unused, as `pool_pre_ping`
+    does at every checkout: a run checks it out hundreds of times a second, each ping a round trip, while a
+    connection the server dropped (a restart, an idle timeout) has sat unused. A failed ping makes the pool
+    connect again (SQLAlchemy's pessimistic disconnect handling)."""
+    db.event.listen(engine, "checkin", _mark_checked_in)
+    db.event.listen(engine, "checkout", _ping_if_idle)
+
+
+def _mark_checked_in(dbapi_connection: Any, record: Any) -> None:
+    record.info[CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, *_: Any) -> None:
+    if time.monotonic() - record.info.get(CHECKED_IN, float("-inf")) < IDLE_PING_SECONDS:
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    except Exception as error:
+        raise db.exc.DisconnectionError(f"the instance's connection is gone: {error}") from error
+    finally:
+        cursor.close()
+
+
 class WarehouseInstanceStorage(DagsterPostgresStorage):
     """Dagster's runs, events and schedules in a schema of the warehouse's PostgreSQL (from the settings)."""
 
@@ -252,8 +292,8 @@ class WarehouseInstanceStorage(DagsterPostgresStorage):
                 isolation_level="AUTOCOMMIT",
                 pool_size=1,
                 max_overflow=POOL_OVERFLOW,
-                pool_pre_ping=True,
             )
+            ping_after_idle(engine)
             for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
                 storage._engine.dispose()
                 storage._engine = engine

@@ -18,26 +18,23 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import dagster as dg
-import pandas as pd
-import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
-from spotify_assets.contracts.day_frames import DayFrames
 from spotify_assets.contracts.tables import BATCH_ROWS, TableSpec
-from spotify_assets.storage.lake_formats import (
+from spotify_assets.storage.object_formats import (
     FILE_FORMATS,
     RAW_LIST_FIELDS,
     JsonDocument,
-    decode_table,
     encode_json,
-    encode_table,
     raw_shape_problem,
-    to_frame,
-    to_frames,
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
     from botocore.exceptions import ClientError
+
+    from spotify_assets.contracts.day_frames import DayFrames
 
 PARTITION_COLUMN = "extraction_date"
 _PARTITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -214,6 +211,9 @@ class LakeResource(dg.ConfigurableResource):
         The frames become one Arrow table (kept by the `DayFrames`, for the warehouse's COPY to use too), and
         each day's object is encoded from its slice.
         """
+        from spotify_assets.contracts.day_frames import DayFrames  # tables: see LAZY_IMPORTS
+        from spotify_assets.storage.lake_formats import encode_table
+
         file_format = self._format()
         days = DayFrames.of(frames, spec)
         # Check and encode everything first: a frame that does not fit fails before any object changes.
@@ -230,6 +230,9 @@ class LakeResource(dg.ConfigurableResource):
         Objects are decoded one by one and turned into one frame per `BATCH_ROWS` rows (one conversion for
         many small daily partitions), held as a `DayFrames` that slices a day's frame when it is looked up.
         """
+        from spotify_assets.contracts.day_frames import DayFrames  # tables: see LAZY_IMPORTS
+        from spotify_assets.storage.lake_formats import decode_table
+
         file_format = self._format()
         chunks: list[DayFrames] = []
         pending: dict[str, pa.Table] = {}
@@ -337,6 +340,8 @@ def _check_key(key: str) -> None:
 
 def _check_partition_column(asset_path: Sequence[str], days: DayFrames, spec: TableSpec) -> None:
     """Rows stored under `extraction_date=D` must say D, or engines reading the Hive path would disagree."""
+    import pandas as pd  # tables: see LAZY_IMPORTS
+
     if spec.partition_column != PARTITION_COLUMN or PARTITION_COLUMN not in days.whole.columns:
         return
     stored = pd.to_datetime(days.whole[PARTITION_COLUMN]).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
@@ -361,6 +366,9 @@ def _is_not_found(error: ClientError) -> bool:
 
 def _to_named_frames(tables: Mapping[str, pa.Table], spec: TableSpec, uris: Mapping[str, str]) -> DayFrames:
     """`to_frames`, but a table that does not convert to the spec's types raises naming its object."""
+    from spotify_assets.contracts.day_frames import DayFrames  # tables: see LAZY_IMPORTS
+    from spotify_assets.storage.lake_formats import to_frame, to_frames
+
     try:
         return to_frames(tables, spec)
     except Exception:

@@ -1,15 +1,16 @@
-"""The lake's file formats: raw JSON, and silver/gold tables as Parquet or CSV, to and from bytes.
+"""The lake's file formats: silver/gold tables as Parquet or CSV, to and from bytes.
 
 Tables are encoded from Arrow (a `DayFrames`'s table, a slice per day) and decoded to Arrow, then to frames
 conformed to their `TableSpec`; the same frame always gives the same bytes (for one installed pyarrow). Where
-the bytes are stored is `lake.LakeResource`'s business.
+the bytes are stored is `lake.LakeResource`'s business; raw JSON and the formats' names are
+`object_formats`' (no pandas or pyarrow: the definitions import the lake without them).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,12 +20,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from spotify_assets.contracts.day_frames import DayFrames
-from spotify_assets.contracts.export_formats import STORED_KINDS
-from spotify_assets.contracts.tables import ARROW_TYPES, TableSpec, conform
-from spotify_assets.contracts.text import utf8
-
-FILE_FORMATS = ("parquet", "csv")
-
+from spotify_assets.contracts.table_frames import ARROW_TYPES, conform
+from spotify_assets.contracts.tables import TableSpec
 
 _JSON_LIST: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
 # Pinned so that the same frame always gives the same bytes (pyarrow writes no timestamps; its created_by
@@ -39,53 +36,11 @@ _PARQUET_OPTIONS: dict[str, Any] = {
 }
 
 
-@runtime_checkable
-class JsonDocument(Protocol):
-    """A raw payload that encodes itself: a large partition held compactly rather than as Python objects.
-
-    `to_json_bytes` returns the compact UTF-8 JSON to store (what `json.loads` reads back).
-    """
-
-    def to_json_bytes(self) -> bytes: ...
-
-
-RAW_LIST_FIELDS: dict[str, tuple[str, ...]] = {
-    "recently_played": ("items",),
-    "streaming_history": STORED_KINDS,
-}
-"""The fields of a raw asset's partition object that must be lists when present, by the asset's name."""
-
-
-def raw_shape_problem(payload: Any, list_fields: Sequence[str] = ("items",)) -> str | None:
-    """What is wrong with the shape of a raw partition object, or None: it must be a JSON object, and its
-    `list_fields` lists. Odd items inside the lists are silver's to exclude or count, not errors here."""
-    if not isinstance(payload, dict):
-        return f"expected a JSON object, found {type(payload).__name__} {_excerpt(payload)}"
-    for name in list_fields:
-        value = payload.get(name, [])
-        if not isinstance(value, list):
-            return f"{name!r} must be a list, found {type(value).__name__} {_excerpt(value)}"
-    return None
-
-
-def _excerpt(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _check_required_columns(table: pa.Table, spec: TableSpec) -> None:
     """Columns that may not be null must be in the object: read as all null, they would fail far later."""
     missing = [c.name for c in spec.columns if not c.nullable and c.name not in table.column_names]
     if missing:
         raise ValueError(f"missing non-null columns {missing}")
-
-
-def encode_json(payload: Any) -> bytes:
-    """A raw payload as stored: compact UTF-8 JSON, keys in their order (raises for NaN and the like)."""
-    text = json.dumps(
-        payload, ensure_ascii=False, indent=None, separators=(",", ":"), sort_keys=False, allow_nan=False
-    )
-    return utf8(text)  # a lone surrogate (valid JSON, not UTF-8) is stored as U+FFFD
 
 
 def _list_columns(spec: TableSpec) -> list[str]:

@@ -2,13 +2,11 @@
 lake."""
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import dagster as dg
-import pandas as pd
 
 from spotify_assets.contracts.day_batches import DayBatches
-from spotify_assets.contracts.day_frames import DayFrames
 from spotify_assets.contracts.listener_scope import ListenerPayloads
 from spotify_assets.contracts.raw_merge import RAW_MERGES
 from spotify_assets.storage.asset_metadata import (
@@ -19,7 +17,7 @@ from spotify_assets.storage.asset_metadata import (
     table_partition_metadata,
 )
 from spotify_assets.storage.lake import LakeResource, missing_partition_error
-from spotify_assets.storage.lake_formats import JsonDocument, encode_json
+from spotify_assets.storage.object_formats import JsonDocument, encode_json
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.raw_lock import partition_locks
 from spotify_assets.storage.raw_partitions import (
@@ -31,6 +29,11 @@ from spotify_assets.storage.raw_partitions import (
     write_by_listener,
 )
 from spotify_assets.storage.table_slice import table_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from spotify_assets.contracts.day_frames import DayFrames
 
 # AssetIn metadata making a raw input lazy and optional: `AssetIn(key, metadata={OPTIONAL_LAZY_INPUT: True})`.
 OPTIONAL_LAZY_INPUT = "lake/optional_lazy_partitions"
@@ -163,9 +166,13 @@ class TableBatchWriter:
         self.rows = 0
         self.partition_metadata: dict[str, dict[str, Any]] = {}
 
-    def write(self, batches: Iterable[Mapping[str, pd.DataFrame]]) -> Iterator[DayFrames]:
+    def write(self, batches: Iterable[Mapping[str, "pd.DataFrame"]]) -> Iterator["DayFrames"]:
         """Store each batch's objects, then yield the batch (in partition key order, as one `DayFrames` whose
         Arrow table the warehouse's COPY takes as it is)."""
+        import pandas as pd  # tables: see LAZY_IMPORTS
+
+        from spotify_assets.contracts.day_frames import DayFrames
+
         for batch in batches:
             if not isinstance(batch, DayFrames):
                 for partition_key, frame in batch.items():

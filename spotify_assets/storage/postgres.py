@@ -14,6 +14,7 @@ with `stop_embedded_server` (the test fixtures do). PostgreSQL's WAL makes an un
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -24,13 +25,11 @@ from typing import TYPE_CHECKING, cast
 import dagster as dg
 import fasteners
 import psutil
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from pydantic import Field
 
 if TYPE_CHECKING:
     import pgserver
+    import psycopg
     from pgserver.utils import PostmasterInfo
 
 CONNECT_TIMEOUT_S = 10
@@ -141,6 +140,10 @@ def embedded_server(directory: str | Path) -> pgserver.PostgresServer:
 
 def embedded_database_uri(directory: str | Path, dbname: str = "postgres") -> str:
     """A libpq connection string for a database of the embedded server (created if missing; trust auth)."""
+    import psycopg  # a connection: see LAZY_IMPORTS
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
     path = _resolve(directory)
     info = embedded_server(path).get_postmaster_info()
     host = str(info.socket_dir) if info.socket_dir is not None else info.hostname  # TCP on Windows
@@ -152,6 +155,12 @@ def embedded_database_uri(directory: str | Path, dbname: str = "postgres") -> st
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
         _databases.add((path, dbname))
     return make_conninfo(conninfo, dbname=dbname)
+
+
+def advisory_lock_key(name: str) -> int:
+    """A stable signed 64-bit key for `PostgreSQL's advisory locks` (e.g. from a table's qualified name)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def stop_embedded_server(directory: str | Path) -> None:
@@ -231,6 +240,8 @@ class PostgresResource(dg.ConfigurableResource):
 
     def conninfo(self) -> str:
         """A libpq connection string; never log it: it may hold the password."""
+        from psycopg.conninfo import make_conninfo  # a connection: see LAZY_IMPORTS
+
         if self.is_embedded:
             base = embedded_database_uri(self.embedded_dir, self.dbname)
             return make_conninfo(
@@ -255,6 +266,8 @@ class PostgresResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
         """A connection, closed on exit: committed when the block succeeds, rolled back when it raises."""
+        import psycopg  # a connection: see LAZY_IMPORTS
+
         try:
             conn = psycopg.connect(self.conninfo(), autocommit=False)
         except psycopg.OperationalError as error:

@@ -4,10 +4,9 @@
 
 from collections.abc import Iterable, Mapping
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.tables import TableSpec
@@ -15,8 +14,9 @@ from spotify_assets.storage.asset_metadata import column_schema
 from spotify_assets.storage.lake_io import check_output_partitions
 from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.table_slice import UNPARTITIONED, TableSlice
-from spotify_assets.storage.warehouse import count_rows, read_table
-from spotify_assets.storage.warehouse_write import write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class PostgresIOManager(dg.ConfigurableIOManager):
@@ -71,7 +71,7 @@ class PostgresIOManager(dg.ConfigurableIOManager):
 
     postgres: dg.ResourceDependency[PostgresResource]
 
-    def handle_output(self, context: dg.OutputContext, obj: DayBatches | pd.DataFrame) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: "DayBatches | pd.DataFrame") -> None:
         table = TableSlice.of_output(context)
         frames = _output_frames(context.asset_key, table, obj)
         context.add_output_metadata(self.write(table.spec, frames, frames.batches()))
@@ -79,8 +79,8 @@ class PostgresIOManager(dg.ConfigurableIOManager):
     def write(
         self,
         spec: TableSpec,
-        frames: Mapping[str, pd.DataFrame],
-        batches: Iterable[Mapping[str, pd.DataFrame]] | None = None,
+        frames: Mapping[str, "pd.DataFrame"],
+        batches: Iterable[Mapping[str, "pd.DataFrame"]] | None = None,
     ) -> dict[str, Any]:
         """Write `{partition key: frame}` to the spec's table in one transaction; return the output metadata.
 
@@ -88,6 +88,9 @@ class PostgresIOManager(dg.ConfigurableIOManager):
         arrive, for a caller that stores each batch elsewhere too (the lakehouse IO manager writes each to the
         lake first).
         """
+        from spotify_assets.storage.warehouse import count_rows  # tables: see LAZY_IMPORTS
+        from spotify_assets.storage.warehouse_write import write_table
+
         with self.postgres.connect() as conn:
             result = write_table(conn, spec, frames, batches)
             table_rows = count_rows(conn, spec)
@@ -105,6 +108,8 @@ class PostgresIOManager(dg.ConfigurableIOManager):
         return metadata
 
     def load_input(self, context: dg.InputContext) -> DayBatches:
+        from spotify_assets.storage.warehouse import read_table  # tables: see LAZY_IMPORTS
+
         table = TableSlice.of_input(context)
         with self.postgres.connect() as conn:
             frame = read_table(conn, table.spec, table.partition_keys)
@@ -120,8 +125,10 @@ class PostgresIOManager(dg.ConfigurableIOManager):
         )
 
 
-def _output_frames(asset_key: dg.AssetKey, table: TableSlice, obj: DayBatches | pd.DataFrame) -> DayBatches:
+def _output_frames(asset_key: dg.AssetKey, table: TableSlice, obj: "DayBatches | pd.DataFrame") -> DayBatches:
     """The output as a `DayBatches`, checked against the run's partitions."""
+    import pandas as pd  # tables: see LAZY_IMPORTS
+
     if table.partition_keys is not None:
         check_output_partitions(asset_key, obj, table.partition_keys)
         assert isinstance(obj, DayBatches)

@@ -12,8 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
-from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.storage.warehouse import advisory_lock_key
+from spotify_assets.storage.postgres import PostgresResource, advisory_lock_key
 
 _local_locks: dict[str, threading.Lock] = {}
 _local_guard = threading.Lock()

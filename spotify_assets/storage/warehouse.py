@@ -6,7 +6,6 @@ call, under the table's advisory lock), loading rows with `pg_copy`'s binary COP
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import date
 
@@ -14,14 +13,9 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from spotify_assets.contracts.tables import (
-    ARROW_TYPES,
-    BATCH_ROWS,
-    Column,
-    TableSpec,
-    conform,
-    empty_frame,
-)
+from spotify_assets.contracts.table_frames import ARROW_TYPES, conform, empty_frame
+from spotify_assets.contracts.tables import BATCH_ROWS, Column, TableSpec
+from spotify_assets.storage.postgres import advisory_lock_key
 from spotify_assets.storage.table_drift import columns_to_add
 
 
@@ -33,12 +27,6 @@ def table_identifier(spec: TableSpec) -> sql.Composed:
 def column_list(names: Sequence[str]) -> sql.Composed:
     """`"a", "b"`: column names, quoted."""
     return sql.SQL(", ").join(sql.Identifier(name) for name in names)
-
-
-def advisory_lock_key(name: str) -> int:
-    """A stable signed 64-bit key for `pg_advisory_xact_lock` (e.g. from a table's qualified name)."""
-    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def advisory_xact_lock(conn: psycopg.Connection, name: str) -> None:

@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from spotify_assets.contracts.day_frames import DayFrames
-from spotify_assets.contracts.tables import TableSpec, conform, to_arrow
+from spotify_assets.contracts.table_frames import conform, to_arrow
+from spotify_assets.contracts.tables import TableSpec
 from spotify_assets.storage.pg_copy import copy_arrow
 from spotify_assets.storage.warehouse import advisory_xact_lock, column_list, ensure_table, table_identifier
 

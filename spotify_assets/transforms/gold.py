@@ -18,13 +18,14 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from spotify_assets.contracts.day_frames import DayFrames
+from spotify_assets.contracts.table_frames import conform, empty_frame
 from spotify_assets.contracts.tables import (
     BRIDGE_TRACK_ARTIST,
     DIM_ALBUM,
@@ -34,8 +35,6 @@ from spotify_assets.contracts.tables import (
     FACT_RECENTLY_PLAYED,
     KEY_MAP,
     TableSpec,
-    conform,
-    empty_frame,
 )
 from spotify_assets.transforms.history_plays import EXPORT_COLUMNS
 from spotify_assets.transforms.keys import DERIVED_PREFIX, epoch_millis_array, play_ids
@@ -323,21 +322,16 @@ def build_fact(plays: pd.DataFrame, timezone: str, by_day: bool = False) -> pd.D
     return _with_days(rows, rows[PLAYS_DAY]) if by_day else rows
 
 
-BuildFrom = Literal["plays", "plays_in_timezone", "days"]
-"""What a gold builder takes for each day: the day's silver plays; the plays and the partitions' time zone;
-or the day (as a one-element list of dates)."""
-
-
 @dataclass(frozen=True)
 class GoldBuilder:
-    """How a gold table's rows are made: its pure transform, called for each day as `build_from` says.
+    """How a gold table's rows are made: its pure transform, called for each day as the table's entry of
+    `gold_inputs.GOLD_INPUTS` says (the day's silver plays when it has none).
 
     `by_day`: the transform also takes `by_day=True` and then builds many days' plays (or days) in one call,
     each day's rows as that day's alone would give, with each row's day in a last column `DAY`.
     """
 
     build: Callable[..., pd.DataFrame]
-    build_from: BuildFrom = "plays"
     by_day: bool = False
 
 
@@ -357,8 +351,8 @@ GOLD_BUILDERS: dict[str, GoldBuilder] = {
     DIM_ALBUM.qualified_name: GoldBuilder(build_dim_album, by_day=True),
     DIM_TRACK.qualified_name: GoldBuilder(build_dim_track, by_day=True),
     BRIDGE_TRACK_ARTIST.qualified_name: GoldBuilder(build_bridge_track_artist, by_day=True),
-    DIM_DATE.qualified_name: GoldBuilder(build_dim_date, "days", by_day=True),
-    FACT_RECENTLY_PLAYED.qualified_name: GoldBuilder(build_fact, "plays_in_timezone", by_day=True),
+    DIM_DATE.qualified_name: GoldBuilder(build_dim_date, by_day=True),
+    FACT_RECENTLY_PLAYED.qualified_name: GoldBuilder(build_fact, by_day=True),
     KEY_MAP.qualified_name: GoldBuilder(build_key_map, by_day=True),
 }
 """Each gold table's builder, by `schema.table`: a gold spec in `tables.GOLD_TABLES` needs its entry here."""

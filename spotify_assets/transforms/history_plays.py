@@ -31,8 +31,8 @@ from spotify_assets.contracts.export_formats import (
     STORED_KINDS,
     typed_table,
 )
-from spotify_assets.contracts.tables import PLAYS, conform, empty_frame
-from spotify_assets.contracts.text import table_without_nul
+from spotify_assets.contracts.table_frames import conform, empty_frame, table_without_nul
+from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.transforms.keys import derived_key, epoch_millis_array
 from spotify_assets.transforms.silver import LOCAL_URI_PREFIX
 

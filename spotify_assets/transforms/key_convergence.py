@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spotify_assets.contracts.tables import PLAYS, conform
+from spotify_assets.contracts.table_frames import conform
+from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.transforms.history_plays import SOURCE_ACCOUNT_DATA, SOURCE_EXTENDED_HISTORY
 from spotify_assets.transforms.keys import derived_keys, is_derived
 from spotify_assets.transforms.silver import DESCRIPTION_COLUMNS, SOURCE_RECENTLY_PLAYED

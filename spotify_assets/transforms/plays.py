@@ -26,7 +26,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from spotify_assets.contracts.tables import KEY_MAP, PLAYS, conform, empty_frame
+from spotify_assets.contracts.table_frames import conform, empty_frame
+from spotify_assets.contracts.tables import KEY_MAP, PLAYS
 from spotify_assets.transforms.history_plays import (
     EXPORT_COLUMNS,
     SOURCE_ACCOUNT_DATA,

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from spotify_assets.contracts.tables import PANDAS_DTYPES, PLAYS, conform, empty_frame
+from spotify_assets.contracts.table_frames import conform, empty_frame
+from spotify_assets.contracts.tables import PANDAS_DTYPES, PLAYS
 from spotify_assets.contracts.text import without_nul
 from spotify_assets.transforms.keys import derived_key, epoch_millis_array
 

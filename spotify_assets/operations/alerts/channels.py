@@ -13,7 +13,6 @@ from email.message import EmailMessage
 from typing import Any
 
 import dagster as dg
-import requests
 from pydantic import Field
 
 from spotify_assets.contracts.alert_settings import AlertSettings
@@ -76,6 +75,8 @@ class AlertChannels(dg.ConfigurableResource):
 
     def send(self, message: Message, log: Any) -> list[str]:
         """Send `message` on every configured channel; a failure is logged (redacted), never raised."""
+        import requests  # only when an alert goes out: see LAZY_IMPORTS
+
         sent = []
         for name, channel in (("email", self._email), ("webhook", self._webhook)):
             try:
@@ -117,6 +118,8 @@ class AlertChannels(dg.ConfigurableResource):
     def _webhook(self, message: Message) -> bool:
         if not self.webhook_url:
             return False
+        import requests  # only when an alert goes out: see LAZY_IMPORTS
+
         response = requests.post(
             self.webhook_url, timeout=TIMEOUT_SECONDS, **webhook_request(message, self.webhook_format)
         )

@@ -9,7 +9,6 @@ which the run resolves from its environment."""
 from typing import TYPE_CHECKING
 
 import dagster as dg
-import requests
 from pydantic import Field
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
@@ -35,6 +34,8 @@ def heartbeat(context: dg.HookContext) -> None:
     if context.op.name != CAPTURE_STEP:
         return
     url = getattr(context.resources, HEARTBEAT_RESOURCE).url
+    import requests  # only when a heartbeat goes out: see LAZY_IMPORTS
+
     try:
         response = requests.get(url, timeout=TIMEOUT_SECONDS, headers={RUN_ID_HEADER: context.run_id})
     except requests.RequestException as error:  # its text may hold the URL, a secret

@@ -7,7 +7,7 @@ from datetime import datetime
 from spotify_assets.contracts.listener_scope import DEFAULT_LISTENER
 from spotify_assets.operations.alerts.problems import PLAYS_AT_RISK, Problem, auth_command, listener_label
 from spotify_assets.operations.listeners import DUE_SOON, EXPIRED, OK, Listener
-from spotify_assets.quality.rules import TOKEN_WARNING_LEAD
+from spotify_assets.quality.capture_rules import TOKEN_WARNING_LEAD
 
 
 def token_problems(listeners: list[Listener], now: datetime) -> list[Problem]:

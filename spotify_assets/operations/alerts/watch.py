@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import dagster as dg
-from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
 from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS, listeners_of_run
 from spotify_assets.contracts.settings import Settings
@@ -46,6 +45,8 @@ def household(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
 
 def schedule_running(instance: dg.DagsterInstance, name: str) -> bool:
     """Whether the schedule `name` is started (in any code location of this instance)."""
+    from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType  # see LAZY_IMPORTS
+
     states = instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
     return any(state.name == name and state.status == InstigatorStatus.RUNNING for state in states)
 

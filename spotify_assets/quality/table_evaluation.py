@@ -1,0 +1,113 @@
+"""What the tables' asset checks evaluate when they run: the checked partitions' rows read from the lake (and,
+for the cross-table rules, the warehouse), judged by `rules` and `reconciliation`.
+
+The checks themselves (`checks`: their specs, blocking, descriptions) are wiring the Dagster definitions load;
+this module, with pandas, loads when a check step runs.
+"""
+
+# No `from __future__ import annotations`: kept as `checks`, whose resource annotations Dagster reads.
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import dagster as dg
+import pandas as pd
+
+from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
+from spotify_assets.contracts.day_batches import DayBatches
+from spotify_assets.contracts.day_frames import whole_frame
+from spotify_assets.contracts.tables import FACT_RECENTLY_PLAYED, PLAYS, TableSpec
+from spotify_assets.quality import rules
+from spotify_assets.quality.check_results import to_result
+from spotify_assets.quality.checks import (
+    KEYS_IN_DIMENSIONS,
+    MATCHES_RAW,
+    MATCHES_SILVER,
+    UNIQUE_KEY,
+    VALID_VALUES,
+)
+from spotify_assets.quality.reconciliation import fact_matches_silver, silver_matches_raw
+from spotify_assets.storage.lake import LakeResource
+from spotify_assets.storage.postgres import PostgresResource
+from spotify_assets.storage.raw_partitions import listener_json_partitions
+from spotify_assets.storage.warehouse import existing_keys, read_table
+
+
+def evaluate(
+    spec: TableSpec,
+    names: Sequence[str],
+    references: Mapping[str, tuple[TableSpec, str]],
+    timezone: str,
+    partitions: Sequence[str],
+    lake: LakeResource,
+    postgres: PostgresResource,
+) -> Iterable[dg.AssetCheckResult]:
+    """The results of the checks `names` of `spec`'s table over `partitions` (days in `timezone`)."""
+    key = spec.asset_key
+    rows = _lake_rows(lake, spec, partitions)
+    yield to_result(key, UNIQUE_KEY, rules.unique_key(rows, spec), partitions)
+    yield to_result(key, VALID_VALUES, rules.valid_values(rows, spec, timezone), partitions)
+    if MATCHES_RAW in names:
+        outcome = silver_matches_raw(_raw_items(lake, partitions), rows)
+        yield to_result(key, MATCHES_RAW, outcome, partitions)
+    if references:
+        yield to_result(key, KEYS_IN_DIMENSIONS, _references(postgres, rows, references), partitions)
+    if MATCHES_SILVER in names:
+        yield to_result(key, MATCHES_SILVER, _matches_silver(postgres, partitions), partitions)
+
+
+def _lake_rows(lake: LakeResource, spec: TableSpec, partitions: Sequence[str]) -> DayBatches:
+    """The partitions' rows, read a batch of days at a time as the rules go through them."""
+    path = [spec.schema, spec.name]
+    return DayBatches(partitions, lambda keys: lake.read_table_partitions(path, keys, spec))
+
+
+def _raw_items(lake: LakeResource, partitions: Sequence[str]) -> DayBatches:
+    """Each day's raw recently-played `items` of every listener (None when the day has no raw object), read
+    day by day."""
+    raw = listener_json_partitions(lake, RAW_RECENTLY_PLAYED.path, partitions, optional=True)
+
+    def read(days: list[str]) -> dict[str, object]:
+        items: dict[str, object] = {}
+        for day in days:
+            payloads = raw[day].values()
+            items[day] = [item for payload in payloads for item in (payload or {}).get("items", [])]
+            if not payloads:
+                items[day] = None
+        return items
+
+    return DayBatches(partitions, read, batch_days=1)
+
+
+# -- silver and gold: every table of the registry ------------------------------------------------------------
+
+
+def _references(
+    postgres: PostgresResource,
+    rows: DayBatches,
+    references: Mapping[str, tuple[TableSpec, str]],
+) -> rules.Outcome:
+    missing: dict[str, list[pd.DataFrame]] = {}
+    with postgres.connect() as conn:
+        for batch in rows.batches():
+            frame = whole_frame(batch)
+            for column, (dimension, key) in references.items():
+                present = existing_keys(conn, dimension, key, frame[column].dropna().unique().tolist())
+                name = f"{column} -> {dimension.qualified_name}"
+                missing.setdefault(name, []).append(rules.missing_references(frame[column], present))
+    return rules.references_exist({name: _add_up(parts) for name, parts in missing.items()})
+
+
+def _add_up(missing: list[pd.DataFrame]) -> pd.DataFrame:
+    """`missing_references` of several batches as one: rows added up by key, sorted by key."""
+    if len(missing) == 1:
+        return missing[0]
+    total = pd.concat(missing, ignore_index=True).groupby("key", sort=True)["rows"].sum()
+    return pd.DataFrame({"key": total.index.astype(str), "rows": total.to_numpy()})
+
+
+def _matches_silver(postgres: PostgresResource, partitions: Sequence[str]) -> rules.Outcome:
+    with postgres.connect() as conn:
+        # Only the columns compared: a range of a million plays would not fit in memory as whole rows.
+        silver = read_table(conn, PLAYS, partitions, columns=("listener_id", "played_at", "track_key"))
+        fact = read_table(conn, FACT_RECENTLY_PLAYED, partitions, columns=("play_id",))
+    return fact_matches_silver(silver, fact)
