@@ -191,6 +191,12 @@ def to_arrow_partitions(
             start += len(frames[key])
 
 
+_EMPTY_FRAMES: dict[TableSpec, pd.DataFrame] = {}
+
+
 def empty_frame(spec: TableSpec) -> pd.DataFrame:
     """A frame with the spec's columns and dtypes and no rows."""
-    return conform(pd.DataFrame({name: [] for name in spec.column_names}), spec)
+    empty = _EMPTY_FRAMES.get(spec)
+    if empty is None:  # built once per spec: conforming 37 empty columns costs milliseconds, every day
+        empty = _EMPTY_FRAMES[spec] = conform(pd.DataFrame({name: [] for name in spec.column_names}), spec)
+    return empty.copy(deep=False)  # copy-on-write: a caller's change never reaches the shared frame
