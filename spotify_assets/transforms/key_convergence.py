@@ -59,6 +59,13 @@ def _distinct_objects(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
     return codes.reshape(-1), array[first].tolist()
 
 
+def _object_array(values: list[Any]) -> np.ndarray:
+    """`values` as a 1-d object array, whatever they hold (np.array would nest sequences)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
 def _combination_codes(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes of each row's combination of per-column codes (each 0..n-1), and each combination's first row."""
     combined = codes[0]
@@ -75,7 +82,7 @@ def _derived_by_combination(kind: str, firsts: np.ndarray, names: pd.Series) -> 
     name_codes = pd.factorize(name_values, use_na_sentinel=False)[0]
     combined, first_rows = _combination_codes(first_codes, name_codes)
     keys = [derived_key(kind, firsts[row], name_values[row]) for row in first_rows.tolist()]
-    return np.array(keys, dtype=object)[combined]
+    return _object_array(keys)[combined]
 
 
 def _firsts(lists: pd.Series, fallback: pd.Series | None = None) -> np.ndarray:
@@ -88,7 +95,7 @@ def _firsts(lists: pd.Series, fallback: pd.Series | None = None) -> np.ndarray:
         if fallback is not None:
             value = value or _first(distinct[1][1][distinct[1][0][row]])
         values.append(value)
-    return np.array(values, dtype=object)[combined]
+    return _object_array(values)[combined]
 
 
 def id_pairs(plays: pd.DataFrame) -> pd.DataFrame:
@@ -153,10 +160,10 @@ def _artist_pairs(plays: pd.DataFrame, rank: np.ndarray) -> pd.DataFrame | None:
     row_starts = np.repeat(np.cumsum(row_counts) - row_counts, row_counts)
     taken = np.repeat(starts[combined], row_counts) + (np.arange(total) - row_starts)
     artist_rows = np.repeat(np.arange(len(plays)), row_counts)
-    ids = np.array([artist_id for artist_id, _ in flat], dtype=object)[taken]
-    names = np.array([name for _, name in flat], dtype=object)[taken]
+    ids = _object_array([artist_id for artist_id, _ in flat])[taken]
+    names = _object_array([name for _, name in flat])[taken]
     name_codes, name_values = pd.factorize(names, use_na_sentinel=False)
-    keys = np.array([derived_key("artist", name) for name in name_values], dtype=object)[name_codes]
+    keys = _object_array([derived_key("artist", name) for name in name_values])[name_codes]
     return _pairs(plays.iloc[artist_rows], "artist", keys, ids, rank[artist_rows])
 
 
