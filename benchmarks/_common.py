@@ -85,6 +85,20 @@ def instance(stack: Stack) -> dg.DagsterInstance:
     return dg.DagsterInstance.local_temp(tempdir=str(home))
 
 
+def project_instance(stack: Stack) -> dg.DagsterInstance:
+    """The project's default Dagster instance on the stack (schema `dagster` of its embedded PostgreSQL,
+    from the generated dagster.yaml), as a deployment has it; the stack's server must be running."""
+    from spotify_assets.contracts.settings import Settings, get_settings
+    from spotify_assets.operations.instance_config import write_instance_yaml
+
+    home = stack.root / "dagster_home"
+    # The storage finds its server through the settings, here and in any child process.
+    os.environ["EMBEDDED_PG_DIR"] = stack.settings.embedded_pg_dir
+    get_settings.cache_clear()
+    write_instance_yaml(home, Settings.from_mapping(os.environ))
+    return dg.DagsterInstance.from_config(str(home))
+
+
 class EventStorageTimer:
     """Counts the events a Dagster instance stores and the seconds spent storing them (its bookkeeping)."""
 
@@ -186,12 +200,14 @@ def execute_job(
     *,
     groups: Sequence[str] = (),
     plays_per_day: int | None = PLAYS_PER_DAY,
+    run_instance: dg.DagsterInstance | None = None,
     **settings: Any,
 ) -> float:
     """One run of a range as a deployment runs it (`dagster asset materialize`, a launched run); seconds.
 
     Unlike `dg.materialize`, which keeps every step's output in memory for its result, a launched run
-    hands outputs to the IO managers only: this is the run whose memory is worth measuring.
+    hands outputs to the IO managers only: this is the run whose memory is worth measuring. The run
+    records to `run_instance` (default: the stack's SQLite instance).
     """
     os.environ[JOB_ENV] = json.dumps(
         {
@@ -204,7 +220,11 @@ def execute_job(
     tags = {RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}
     started = time.perf_counter()
     with dg.execute_job(
-        dg.reconstructable(benchmark_job), instance(stack), run_config=QUIET, tags=tags, raise_on_error=True
+        dg.reconstructable(benchmark_job),
+        run_instance or instance(stack),
+        run_config=QUIET,
+        tags=tags,
+        raise_on_error=True,
     ) as result:
         if not result.success:
             raise RuntimeError(f"run {first}..{last} failed")

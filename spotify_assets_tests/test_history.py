@@ -516,6 +516,44 @@ def test_key_map_converges_name_keys_to_ids_seen_on_another_day(recorded_items):
     assert build_key_map(history).empty  # names alone explain nothing
 
 
+def _reference_pairs(plays: pd.DataFrame) -> set[tuple[str, str, str]]:
+    """(entity, derived key, Spotify id) of every play, one play at a time, as `id_pairs` documents them."""
+    pairs = set()
+    for row in plays.itertuples():
+        first_artist = row.artist_names[0] if row.artist_names else None
+        if isinstance(row.track_id, str):
+            pairs.add(("track", derived_key("track", first_artist, row.track_name), row.track_id))
+        if isinstance(row.album_id, str):
+            first = (row.album_artist_names[0] if row.album_artist_names else None) or first_artist
+            pairs.add(("album", derived_key("album", first, row.album_name), row.album_id))
+        credits = [
+            *zip(row.artist_ids, row.artist_names, strict=False),
+            *zip(row.album_artist_keys, row.album_artist_names, strict=False),
+        ]
+        for spotify_id, name in credits:
+            if spotify_id and not spotify_id.startswith("~") and name is not None:
+                pairs.add(("artist", derived_key("artist", name), spotify_id))
+    return pairs
+
+
+def test_key_map_does_not_depend_on_rows_sharing_their_lists(recorded_items):
+    """Silver read from the lake shares one list object among the rows holding the same list, rows built one
+    by one do not; the key map, worked out once per distinct list, is the same either way and the same as
+    the pairs taken play by play."""
+    api = flatten_recently_played(recorded_items, "me", "UTC")
+    columns = ("artist_ids", "artist_names", "album_artist_keys", "album_artist_names")
+    copied = api.assign(**{c: [list(v) for v in api[c]] for c in columns})
+    shared_lists: dict[tuple, list] = {}
+    shared = api.assign(**{c: [shared_lists.setdefault(tuple(v), list(v)) for v in api[c]] for c in columns})
+    key_maps = [build_key_map(frame) for frame in (api, copied, shared)]
+    expected = _reference_pairs(api)
+    assert len(expected) > len(api) // 2
+    for key_map in key_maps:
+        found = zip(key_map["entity"], key_map["derived_key"], key_map["spotify_id"], strict=True)
+        assert set(found) == expected
+        pd.testing.assert_frame_equal(key_map, key_maps[0])
+
+
 def test_history_range_prints_the_days_and_the_settings_to_use(fixtures_dir, capsys, monkeypatch, tmp_path):
     from spotify_assets.operations.cli import main
     from spotify_assets.operations.history_range import history_range_lines

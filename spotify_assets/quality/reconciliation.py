@@ -61,10 +61,16 @@ def silver_play_keys(plays: pd.DataFrame) -> pd.DataFrame:
     """Silver rows as (millis, uri, source): the same identity as `raw_play_keys`."""
     if plays.empty:
         return pd.DataFrame({"millis": [], "uri": [], "source": []})
-    uris = [
-        _identity(*values)
-        for values in zip(plays["track_uri"], plays["track_id"], plays["track_name"], strict=True)
-    ]
+    # `_identity` over whole columns: the first non-empty string of uri, id, name ("" when none is)
+    uris = np.full(len(plays), "", dtype=object)
+    for name in ("track_name", "track_id", "track_uri"):  # the best last, so it wins
+        column = plays[name]
+        values = column.to_numpy(dtype=object, na_value=None)
+        if isinstance(column.dtype, pd.StringDtype):  # silver's text columns: str or null
+            usable = column.fillna("").ne("").to_numpy(dtype=bool)
+        else:
+            usable = np.fromiter((isinstance(v, str) and v != "" for v in values), bool, len(values))
+        uris[usable] = values[usable]
     return pd.DataFrame(
         {"millis": epoch_millis_array(plays["played_at"]), "uri": uris, "source": plays["source"].to_numpy()}
     )

@@ -18,7 +18,7 @@ import pandas as pd
 from spotify_assets.contracts.table_frames import conform
 from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.transforms.history_plays import SOURCE_ACCOUNT_DATA, SOURCE_EXTENDED_HISTORY
-from spotify_assets.transforms.keys import derived_keys, is_derived
+from spotify_assets.transforms.keys import derived_key, is_derived
 from spotify_assets.transforms.silver import DESCRIPTION_COLUMNS, SOURCE_RECENTLY_PLAYED
 
 SOURCE_RANK = {SOURCE_RECENTLY_PLAYED: 0, SOURCE_EXTENDED_HISTORY: 1, SOURCE_ACCOUNT_DATA: 2}
@@ -48,11 +48,63 @@ def source_ranks(plays: pd.DataFrame) -> np.ndarray:
     return plays["source"].map(SOURCE_RANK).to_numpy(dtype=np.int64)
 
 
+def _distinct_objects(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Codes of each row's object (lists included, by identity) and the distinct objects.
+
+    Silver's list columns share one list object among the rows that hold the same list (a track's artists),
+    so work done per distinct object is done a few thousand times for a million rows, not a million times.
+    """
+    array = values.to_numpy(dtype=object)
+    identities = np.fromiter(map(id, array), dtype=np.int64, count=len(array))
+    _, first, codes = np.unique(identities, return_index=True, return_inverse=True)
+    return codes.reshape(-1), array[first].tolist()
+
+
+def _object_array(values: list[Any]) -> np.ndarray:
+    """`values` as a 1-d object array, whatever they hold (np.array would nest sequences)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _combination_codes(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of each row's combination of per-column codes (each 0..n-1), and each combination's first row."""
+    combined = codes[0]
+    for more in codes[1:]:
+        combined = np.unique(combined * (int(more.max()) + 1) + more, return_inverse=True)[1].reshape(-1)
+    _, first = np.unique(combined, return_index=True)
+    return combined, first
+
+
+def _derived_by_combination(kind: str, firsts: np.ndarray, names: pd.Series) -> np.ndarray:
+    """`derived_key(kind, first, name)` of each row's (first, name), hashed once per distinct pair."""
+    first_codes = pd.factorize(firsts, use_na_sentinel=False)[0]
+    name_values = names.to_numpy(dtype=object, na_value=None)
+    name_codes = pd.factorize(name_values, use_na_sentinel=False)[0]
+    combined, first_rows = _combination_codes(first_codes, name_codes)
+    keys = [derived_key(kind, firsts[row], name_values[row]) for row in first_rows.tolist()]
+    return _object_array(keys)[combined]
+
+
+def _firsts(lists: pd.Series, fallback: pd.Series | None = None) -> np.ndarray:
+    """Each row's first element of its list (`_first`), or, where that is falsy, of its `fallback` list."""
+    distinct = [_distinct_objects(column) for column in (lists, fallback) if column is not None]
+    combined, first_rows = _combination_codes(*(codes for codes, _ in distinct))
+    values = []
+    for row in first_rows.tolist():
+        value = _first(distinct[0][1][distinct[0][0][row]])
+        if fallback is not None:
+            value = value or _first(distinct[1][1][distinct[1][0][row]])
+        values.append(value)
+    return _object_array(values)[combined]
+
+
 def id_pairs(plays: pd.DataFrame) -> pd.DataFrame:
     """(day, entity, derived key, Spotify id) for every entity a play names with an id.
 
     The derived key is the one the same names give an entity without an id: tracks by (first artist, track
-    name), albums by (first album artist, or first artist, album name), artists by name.
+    name), albums by (first album artist, or first artist, album name), artists by name. Keys and credits
+    are worked out once per distinct combination of names and credit lists, then spread over the rows.
     """
     if plays.empty:
         return pd.DataFrame(columns=_PAIR_COLUMNS)
@@ -62,51 +114,68 @@ def id_pairs(plays: pd.DataFrame) -> pd.DataFrame:
     with_track = plays["track_id"].notna().to_numpy()
     if with_track.any():
         rows = plays[with_track]
-        firsts = [_first(names) for names in rows["artist_names"]]
-        keys = derived_keys("track", firsts, rows["track_name"].astype(object).tolist())
+        keys = _derived_by_combination("track", _firsts(rows["artist_names"]), rows["track_name"])
         parts.append(_pairs(rows, "track", keys, rows["track_id"], rank[with_track]))
     with_album = plays["album_id"].notna().to_numpy()
     if with_album.any():
         rows = plays[with_album]
-        firsts = [
-            _first(album_artists) or _first(artists)
-            for album_artists, artists in zip(rows["album_artist_names"], rows["artist_names"], strict=True)
-        ]
-        keys = derived_keys("album", firsts, rows["album_name"].astype(object).tolist())
+        firsts = _firsts(rows["album_artist_names"], rows["artist_names"])
+        keys = _derived_by_combination("album", firsts, rows["album_name"])
         parts.append(_pairs(rows, "album", keys, rows["album_id"], rank[with_album]))
-    artist_rows, names, ids = [], [], []
-    for position, row in enumerate(
-        zip(
-            plays["artist_ids"],
-            plays["artist_names"],
-            plays["album_artist_keys"],
-            plays["album_artist_names"],
-            strict=True,
-        )
-    ):
-        artist_ids, artist_names, album_keys, album_names = (v if isinstance(v, list) else [] for v in row)
-        credits = [*zip(artist_ids, artist_names, strict=False), *zip(album_keys, album_names, strict=False)]
-        for artist_id, name in credits:
-            if artist_id and not is_derived(artist_id) and name is not None:
-                artist_rows.append(position)
-                names.append(name)
-                ids.append(artist_id)
-    if artist_rows:
-        rows = plays.iloc[artist_rows]
-        parts.append(_pairs(rows, "artist", derived_keys("artist", names), ids, rank[artist_rows]))
+    artist_part = _artist_pairs(plays, rank)
+    if artist_part is not None:
+        parts.append(artist_part)
     if not parts:
         return pd.DataFrame(columns=_PAIR_COLUMNS)
     return pd.concat(parts, ignore_index=True)
 
 
-def _pairs(rows: pd.DataFrame, entity: str, keys: list[str], ids: Any, rank: np.ndarray) -> pd.DataFrame:
+_CREDIT_LISTS = ("artist_ids", "artist_names", "album_artist_keys", "album_artist_names")
+
+
+def _credits(artist_ids: Any, artist_names: Any, album_keys: Any, album_names: Any) -> list[tuple[str, str]]:
+    """(Spotify id, name) of a play's credits that carry an id: its artists, then its album's artists."""
+    lists = [v if isinstance(v, list) else [] for v in (artist_ids, artist_names, album_keys, album_names)]
+    credits = [*zip(lists[0], lists[1], strict=False), *zip(lists[2], lists[3], strict=False)]
+    return [
+        (artist_id, name)
+        for artist_id, name in credits
+        if artist_id and not is_derived(artist_id) and name is not None
+    ]
+
+
+def _artist_pairs(plays: pd.DataFrame, rank: np.ndarray) -> pd.DataFrame | None:
+    """The artist pairs of every play, in row order and credit order within a row."""
+    distinct = [_distinct_objects(plays[column]) for column in _CREDIT_LISTS]
+    combined, first_rows = _combination_codes(*(codes for codes, _ in distinct))
+    per_combination = [
+        _credits(*(values[codes[row]] for codes, values in distinct)) for row in first_rows.tolist()
+    ]
+    counts = np.array([len(credits) for credits in per_combination], dtype=np.int64)
+    row_counts = counts[combined]
+    total = int(row_counts.sum())
+    if not total:
+        return None
+    flat = [credit for credits in per_combination for credit in credits]
+    starts = np.cumsum(counts) - counts
+    row_starts = np.repeat(np.cumsum(row_counts) - row_counts, row_counts)
+    taken = np.repeat(starts[combined], row_counts) + (np.arange(total) - row_starts)
+    artist_rows = np.repeat(np.arange(len(plays)), row_counts)
+    ids = _object_array([artist_id for artist_id, _ in flat])[taken]
+    names = _object_array([name for _, name in flat])[taken]
+    name_codes, name_values = pd.factorize(names, use_na_sentinel=False)
+    keys = _object_array([derived_key("artist", name) for name in name_values])[name_codes]
+    return _pairs(plays.iloc[artist_rows], "artist", keys, ids, rank[artist_rows])
+
+
+def _pairs(rows: pd.DataFrame, entity: str, keys: np.ndarray, ids: Any, rank: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "extraction_date": rows["extraction_date"].to_numpy(),
             "entity": entity,
             "derived_key": keys,
             "spotify_id": np.asarray(ids, dtype=object),
-            "played_at": rows["played_at"].to_numpy(),
+            "played_at": rows["played_at"].array,  # kept typed: as numpy it would be Timestamp objects
             "rank": rank,
         }
     )
