@@ -1,9 +1,9 @@
 """A batch of days' table rows held as one frame: what the lake reads, the builders make and the writers take.
 
-A long range used to go day by day through pandas: the lake's read split a batch into a frame per day, gold
-concatenated them again to build, split its rows per day, and the writers concatenated those again for Arrow,
-once for the lake and once for COPY. Each split or concatenation of a 35-column frame costs about a
-millisecond, paid for every day of every table. `DayFrames` is a `{day: frame}` mapping that keeps the batch
+Held as a frame per day, a batch would be split by the lake's read, concatenated again for gold's build, split
+into days again, and concatenated and converted again for the lake and again for COPY; each split or
+concatenation of a 35-column frame costs about a millisecond, paid for every day of every table of a long
+range. `DayFrames` is a `{day: frame}` mapping that keeps the batch
 as one frame in day order (`whole`) with each day's row count: a day's frame is sliced only when it is looked
 up, the whole batch is taken as it is, and its Arrow table is made once (`arrow`).
 """
