@@ -444,3 +444,22 @@ def test_a_failing_capture_that_makes_a_listener_late_is_one_incident(tmp_path) 
         raw_capture.execute_in_process(instance=instance, tags={"fail": "1"}, raise_on_error=False)
         later = datetime.now(UTC) + timedelta(hours=2)  # failing before she was late: the failure says it all
         assert [p.key for p in look(instance, settings, [], later).problems] == ["run/raw_capture/alice"]
+
+
+def test_a_capture_launched_before_the_listener_was_late_is_one_incident_however_long_it_took(
+    tmp_path,
+) -> None:
+    """A failed capture launched before she became late, and ended after (a slow run on a busy machine),
+    is the one incident: no second alert that she is late."""
+    settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample"})
+    threshold = timedelta(seconds=settings.alerts.stale_capture_seconds)
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
+        result = raw_capture.execute_in_process(instance=instance, tags={"fail": "1"}, raise_on_error=False)
+        [record] = instance.get_run_records(dg.RunsFilter(run_ids=[result.run_id]))
+        launched = record.create_timestamp.astimezone(UTC)
+        ended = datetime.fromtimestamp(record.end_time, UTC) if record.end_time else launched
+        ended = max(ended, launched + timedelta(milliseconds=2))
+        _captured(instance, launched + (ended - launched) / 2 - threshold)  # late between launch and end
+        later = datetime.now(UTC) + timedelta(hours=2)
+        assert [p.key for p in look(instance, settings, [], later).problems] == ["run/raw_capture/alice"]

@@ -31,6 +31,8 @@ class Problem:
     cause: str = ""
     over: str = ""
     """The recovery's headline (`The capture of listener alice works again`); `what` is prefixed otherwise."""
+    began: datetime | None = None
+    """For failing runs, when the oldest failed run was created (`since` is when it ended)."""
 
     @property
     def recovery(self) -> str:

@@ -124,6 +124,7 @@ def run_problems(instance: dg.DagsterInstance, now: datetime) -> list[Problem]:
                 key=run_key(run),
                 what=_what(run),
                 since=_ended(oldest),
+                began=oldest.create_timestamp.astimezone(UTC),
                 risk=_risk(run),
                 fix=fix_for(cause, listener, is_capture(run)),
                 listener=listener,

@@ -59,7 +59,8 @@ def _stale_problems(
     threshold: timedelta,
 ) -> list[Problem]:
     """A listener whose newest capture is older than `threshold`, unless their captures were already failing
-    when they became late (that failure is then the one incident); it lasts until a capture succeeds."""
+    when they became late (the first failed capture was launched before, however long it took to end: that
+    failure is then the one incident); it lasts until a capture succeeds."""
     problems = []
     running = None
     for listener, capture in captures.items():
@@ -67,7 +68,7 @@ def _stale_problems(
             continue
         late_since = capture.last_capture + threshold
         failing = open_problems.get(capture_run_key(listener))
-        if failing is not None and failing.since <= late_since:
+        if failing is not None and (failing.began or failing.since) <= late_since:
             continue
         if failing is not None:  # late first (the daemon down, say), failing since: only a capture ends it
             fix, cause = failing.fix, f"{failing.what} (since {failing.since:%Y-%m-%d %H:%M} UTC)"
