@@ -42,37 +42,31 @@ def is_capture(run: dg.DagsterRun) -> bool:
     return run.job_name == CAPTURE_JOB
 
 
-def _what(run: dg.DagsterRun) -> str:
-    listener = run.tags.get(LISTENER_TAG, DEFAULT_LISTENER)
+UNUPDATED_ASSETS = (
+    "The run's assets are not updated for its days (the lake and the warehouse keep what they had)."
+)
+
+
+def _texts(run: dg.DagsterRun) -> tuple[str, str, str]:
+    """What fails, what its recovery says, and what is at risk, by the kind of run."""
     if is_capture(run):
-        return f"The capture of {listener_label(listener)} fails"
-    if run.job_name == DAILY_JOB:
-        return "The daily run (raw, silver, gold and the report) fails"
-    if run.job_name in ASSET_JOBS:
-        return f"A run of {_assets(run) or 'assets'} (launched by hand, an import or a rebuild) failed"
-    return f"Runs of {run.job_name} fail"
-
-
-def _over(run: dg.DagsterRun) -> str:
-    listener = run.tags.get(LISTENER_TAG, DEFAULT_LISTENER)
-    if is_capture(run):
-        return f"The capture of {listener_label(listener)} works again"
-    if run.job_name == DAILY_JOB:
-        return "The daily run works again"
-    if run.job_name in ASSET_JOBS:
-        return f"A run of {_assets(run) or 'assets'} succeeded again"
-    return f"Runs of {run.job_name} succeed again"
-
-
-def _risk(run: dg.DagsterRun) -> str:
-    if is_capture(run):
-        return PLAYS_AT_RISK
+        who = listener_label(run.tags.get(LISTENER_TAG, DEFAULT_LISTENER))
+        return f"The capture of {who} fails", f"The capture of {who} works again", PLAYS_AT_RISK
     if run.job_name == DAILY_JOB:
         return (
+            "The daily run (raw, silver, gold and the report) fails",
+            "The daily run works again",
             "The failed days are missing from silver, gold, the report and BI; raw keeps their plays, and "
-            "the daily run rebuilds up to the last 7 days once it works again."
+            "the daily run rebuilds up to the last 7 days once it works again.",
         )
-    return "The run's assets are not updated for its days (the lake and the warehouse keep what they had)."
+    if run.job_name in ASSET_JOBS:
+        assets = _assets(run) or "assets"
+        return (
+            f"A run of {assets} (launched by hand, an import or a rebuild) failed",
+            f"A run of {assets} succeeded again",
+            UNUPDATED_ASSETS,
+        )
+    return f"Runs of {run.job_name} fail", f"Runs of {run.job_name} succeed again", UNUPDATED_ASSETS
 
 
 def failure_cause(instance: dg.DagsterInstance, run_id: str) -> str:
@@ -119,16 +113,17 @@ def run_problems(instance: dg.DagsterInstance, now: datetime) -> list[Problem]:
         run = newest.dagster_run
         listener = run.tags.get(LISTENER_TAG, DEFAULT_LISTENER if is_capture(run) else None)
         cause = failure_cause(instance, run.run_id)
+        what, over, risk = _texts(run)
         problems.append(
             Problem(
                 key=run_key(run),
-                what=_what(run),
+                what=what,
                 since=_ended(oldest),
                 began=oldest.create_timestamp.astimezone(UTC),
-                risk=_risk(run),
+                risk=risk,
                 fix=fix_for(cause, listener, is_capture(run)),
                 listener=listener,
-                over=_over(run),
+                over=over,
                 cause=f"{cause} ({len(failures)} failed run{'s' if len(failures) > 1 else ''}, newest "
                 f"{run.run_id[:8]})",
             )
