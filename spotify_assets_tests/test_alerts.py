@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +41,7 @@ from spotify_assets.operations.alerts.token_problems import token_problems
 from spotify_assets.operations.alerts.watch import look
 from spotify_assets.operations.listeners import DUE_SOON, EXPIRED, NO_TOKEN_FILE, OK, Listener
 from spotify_assets_tests.alert_receivers import SmtpReceiver
+from spotify_assets_tests.fake_spotify import seed_token_file
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
@@ -463,3 +467,33 @@ def test_a_capture_launched_before_the_listener_was_late_is_one_incident_however
         _captured(instance, launched + (ended - launched) / 2 - threshold)  # late between launch and end
         later = datetime.now(UTC) + timedelta(hours=2)
         assert [p.key for p in look(instance, settings, [], later).problems] == ["run/raw_capture/alice"]
+
+
+def test_status_from_the_command_line_names_a_token_due_and_exits_1(tmp_path) -> None:
+    """`spotify-assets status --json` as a user runs it: a token to re-authorise within two weeks is an action
+    needed, with the date and the command, and the exit code says so."""
+    token = tmp_path / "token.json"
+    seed_token_file(
+        Settings(spotify_token_file=str(token)), authorized_at=datetime.now(UTC) - timedelta(days=175)
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SPOTIFY_", "DB_", "S3_", "DAGSTER_", "ALERT"))
+    }
+    env |= {
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "DAGSTER_STORAGE": "sqlite",
+        "SPOTIFY_SOURCE": "live",
+        "SPOTIFY_TOKEN_FILE": str(token),
+        "SPOTIFY_ASSETS_PROJECT_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "spotify_assets.operations.cli", "status", "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert not report["healthy"]
+    [due] = [item for item in report["needs_action"] if item["incident"] == "token/default"]
+    assert "must be re-authorised by" in due["what"] and due["fix"] == "`spotify-assets auth`"
