@@ -22,7 +22,7 @@ setup(
         "psutil==7.2.2",  # run monitoring looks for run worker processes (also a pgserver dependency)
         "boto3==1.44.8",
         "pillow==13.0.0",
-        "pgpq==0.12.0",  # Arrow -> PostgreSQL binary COPY encoder (storage/pg_copy.py; benchmark 1)
+        "pgpq==0.12.0",  # Arrow -> PostgreSQL binary COPY encoder (storage/warehouse_write.py; benchmark 1)
         "pydantic-settings==2.16.3",  # the settings model (contracts/settings.py); also a Dagster dependency
         "python-dotenv==1.2.4",  # reads the project's .env (contracts/settings.py); also a Dagster dependency
         "tabulate==0.10.0",  # Markdown tables (contracts/markdown.py); also a Dagster dependency

@@ -22,9 +22,9 @@ machine hits them alike; the best of `--repeats` rounds is kept (to_sql: one run
   object (whose Parquet encoding, `pyarrow.parquet.write_table`, is also printed).
 - ADBC: `adbc_driver_postgresql.dbapi` with `cursor.adbc_ingest(mode="append")` (Arrow-native binary COPY);
 - pgpq: `ArrowToPostgresBinaryEncoder` batches sent with psycopg's `cursor.copy(... FORMAT binary)`, through
-  psycopg's queued writer, in the production COPY's chunks (`pg_copy.CHUNK_ROWS`): since ours encodes with
-  pgpq too, this is ours' warehouse COPY without our IO manager, and ours' share minus it is our IO
-  manager's own cost (the lake object with its own `to_arrow`, the advisory lock, the table check,
+  psycopg's queued writer, in the production COPY's chunks (`warehouse_write.CHUNK_ROWS`): since ours
+  encodes with pgpq too, this is ours' warehouse COPY without our IO manager, and ours' share minus it is our
+  IO manager's own cost (the lake object with its own `to_arrow`, the advisory lock, the table check,
   count(*), the metadata);
   Both start from the frame, so like ours they pay `to_arrow(frame, PLAYS)` (also printed alone), and both
   delete the partition and load in one transaction. Both load every PLAYS column type as it is (text,
@@ -87,8 +87,8 @@ from spotify_assets.contracts.table_frames import to_arrow
 from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.definitions import build_definitions
 from spotify_assets.sources.sample import generate_recently_played
-from spotify_assets.storage.pg_copy import CHUNK_ROWS
 from spotify_assets.storage.postgres import PostgresResource, embedded_server
+from spotify_assets.storage.warehouse_write import CHUNK_ROWS
 from spotify_assets.transforms.silver import flatten_recently_played
 
 DAY = date(2024, 1, 15)

@@ -3,8 +3,7 @@
 import pandas as pd
 import pytest
 
-from spotify_assets.contracts.day_frames import DayFrames, whole_frame
-from spotify_assets.contracts.table_frames import empty_frame, to_arrow
+from spotify_assets.contracts.table_frames import DayFrames, empty_frame, to_arrow, whole_frame
 from spotify_assets.contracts.tables import PLAYS
 from spotify_assets_tests.lake_frames import plays_frame
 

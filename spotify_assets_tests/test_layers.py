@@ -40,7 +40,7 @@ LAZY_IMPORTS: dict[str, set[str]] = {
         "botocore.exceptions",
         # A step's: a table's frames (pandas, pyarrow); the lake's JSON and bytes need neither.
         "pandas",
-        "spotify_assets.contracts.day_frames",
+        "spotify_assets.contracts.table_frames",
         "spotify_assets.storage.lake_formats",
     },
     # The embedded PostgreSQL only (no DB_HOST): importing pgserver also warns about XDG_RUNTIME_DIR, which
@@ -49,7 +49,7 @@ LAZY_IMPORTS: dict[str, set[str]] = {
     "storage/postgres.py": {"pgserver", "pgserver.utils", "psycopg", "psycopg.conninfo"},
     # A step's, for each of these: the frames, the warehouse's SQL, the transforms, the charts.
     "storage/asset_metadata.py": {"pandas"},
-    "storage/lake_io.py": {"pandas", "spotify_assets.contracts.day_frames"},
+    "storage/lake_io.py": {"pandas", "spotify_assets.contracts.table_frames"},
     "storage/postgres_io.py": {
         "pandas",
         "spotify_assets.storage.warehouse",

@@ -19,7 +19,7 @@ from spotify_assets.contracts import tables
 from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.table_frames import conform
 from spotify_assets.contracts.tables import DIM_ARTIST, PLAYS, TABLES, Column, TableSpec
-from spotify_assets.storage import pg_copy
+from spotify_assets.storage import warehouse_write
 from spotify_assets.storage.postgres import (
     CONNECT_TIMEOUT_S,
     PostgresResource,
@@ -47,7 +47,7 @@ from spotify_assets_tests.warehouse_frames import (
 
 @pytest.mark.parametrize("spec", list(TABLES.values()), ids=list(TABLES))
 def test_every_table_round_trips(clean_warehouse, spec, monkeypatch):
-    monkeypatch.setattr(pg_copy, "CHUNK_ROWS", 4)  # several COPY chunks, and sliced list arrays
+    monkeypatch.setattr(warehouse_write, "CHUNK_ROWS", 4)  # several COPY chunks, and sliced list arrays
     frames = {DAY: tricky_frame(spec, day=DAY), NEXT_DAY: tricky_frame(spec, day=NEXT_DAY)}
     if spec.write_mode == "upsert":
         frames = {DAY: frames[DAY]}

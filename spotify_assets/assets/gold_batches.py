@@ -10,7 +10,7 @@ from datetime import date
 import pandas as pd
 
 from spotify_assets.contracts.day_batches import DayBatches
-from spotify_assets.contracts.day_frames import whole_frame
+from spotify_assets.contracts.table_frames import whole_frame
 from spotify_assets.transforms.gold import DAY, PLAYS_DAY, GoldBuilder, split_by_day
 from spotify_assets.transforms.gold_inputs import BuildFrom
 

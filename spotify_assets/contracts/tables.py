@@ -10,6 +10,8 @@ re-exported here; the frame helpers (`conform`, `to_arrow`, ...) are `table_fram
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from spotify_assets.contracts.table_spec import (
     BATCH_ROWS,
     PANDAS_DTYPES,
@@ -258,6 +260,14 @@ GOLD_TABLES: tuple[TableSpec, ...] = (
 )
 TABLES: dict[str, TableSpec] = {spec.qualified_name: spec for spec in (PLAYS, *GOLD_TABLES)}
 """The registry, by `schema.table`: what storage writes, and what the gold assets and checks are made from."""
+
+
+def table_of_asset(asset_path: Sequence[str]) -> TableSpec:
+    """The table contract of a silver/gold asset keyed `[layer, table]`: `TABLES["<layer>.<table>"]`."""
+    name = ".".join(asset_path)
+    if name not in TABLES:
+        raise KeyError(f"no table spec for asset {name!r}; known tables: {sorted(TABLES)}")
+    return TABLES[name]
 
 
 def gold_tables() -> list[TableSpec]:

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from spotify_assets.contracts.day_batches import DayBatches
-from spotify_assets.contracts.day_frames import DayFrames, whole_frame
 from spotify_assets.contracts.markdown import markdown_table
+from spotify_assets.contracts.table_frames import DayFrames, whole_frame
 from spotify_assets.contracts.tables import TableSpec
 from spotify_assets.quality.capture_rules import (
     TOKEN_WARNING_LEAD,

@@ -14,7 +14,7 @@ import pandas as pd
 
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
 from spotify_assets.contracts.day_batches import DayBatches
-from spotify_assets.contracts.day_frames import whole_frame
+from spotify_assets.contracts.table_frames import whole_frame
 from spotify_assets.contracts.tables import FACT_RECENTLY_PLAYED, PLAYS, TableSpec
 from spotify_assets.quality import rules
 from spotify_assets.quality.check_results import to_result

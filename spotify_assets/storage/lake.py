@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from botocore.exceptions import ClientError
 
-    from spotify_assets.contracts.day_frames import DayFrames
+    from spotify_assets.contracts.table_frames import DayFrames
 
 PARTITION_COLUMN = "extraction_date"
 _PARTITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -211,7 +211,7 @@ class LakeResource(dg.ConfigurableResource):
         The frames become one Arrow table (kept by the `DayFrames`, for the warehouse's COPY to use too), and
         each day's object is encoded from its slice.
         """
-        from spotify_assets.contracts.day_frames import DayFrames  # tables: see LAZY_IMPORTS
+        from spotify_assets.contracts.table_frames import DayFrames  # tables: see LAZY_IMPORTS
         from spotify_assets.storage.lake_formats import encode_table
 
         file_format = self._format()
@@ -230,7 +230,7 @@ class LakeResource(dg.ConfigurableResource):
         Objects are decoded one by one and turned into one frame per `BATCH_ROWS` rows (one conversion for
         many small daily partitions), held as a `DayFrames` that slices a day's frame when it is looked up.
         """
-        from spotify_assets.contracts.day_frames import DayFrames  # tables: see LAZY_IMPORTS
+        from spotify_assets.contracts.table_frames import DayFrames  # tables: see LAZY_IMPORTS
         from spotify_assets.storage.lake_formats import decode_table
 
         file_format = self._format()
@@ -366,7 +366,7 @@ def _is_not_found(error: ClientError) -> bool:
 
 def _to_named_frames(tables: Mapping[str, pa.Table], spec: TableSpec, uris: Mapping[str, str]) -> DayFrames:
     """`to_frames`, but a table that does not convert to the spec's types raises naming its object."""
-    from spotify_assets.contracts.day_frames import DayFrames  # tables: see LAZY_IMPORTS
+    from spotify_assets.contracts.table_frames import DayFrames  # tables: see LAZY_IMPORTS
     from spotify_assets.storage.lake_formats import to_frame, to_frames
 
     try:

@@ -19,8 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from spotify_assets.contracts.day_frames import DayFrames
-from spotify_assets.contracts.table_frames import ARROW_TYPES, conform
+from spotify_assets.contracts.table_frames import ARROW_TYPES, DayFrames, conform
 from spotify_assets.contracts.tables import TableSpec
 
 _JSON_LIST: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}

@@ -9,6 +9,7 @@ import dagster as dg
 from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.listener_scope import ListenerPayloads
 from spotify_assets.contracts.raw_merge import RAW_MERGES
+from spotify_assets.contracts.tables import table_of_asset
 from spotify_assets.storage.asset_metadata import (
     column_schema,
     previewed_partitions,
@@ -28,12 +29,11 @@ from spotify_assets.storage.raw_partitions import (
     raw_filename,
     write_by_listener,
 )
-from spotify_assets.storage.table_slice import table_spec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from spotify_assets.contracts.day_frames import DayFrames
+    from spotify_assets.contracts.table_frames import DayFrames
 
 # AssetIn metadata making a raw input lazy and optional: `AssetIn(key, metadata={OPTIONAL_LAZY_INPUT: True})`.
 OPTIONAL_LAZY_INPUT = "lake/optional_lazy_partitions"
@@ -159,7 +159,7 @@ class TableBatchWriter:
     def __init__(
         self, lake: LakeResource, asset_path: Sequence[str], partition_keys: Collection[str] | None = None
     ) -> None:
-        self._lake, self._path, self._spec = lake, list(asset_path), table_spec(asset_path)
+        self._lake, self._path, self._spec = lake, list(asset_path), table_of_asset(asset_path)
         # Previews for the output's last month of partitions only (all when they are not given).
         self._previewed = None if partition_keys is None else previewed_partitions(partition_keys)
         self.uris: list[str] = []
@@ -171,7 +171,7 @@ class TableBatchWriter:
         Arrow table the warehouse's COPY takes as it is)."""
         import pandas as pd  # tables: see LAZY_IMPORTS
 
-        from spotify_assets.contracts.day_frames import DayFrames
+        from spotify_assets.contracts.table_frames import DayFrames
 
         for batch in batches:
             if not isinstance(batch, DayFrames):
@@ -209,7 +209,7 @@ def read_asset_input(
     check_partitions_exist(lake, path, partition_keys, filename)
     if filename is not None:
         return json_partitions(lake, path, partition_keys)
-    spec = table_spec(path)
+    spec = table_of_asset(path)
     return DayBatches(partition_keys, lambda keys: lake.read_table_partitions(path, keys, spec))
 
 

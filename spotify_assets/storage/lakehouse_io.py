@@ -3,10 +3,10 @@
 import dagster as dg
 
 from spotify_assets.contracts.day_batches import DayBatches
+from spotify_assets.contracts.tables import table_of_asset
 from spotify_assets.storage.asset_metadata import record_output_metadata
 from spotify_assets.storage.lake_io import LakeIOManager, check_output_partitions, context_partition_keys
 from spotify_assets.storage.postgres_io import PostgresIOManager
-from spotify_assets.storage.table_slice import table_spec
 
 
 class LakehouseIOManager(dg.ConfigurableIOManager):
@@ -48,7 +48,8 @@ class LakehouseIOManager(dg.ConfigurableIOManager):
         check_output_partitions(context.asset_key, obj, context_partition_keys(context))
         lake = self.lake_io.table_writer(context.asset_key, list(obj))
         # Each batch goes to the lake, then into the warehouse's open transaction.
-        warehouse = self.postgres_io.write(table_spec(context.asset_key), obj, lake.write(obj.batches()))
+        spec = table_of_asset(context.asset_key.path)
+        warehouse = self.postgres_io.write(spec, obj, lake.write(obj.batches()))
         metadata = {**lake.metadata(), **warehouse, **obj.metadata()}
         # The warehouse's count(*) after the write is the table's state, not a total over the range.
         record_output_metadata(context, metadata, lake.partition_metadata, table_wide=("dagster/row_count",))

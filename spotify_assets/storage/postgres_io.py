@@ -3,20 +3,45 @@
 # No `from __future__ import annotations`: Dagster reads ResourceDependency annotations at runtime.
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from spotify_assets.contracts.day_batches import DayBatches
-from spotify_assets.contracts.tables import TableSpec
+from spotify_assets.contracts.tables import TableSpec, table_of_asset
 from spotify_assets.storage.asset_metadata import column_schema
 from spotify_assets.storage.lake_io import check_output_partitions
 from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.storage.table_slice import UNPARTITIONED, TableSlice
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+UNPARTITIONED = ""
+"""The key of an unpartitioned (upsert-only) output in `{partition key: frame}`."""
+
+
+@dataclass(frozen=True)
+class TableSlice:
+    """A table and the partitions one output writes or one input reads (None: the whole table)."""
+
+    spec: TableSpec
+    partition_keys: tuple[str, ...] | None
+
+    @classmethod
+    def of_output(cls, context: dg.OutputContext) -> "TableSlice":
+        """The output's table and its run's partitions (one day or a range), None when unpartitioned."""
+        keys = tuple(context.asset_partition_keys) if context.has_asset_partitions else None
+        return cls(table_of_asset(context.asset_key.path), keys)
+
+    @classmethod
+    def of_input(cls, context: dg.InputContext) -> "TableSlice":
+        """The input's table and the partitions it reads; an upsert table (not stored by partition) whole."""
+        spec = table_of_asset(context.asset_key.path)
+        partitioned = spec.write_mode == "replace_partition" and context.has_asset_partitions
+        return cls(spec, tuple(context.asset_partition_keys) if partitioned else None)
 
 
 class PostgresIOManager(dg.ConfigurableIOManager):

@@ -4,10 +4,17 @@ The transaction takes the table's advisory lock (so two runs of one partition ca
 creates or upgrades the table (`warehouse.ensure_table`), then either deletes the partitions' rows and COPYs
 the new ones (`replace_partition` tables) or COPYs into a temporary table and merges it by primary key
 (`upsert` tables). Any failure rolls everything back and raises `WarehouseWriteError` naming the table.
+
+Rows are loaded by binary COPY (`copy_arrow`), encoded by pgpq (a maintained Arrow -> PostgreSQL binary
+encoder, in Rust). It replaced an encoder of our own (Arrow and numpy, ~135 lines) after benchmark 1 measured
+both on the same rows: pgpq's encoder was 1.2x-1.4x faster, and the tables they loaded had the same md5.
+Binary COPY itself beats the alternatives measured (pandas `to_sql`, CSV through `psql \\copy`): no text for
+Python to render or for the server to parse.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -17,13 +24,51 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
+from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
-from spotify_assets.contracts.day_frames import DayFrames
-from spotify_assets.contracts.table_frames import conform, to_arrow
+from spotify_assets.contracts.table_frames import DayFrames, conform, to_arrow
 from spotify_assets.contracts.tables import TableSpec
-from spotify_assets.storage.pg_copy import copy_arrow
 from spotify_assets.storage.warehouse import advisory_xact_lock, column_list, ensure_table, table_identifier
+
+CHUNK_ROWS = 65_536
+"""Rows per COPY chunk: large enough for vectorized encoding, small enough to stay in the CPU caches."""
+
+
+def copy_arrow(
+    cursor: psycopg.Cursor,
+    table: sql.Composable,
+    data: pa.Table | Iterable[pa.Table],
+    spec: TableSpec,
+    chunk_rows: int | None = None,
+) -> int:
+    """COPY an Arrow table, or a stream of them (the spec's schema, the same columns), into `table` as one
+    COPY of streamed binary chunks; return the rows copied. A stream is consumed as it is sent, so a range
+    of big partitions is never held whole."""
+    parts = iter([data] if isinstance(data, pa.Table) else data)
+    first = next((part for part in parts if part.num_rows), None)
+    if first is None:
+        return 0
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    schema = first.schema
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+        table, sql.SQL(", ").join(sql.Identifier(name) for name in schema.names)
+    )
+    encoder = ArrowToPostgresBinaryEncoder(schema)
+    rows = 0
+    # The queued writer sends from a worker thread while this one encodes the next chunk, so the server
+    # stores one chunk while the next is encoded.
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+        copy.write(encoder.write_header())
+        for part in itertools.chain([first], parts):
+            if part.schema != schema:
+                raise ValueError(f"COPY into {spec.qualified_name}: tables with different columns")
+            for batch in part.to_batches(max_chunksize=chunk_rows):
+                copy.write(encoder.write_batch(batch))
+            rows += part.num_rows
+        copy.write(encoder.finish())
+    return rows
 
 
 class WarehouseWriteError(RuntimeError):

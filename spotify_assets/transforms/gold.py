@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from spotify_assets.contracts.day_frames import DayFrames
-from spotify_assets.contracts.table_frames import conform, empty_frame
+from spotify_assets.contracts.table_frames import DayFrames, conform, empty_frame
 from spotify_assets.contracts.tables import (
     BRIDGE_TRACK_ARTIST,
     DIM_ALBUM,
