@@ -42,17 +42,7 @@ INSTANCES = ("sqlite", "postgres")
 def instance(stack: bench.Stack, kind: str) -> dg.DagsterInstance:
     """The Dagster instance the runs record to: SQLite files, or the project's default (schema `dagster` of
     the stack's embedded PostgreSQL, the generated dagster.yaml)."""
-    if kind == "sqlite":
-        return bench.instance(stack)
-    from spotify_assets.contracts.settings import Settings, get_settings
-    from spotify_assets.operations.instance_config import write_instance_yaml
-
-    home = stack.root / "dagster_home"
-    # The storage finds its server through the settings, here and in the per-day child processes.
-    os.environ["EMBEDDED_PG_DIR"] = stack.settings.embedded_pg_dir
-    get_settings.cache_clear()
-    write_instance_yaml(home, Settings.from_mapping(os.environ))
-    return dg.DagsterInstance.from_config(str(home))
+    return bench.instance(stack) if kind == "sqlite" else bench.project_instance(stack)
 
 
 def single_run(days: int, kind: str) -> tuple[float, dict[str, float], bench.EventStorageTimer]:
