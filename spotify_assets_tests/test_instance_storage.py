@@ -102,17 +102,31 @@ def first_is_fine() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=True)
 
 
-def test_a_range_runs_planned_check_rows_are_dagsters_with_the_event_serialized_once(instance, monkeypatch):
-    serialized: list[object] = []
+def test_a_range_runs_planned_check_rows_are_dagsters_with_the_event_serialized_and_sent_once(
+    instance, monkeypatch
+):
+    serialized: list[str] = []
     serialize = instance_storage.serialize_value
-    monkeypatch.setattr(instance_storage, "serialize_value", lambda v: serialized.append(v) or serialize(v))
+    monkeypatch.setattr(
+        instance_storage, "serialize_value", lambda v: serialized.append(serialize(v)) or serialized[-1]
+    )
     days = DAILY.get_partition_keys_in_range(dg.PartitionKeyRange(FIRST, LAST))
     storage = instance.event_log_storage
+    sent: list[object] = []
 
-    result = dg.materialize([first, first_is_fine], instance=instance, tags=RANGE_TAGS)
+    def record_check_rows(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO asset_check_executions"):
+            sent.extend(parameters.values() if isinstance(parameters, dict) else parameters)
+
+    event.listen(storage._engine, "before_cursor_execute", record_check_rows)
+    try:
+        result = dg.materialize([first, first_is_fine], instance=instance, tags=RANGE_TAGS)
+    finally:
+        event.remove(storage._engine, "before_cursor_execute", record_check_rows)
 
     assert result.success
     assert len(serialized) == 1  # Dagster's own method serializes it once per day
+    assert sent.count(serialized[0]) == 1  # and sends it once per day
     [planned] = instance.get_records_for_run(
         result.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
     ).records
