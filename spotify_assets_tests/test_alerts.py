@@ -22,6 +22,7 @@ from spotify_assets.contracts.alert_settings import AlertSettings
 from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
 from spotify_assets.contracts.settings import Settings
 from spotify_assets.definitions import build_definitions
+from spotify_assets.operations.alerts import run_problems
 from spotify_assets.operations.alerts.channels import AlertChannels
 from spotify_assets.operations.alerts.fixes import fix_for
 from spotify_assets.operations.alerts.heartbeat import HeartbeatTarget, heartbeat
@@ -372,6 +373,35 @@ def test_the_sensor_sends_once_and_tries_again_what_no_channel_took(tmp_path, ht
         cursor = tick(tick(cursor))
         kinds = [json.loads(request.body)["kind"] for request in http_receiver.to(HOOK_PATH)]
         assert kinds == ["alert", "alert", "recovery"] and load_state(cursor) == {}
+
+
+def test_a_failure_older_than_the_look_back_stays_open_until_a_run_of_its_kind_succeeds(
+    tmp_path, http_receiver, monkeypatch
+):
+    settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample", "ALERT_WEBHOOK_URL": "set"})
+    sensor = build_alert_sensor(settings, [])
+    resources = {"alert_channels": AlertChannels(webhook_url=http_receiver.url + HOOK_PATH)}
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+
+        def tick(cursor: str | None) -> str | None:
+            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+                sensor(context)
+                return context.cursor
+
+        dg.materialize([flaky], instance=instance, tags={"fail": "1"}, raise_on_error=False)
+        cursor = tick(None)
+        # A week on, nobody has run it again: the failed run is older than the runs the sensor looks at.
+        monkeypatch.setattr(run_problems, "RUNS_LOOKBACK", timedelta(0))
+        cursor = tick(tick(cursor))
+        assert list(load_state(cursor)) == ["run/__ephemeral_asset_job__"]
+        assert [json.loads(request.body)["kind"] for request in http_receiver.to(HOOK_PATH)] == ["alert"]
+        later = datetime.now(UTC) + timedelta(days=8)
+        assert look(instance, settings, [], later).problems == []  # with no incident announced: out of view
+
+        dg.materialize([flaky], instance=instance)
+        cursor = tick(cursor)
+        kinds = [json.loads(request.body)["kind"] for request in http_receiver.to(HOOK_PATH)]
+        assert kinds == ["alert", "recovery"] and load_state(cursor) == {}
 
 
 def _captured(instance: dg.DagsterInstance, at: datetime) -> None:

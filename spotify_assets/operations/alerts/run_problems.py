@@ -3,7 +3,7 @@ success is an open problem, whatever number of runs failed since."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -15,6 +15,9 @@ from spotify_assets.operations.alerts.redact import redact
 
 RUNS_LOOKBACK = timedelta(days=7)
 RUNS_LIMIT = 5000
+OLDER_RUNS_LIMIT = 1000
+"""Runs of one job looked at for an announced failure older than RUNS_LOOKBACK."""
+RUN_KEY_PREFIX = "run/"
 ASSET_JOBS = ("__ASSET_JOB", "__ephemeral_asset_job__")
 """Runs of a selection of assets, not of a named job: the UI's Materialize, `dagster asset materialize`."""
 DAILY_JOB = "medallion_daily"
@@ -25,7 +28,7 @@ FAILURE_EVENTS = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAIL
 def run_key(run: dg.DagsterRun) -> str:
     """Which runs stand for one another: a success of the same key ends the problem a failure opened."""
     listener = run.tags.get(LISTENER_TAG)
-    parts = ["run", run.job_name]
+    parts = [RUN_KEY_PREFIX.rstrip("/"), run.job_name]
     if run.job_name in ASSET_JOBS and run.asset_selection:
         parts.append(_assets(run))
     if listener and listener != DEFAULT_LISTENER:
@@ -98,15 +101,25 @@ def _sentences(text: str, limit: int) -> str:
     return text[: end + 1] if end > 0 else text[:limit] + "..."
 
 
-def run_problems(instance: dg.DagsterInstance, now: datetime) -> list[Problem]:
-    """One problem per kind of run whose newest finished run failed (runs of the last RUNS_LOOKBACK)."""
-    records = instance.get_run_records(
-        filters=dg.RunsFilter(
-            statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE],
-            updated_after=now - RUNS_LOOKBACK,
-        ),
-        limit=RUNS_LIMIT,
+def run_problems(
+    instance: dg.DagsterInstance, now: datetime, still_open: Collection[str] = ()
+) -> list[Problem]:
+    """One problem per kind of run whose newest finished run failed: among the runs of the last
+    RUNS_LOOKBACK, and for each key of `still_open` (incidents already announced) that has no run there,
+    among its job's older runs, so a failure nobody re-ran stays open until a run of its kind succeeds."""
+    records = list(
+        instance.get_run_records(
+            filters=dg.RunsFilter(
+                statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE],
+                updated_after=now - RUNS_LOOKBACK,
+            ),
+            limit=RUNS_LIMIT,
+        )
     )
+    seen = {run_key(record.dagster_run) for record in records}
+    for key in sorted(set(still_open) - seen):
+        if key.startswith(RUN_KEY_PREFIX):
+            records += [record for record in _older_runs(instance, key) if run_key(record.dagster_run) == key]
     problems = []
     for failures in _open_failures(records).values():
         newest, oldest = failures[0], failures[-1]
@@ -129,6 +142,19 @@ def run_problems(instance: dg.DagsterInstance, now: datetime) -> list[Problem]:
             )
         )
     return problems
+
+
+def _older_runs(instance: dg.DagsterInstance, key: str) -> list[dg.RunRecord]:
+    """The newest finished runs (up to OLDER_RUNS_LIMIT) of the job a run key names, however old."""
+    job_name = key.split("/")[1]
+    return list(
+        instance.get_run_records(
+            filters=dg.RunsFilter(
+                job_name=job_name, statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
+            ),
+            limit=OLDER_RUNS_LIMIT,
+        )
+    )
 
 
 def _ended(record: dg.RunRecord) -> datetime:

@@ -44,8 +44,8 @@ def build_alert_sensor(settings: Settings, checks: Sequence[dg.AssetChecksDefini
     )
     def alerts(context: dg.SensorEvaluationContext, alert_channels: AlertChannels) -> dg.SkipReason:
         now = datetime.now(UTC)
-        watch = look(context.instance, settings, check_keys, now)
         state = load_state(context.cursor)
+        watch = look(context.instance, settings, check_keys, now, still_open=state.keys())
         notices, after = advance(state, watch.problems, now, reminder)
         unsent = []
         for notice in notices:

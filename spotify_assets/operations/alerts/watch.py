@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -109,11 +109,13 @@ def look(
     settings: Settings,
     check_keys: Sequence[dg.AssetCheckKey],
     now: datetime,
+    still_open: Collection[str] = (),
 ) -> Watch:
-    """Every open problem at `now`, with the captures and token states they were judged from."""
+    """Every open problem at `now`, with the captures and token states they were judged from; `still_open`
+    are the keys of incidents already announced (a failed run among them is looked for however old)."""
     listeners = list_listeners(instance, settings, now) if settings.resolved_source == "live" else []
     captures = read_captures(instance, household(instance, settings), now - GAP_WINDOW)
-    problems = run_problems(instance, now) + check_problems(instance, check_keys)
+    problems = run_problems(instance, now, still_open) + check_problems(instance, check_keys)
     open_problems = {problem.key: problem for problem in problems}
     threshold = timedelta(seconds=settings.alerts.stale_capture_seconds)
     problems += _stale_problems(instance, captures, open_problems, now, threshold)
