@@ -20,6 +20,7 @@ pytest_plugins = [
     "spotify_assets_tests.fixtures_s3",
     "spotify_assets_tests.fake_spotify",
     "spotify_assets_tests.alert_receivers",
+    "spotify_assets_tests.alert_deployment",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 LONGEST_MODULES = (
-    "test_alert_deploy.py",
+    "test_alert_deploy_refused_token.py",
+    "test_alert_deploy_stopped_capture.py",
     "test_deploy.py",
     "test_capture_simulation.py",
     "test_range_runs.py",
