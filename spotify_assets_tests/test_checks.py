@@ -177,6 +177,20 @@ def test_an_orphan_fact_row_fails_referential_integrity_and_keeps_the_report_fro
     assert materialized(result) == {FACT}
 
 
+def test_a_fact_missing_a_play_fails_matches_silver_and_keeps_the_report_from_running(defs):
+    def without_its_first_play(plays: pd.DataFrame) -> pd.DataFrame:
+        return gold.build_fact(plays, daily_partitions.timezone).iloc[1:]
+
+    result = run(defs, replace=broken_gold(FACT, without_its_first_play))
+    assert not result.success
+    check = evaluations(result)[("gold/fact_recently_played", "matches_silver")]
+    assert not check.passed
+    silver_rows = check.metadata["silver_rows"].value
+    assert (check.metadata["fact_rows"].value, silver_rows) == (silver_rows - 1, silver_rows)
+    assert (check.metadata["missing_from_fact"].value, check.metadata["not_in_silver"].value) == (1, 0)
+    assert REPORT_LISTENING not in materialized(result)
+
+
 def test_a_check_run_on_its_own_checks_the_latest_partition(defs):
     instance = dg.DagsterInstance.ephemeral()
     assert run(defs, instance=instance).success

@@ -1,6 +1,8 @@
-"""A batch of days built in one call gives each day exactly the rows its own plays give (`by_day`)."""
+"""A batch of days built in one call gives each day exactly the rows its own plays give (`by_day`); a builder
+read only the silver columns it names gives the rows all of them give."""
 
 import json
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -9,12 +11,14 @@ import pytest
 
 from spotify_assets.assets.gold_batches import build_days
 from spotify_assets.contracts.export_formats import VIDEO
-from spotify_assets.contracts.table_frames import conform, empty_frame
+from spotify_assets.contracts.table_frames import conform, empty_frame, whole_frame
 from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.sources.history import read_export_file
 from spotify_assets.sources.sample import generate_recently_played
+from spotify_assets.storage.lake import LakeResource
+from spotify_assets.storage.lake_io import read_asset_input
 from spotify_assets.transforms.gold import GOLD_BUILDERS, GoldBuilder
-from spotify_assets.transforms.gold_inputs import GOLD_INPUTS
+from spotify_assets.transforms.gold_inputs import GOLD_INPUTS, SILVER_COLUMNS
 from spotify_assets.transforms.history import day_range, import_rows, plan_partitions
 from spotify_assets.transforms.history_plays import history_plays, read_partitions
 from spotify_assets.transforms.silver import flatten_recently_played
@@ -97,3 +101,25 @@ def test_a_builder_without_by_day_is_called_for_each_day(batch) -> None:
     built = build_days(GoldBuilder(rows_of), "plays", plays, [day.isoformat() for day in days], timezone)
     assert len(calls) == len(days)
     assert sum(len(frame) for frame in built.values()) == len(plays)
+
+
+@pytest.mark.parametrize("table", sorted(SILVER_COLUMNS))
+def test_a_builder_given_only_its_silver_columns_from_the_lake_gives_the_same_rows(
+    table: str, batch, tmp_path: Path
+) -> None:
+    plays, days, timezone = batch
+    keys = [day.isoformat() for day in days]
+    lake = LakeResource(local_dir=str(tmp_path / "lake"))
+    frames = {key: plays[plays["extraction_date"] == day] for key, day in zip(keys, days, strict=True)}
+    lake.write_table_partitions(["silver", "plays"], frames, PLAYS)
+    builder, takes = GOLD_BUILDERS[table], GOLD_INPUTS.get(table, "plays")
+
+    def built(columns: tuple[str, ...] | None) -> Mapping[str, pd.DataFrame]:
+        silver = read_asset_input(lake, PLAYS.asset_key, keys, columns)
+        return build_days(builder, takes, whole_frame(silver.batch(keys)), keys, timezone)
+
+    some, whole = built(SILVER_COLUMNS[table]), built(None)
+    assert len(SILVER_COLUMNS[table]) < len(PLAYS.column_names) / 2 or table == "gold.fact_recently_played"
+    assert sum(map(len, whole.values())) > 0
+    for key in keys:
+        pd.testing.assert_frame_equal(some[key], whole[key], obj=f"{table} {key}")

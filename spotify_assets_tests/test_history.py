@@ -171,6 +171,29 @@ def test_account_rows_need_their_names(tmp_path):
 # ---- raw partitions --------------------------------------------------------------------------------------
 
 
+ODD_ROW = {
+    "ts": "2022-01-01T00:00:00Z",
+    "text": 'ü "quoted" \\ back\nslash \x01 \u2028 🎵 日本語',
+    "numbers": [0, -1, 2**70, 2.5, 1e16, 1e-7],
+    "flags": [True, False, None],
+    "nested": {"b": 1, "a": [{}], "": "empty key"},
+}
+
+
+@pytest.mark.parametrize("row", [ODD_ROW, {}, [], "text", 7], ids=["odd", "empty", "list", "str", "int"])
+def test_a_row_is_stored_as_compact_json_in_its_own_key_order(row):
+    assert row_json(row) == json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(row_json(row)) == row
+
+
+def test_a_row_json_does_not_allow_is_refused_and_the_next_is_stored():
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        row_json({"ms_played": float("nan")})
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        row_json({"ms_played": object()})
+    assert row_json({"ms_played": 1}) == '{"ms_played":1}'
+
+
 @pytest.mark.parametrize(
     ("timezone", "stop", "day"),
     [

@@ -20,7 +20,7 @@ from spotify_assets.contracts.table_frames import arrow_schema, conform, empty_f
 from spotify_assets.contracts.tables import PLAYS, TABLES, TableSpec
 from spotify_assets.storage import lake as lake_module
 from spotify_assets.storage.lake import LakeResource, MissingPartitionError
-from spotify_assets.storage.lake_io import LakeIOManager, read_asset_input, write_asset_output
+from spotify_assets.storage.lake_io import COLUMNS, LakeIOManager, read_asset_input, write_asset_output
 from spotify_assets_tests.lake_frames import DAY, plays_frame
 
 LakeFactory = Callable[..., LakeResource]
@@ -119,6 +119,22 @@ def test_table_round_trip(new_lake: LakeFactory, file_format: str, name: str) ->
     pd.testing.assert_frame_equal(read[DAY], frame)
     list_columns = [c.name for c in spec.columns if c.pg_type == "text[]"]
     assert all(isinstance(v, list) for c in list_columns for v in read[DAY][c] if v is not None)
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_a_read_of_some_columns_gives_those_columns_as_a_whole_read_does(
+    new_lake: LakeFactory, file_format: str
+) -> None:
+    lake = new_lake(file_format=file_format)
+    frame = sample_frame(PLAYS)
+    lake.write_table_partitions(["silver", "plays"], {DAY: frame}, PLAYS)
+    columns = ["artist_names", "played_at", "ms_played", "explicit", "extraction_date"]
+    read = lake.read_table_partitions(["silver", "plays"], [DAY], PLAYS.projected(columns))
+    # In the table's order, each as the whole read types it.
+    expected = frame[[name for name in PLAYS.column_names if name in columns]]
+    pd.testing.assert_frame_equal(read[DAY], expected)
+    with pytest.raises(ValueError, match=r"silver.plays has no columns \['nope'\]"):
+        PLAYS.projected(["played_at", "nope"])
 
 
 @pytest.mark.parametrize("file_format", FORMATS)
@@ -394,6 +410,26 @@ def test_io_manager_materializes_a_partition_and_a_range(new_lake: LakeFactory) 
         assert shown == (totals if partition == "2026-11-26" else {}), (asset, partition)
     plays = lake.read_table_partitions(["silver", "plays"], days, PLAYS)
     assert {day: len(frame) for day, frame in plays.items()} == ITEMS_PER_DAY
+
+
+@dg.asset(
+    ins={"plays": dg.AssetIn(key=["silver", "plays"], metadata={COLUMNS: ["track_key", "played_at"]})},
+    partitions_def=PARTITIONS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="memory",
+)
+def played_tracks(plays: DayBatches) -> dict[str, pd.DataFrame]:
+    """Each day's silver plays, read as the input's metadata asks: two columns."""
+    return dict(plays.items())
+
+
+def test_an_input_naming_columns_reads_only_those(new_lake: LakeFactory) -> None:
+    resources = {"io_manager": LakeIOManager(lake=new_lake()), "memory": dg.InMemoryIOManager()}
+    result = dg.materialize([raw_x, silver_plays, played_tracks], partition_key=DAY, resources=resources)
+    [frame] = result.output_for_node("played_tracks").values()
+    # The table's order and types, none of its other columns.
+    expected = conform(plays_frame(DAY, ITEMS_PER_DAY[DAY]), PLAYS)[["played_at", "track_key"]]
+    pd.testing.assert_frame_equal(frame, expected)
 
 
 def test_missing_raw_partition_says_what_to_materialize(new_lake: LakeFactory) -> None:

@@ -23,6 +23,8 @@ from spotify_assets.contracts.tables import (
     TableSpec,
 )
 from spotify_assets.quality import reconciliation, rules
+from spotify_assets.storage.warehouse import compare_keys
+from spotify_assets.storage.warehouse_write import write_table
 from spotify_assets.transforms import gold
 from spotify_assets.transforms.raw import split_by_day
 from spotify_assets.transforms.silver import flatten_recently_played
@@ -83,6 +85,8 @@ def test_a_duplicated_row_breaks_unique_key(tables, name):
     assert not outcome.passed
     assert outcome.metadata["duplicate_keys"] == 1
     assert outcome.metadata["duplicates"].splitlines()[0].split()[-2:] == ["rows", "|"]
+    checked = rules.unique_key(DayBatches.of(_checked_columns(frames, name)), SPECS[name])
+    assert (checked.description, checked.metadata) == (outcome.description, outcome.metadata)
 
 
 def test_the_same_play_in_two_partitions_is_a_duplicate_but_the_same_artist_is_not(tables):
@@ -137,6 +141,14 @@ def test_broken_values_fail_valid_values(tables, name, rule, breaks):
     assert not outcome.passed
     assert outcome.metadata["violations"] == {rule: 1}
     assert DAY in outcome.description
+    # Read as the check reads them, only the columns it checks: the same outcome.
+    checked = rules.valid_values(DayBatches.of(_checked_columns(frames, name)), SPECS[name], TZ)
+    assert (checked.description, checked.metadata) == (outcome.description, outcome.metadata)
+
+
+def _checked_columns(frames: dict[str, pd.DataFrame], name: str) -> dict[str, pd.DataFrame]:
+    columns = [c for c in SPECS[name].column_names if c in rules.columns_checked(SPECS[name])]
+    return {day: frame[columns] for day, frame in frames.items()}
 
 
 def test_played_at_is_judged_in_the_partitions_time_zone(tables):
@@ -227,17 +239,46 @@ def test_an_export_row_stands_for_a_recently_played_item_within_the_tolerance(
     assert outcome.metadata["matched_by_export_rows"] == (1 if passes else 0)
 
 
-def test_fact_matches_silver(silver, tables):
-    plays = pd.concat(silver.values(), ignore_index=True)
-    fact = pd.concat(tables[FACT_RECENTLY_PLAYED.name].values(), ignore_index=True)
-    assert reconciliation.fact_matches_silver(plays, fact).passed
-    missing = reconciliation.fact_matches_silver(plays, fact.iloc[1:])
+def _fact_against_silver(postgres, silver, fact, partitions=(DAY, NEXT)) -> rules.Outcome:
+    """`fact_matches_silver` of the warehouse holding `silver` and `fact` (frames by day)."""
+    with postgres.connect() as conn:
+        write_table(conn, PLAYS, silver)
+        write_table(conn, FACT_RECENTLY_PLAYED, fact)
+        plays = compare_keys(conn, PLAYS, FACT_RECENTLY_PLAYED, reconciliation.SILVER_FACT_KEY, partitions)
+    return reconciliation.fact_matches_silver(plays)
+
+
+def test_fact_matches_silver_in_the_warehouse(clean_warehouse, silver, tables):
+    fact = tables[FACT_RECENTLY_PLAYED.name]
+    good = _fact_against_silver(clean_warehouse, silver, fact)
+    assert good.passed, good.description
+    assert good.metadata["fact_rows"] == good.metadata["silver_rows"] == sum(map(len, silver.values())) > 0
+
+    missing = _fact_against_silver(clean_warehouse, silver, {**fact, DAY: fact[DAY].iloc[1:]})
     assert not missing.passed
-    assert missing.metadata["missing_from_fact"] == 1
-    extra = reconciliation.fact_matches_silver(plays.iloc[1:], fact)
+    assert (missing.metadata["missing_from_fact"], missing.metadata["not_in_silver"]) == (1, 0)
+
+    extra = _fact_against_silver(clean_warehouse, {**silver, NEXT: silver[NEXT].iloc[1:]}, fact)
     assert not extra.passed
-    assert extra.metadata["not_in_silver"] == 1
-    assert reconciliation.fact_matches_silver(plays.head(0), fact.head(0)).passed
+    assert (extra.metadata["missing_from_fact"], extra.metadata["not_in_silver"]) == (0, 1)
+
+    # A fact row that names another track than its play: one play missing, one row that is none.
+    wrong = fact[DAY].copy()
+    wrong.loc[0, "track_key"] = "another-track"
+    moved = _fact_against_silver(clean_warehouse, silver, {**fact, DAY: wrong})
+    assert not moved.passed
+    assert (moved.metadata["missing_from_fact"], moved.metadata["not_in_silver"]) == (1, 1)
+    rows = len(silver[DAY]) + len(silver[NEXT])
+    assert moved.description == (
+        f"silver has {rows} rows and the fact {rows}: "
+        "1 plays missing from the fact, 1 fact rows not in silver"
+    )
+
+    # Only the checked partitions count: the other day's broken rows are not this check's.
+    assert _fact_against_silver(clean_warehouse, silver, {**fact, DAY: wrong}, partitions=(NEXT,)).passed
+    empty = {day: frame.head(0) for day, frame in fact.items()}
+    silver_empty = {day: frame.head(0) for day, frame in silver.items()}
+    assert _fact_against_silver(clean_warehouse, silver_empty, empty).passed
 
 
 # -- raw capture and authorisation --------------------------------------------------------------------------

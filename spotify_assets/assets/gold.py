@@ -3,7 +3,7 @@
 Nothing here names a table: each spec says its asset key and description, `transforms.gold.GOLD_BUILDERS`
 gives its builder (the pure transform that turns a day's silver plays, or the day, into its rows), and
 `build_gold_asset` makes the thin asset that builds each day of the run, a batch of days in one call
-(`gold_batches.build_days`).
+(`gold_batches.build_days`), from only the silver columns its builder reads (`gold_inputs.SILVER_COLUMNS`).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,8 @@ from spotify_assets.assets.batches import built_in_batches
 from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.tables import PLAYS, TableSpec, gold_tables
-from spotify_assets.transforms.gold_inputs import build_from
+from spotify_assets.storage.lake_io import COLUMNS
+from spotify_assets.transforms.gold_inputs import build_from, silver_columns
 
 if TYPE_CHECKING:
     from spotify_assets.transforms.gold import GoldBuilder
@@ -59,7 +60,10 @@ def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) 
 
         return from_days
 
-    @dg.asset(ins={"plays": dg.AssetIn(key=SILVER_PLAYS)}, **common)
+    columns = silver_columns(spec)
+    metadata = {} if columns is None else {COLUMNS: list(columns)}  # only what the builder reads
+
+    @dg.asset(ins={"plays": dg.AssetIn(key=SILVER_PLAYS, metadata=metadata)}, **common)
     def from_plays(plays: DayBatches) -> DayBatches:
         from spotify_assets.assets.gold_batches import build_batch  # pandas: see LAZY_IMPORTS
 

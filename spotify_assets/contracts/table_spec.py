@@ -7,6 +7,7 @@ definitions do not load: a step does).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -86,6 +87,15 @@ class TableSpec:
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
+
+    def projected(self, names: Iterable[str]) -> TableSpec:
+        """The table with only the columns `names`, in the table's order: the shape of a read of some of its
+        columns (conformed as the table's, without a key: such rows are read, never written)."""
+        wanted = set(names)
+        if unknown := sorted(wanted - set(self.column_names)):
+            raise ValueError(f"{self.qualified_name} has no columns {unknown}")
+        columns = tuple(c for c in self.columns if c.name in wanted)
+        return TableSpec(self.schema, self.name, self.description, columns, (), "upsert")
 
 
 BATCH_ROWS = 65_536

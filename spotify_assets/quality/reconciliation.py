@@ -10,14 +10,15 @@ Their documented exclusions:
   sources), an export row of the same track uri whose played_at is within `EXPORT_MATCH_TOLERANCE` counts as
   the play. Conversely every silver row whose source is `recently_played` must be in raw: silver invents no
   plays. Silver rows from other sources (data exports) are not compared with raw recently-played.
-- silver -> fact: exactly the same plays (`play_id` of each silver row = the fact's play ids), no exclusions.
+- silver -> fact: exactly the same plays (the same `(listener_id, played_at, track_key)`, of which the fact's
+  `play_id` is a hash), no exclusions; compared by the warehouse, which returns counts, not rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,11 @@ import pandas as pd
 from spotify_assets.contracts.text import without_nul
 from spotify_assets.quality.rules import SAMPLE_ROWS, Frames, Outcome, sample_table
 from spotify_assets.transforms.items import play_items
-from spotify_assets.transforms.keys import epoch_millis_array, play_ids
+from spotify_assets.transforms.keys import epoch_millis_array
 from spotify_assets.transforms.silver import SOURCE_RECENTLY_PLAYED
+
+if TYPE_CHECKING:
+    from spotify_assets.storage.warehouse import KeyComparison
 
 EXPORT_MATCH_TOLERANCE = timedelta(seconds=10)
 """How far an export row's played_at may be from the recently-played item it stands for (exports give the
@@ -55,6 +59,10 @@ def raw_play_keys(items: Iterable[Mapping[str, Any]]) -> set[tuple[int, str]]:
     # Silver replaced NUL in these before storing them: compare the same text.
     uris = [_identity(*(without_nul(t.get(name)) for name in ("uri", "id", "name"))) for t in tracks]
     return set(zip(millis, uris, strict=True))
+
+
+SILVER_RAW_COLUMNS = ("played_at", "source", "track_uri", "track_id", "track_name")
+"""The silver columns `silver_matches_raw` reads."""
 
 
 def silver_play_keys(plays: pd.DataFrame) -> pd.DataFrame:
@@ -146,26 +154,25 @@ def silver_matches_raw(
     )
 
 
-def fact_matches_silver(silver: pd.DataFrame, fact: pd.DataFrame) -> Outcome:
-    """The fact holds exactly the silver plays: the play ids of the silver rows = the fact's play ids."""
-    expected = (
-        set(play_ids(silver["listener_id"], silver["played_at"], silver["track_key"]).tolist())
-        if len(silver)
-        else set()
-    )
-    found = set(fact["play_id"].dropna().tolist())
-    missing, extra = expected - found, found - expected
+SILVER_FACT_KEY = ("listener_id", "played_at", "track_key")
+"""A play's identity in silver and in the fact (the fact's play_id is a hash of it): what the two are
+compared on, in the warehouse."""
+
+
+def fact_matches_silver(plays: KeyComparison) -> Outcome:
+    """The fact holds exactly the silver plays: `plays` compares silver's rows (left) with the fact's (right)
+    on `SILVER_FACT_KEY`; every silver play is in the fact once, and the fact holds no other row."""
     metadata: dict[str, Any] = {
-        "silver_rows": len(silver),
-        "fact_rows": len(fact),
-        "missing_from_fact": len(missing),
-        "not_in_silver": len(extra),
+        "silver_rows": plays.left_rows,
+        "fact_rows": plays.right_rows,
+        "missing_from_fact": plays.only_left,
+        "not_in_silver": plays.only_right,
     }
-    if not missing and not extra and len(fact) == len(silver):
-        return Outcome(True, f"silver and fact hold the same {len(fact)} plays", metadata)
+    if not plays.only_left and not plays.only_right and plays.left_rows == plays.right_rows:
+        return Outcome(True, f"silver and fact hold the same {plays.right_rows} plays", metadata)
     return Outcome(
         False,
-        f"silver has {len(silver)} rows and the fact {len(fact)}: "
-        f"{len(missing)} plays missing from the fact, {len(extra)} fact rows not in silver",
+        f"silver has {plays.left_rows} rows and the fact {plays.right_rows}: "
+        f"{plays.only_left} plays missing from the fact, {plays.only_right} fact rows not in silver",
         metadata,
     )

@@ -38,6 +38,7 @@ __all__ = [
     "Outcome",
     "Severity",
     "authorization_fresh",
+    "columns_checked",
     "duplicate_keys",
     "household_authorization_fresh",
     "measured",
@@ -179,6 +180,17 @@ VALUE_RULES: tuple[tuple[str, tuple[str, ...], Rule], ...] = (
     ),
 )
 """Sane-value rules: (name, columns the table must have for the rule to apply, the rule)."""
+
+
+def columns_checked(spec: TableSpec) -> set[str]:
+    """The columns `unique_key` and `valid_values` read of the spec's rows: its key, its NOT NULL columns and
+    those of every value rule that applies to it (a check reads these alone from the lake)."""
+    names = set(spec.column_names)
+    columns = {*spec.primary_key, *(c.name for c in spec.columns if not c.nullable)}
+    for _, needed, _ in VALUE_RULES:
+        if set(needed) <= names:
+            columns |= set(needed)
+    return columns
 
 
 def _violations_by_partition(batch: Frames, spec: TableSpec, timezone: str) -> dict[str, dict[str, int]]:

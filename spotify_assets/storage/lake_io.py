@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 OPTIONAL_LAZY_INPUT = "lake/optional_lazy_partitions"
 # AssetIn metadata making a raw input read every listener's objects: each day a `ListenerPayloads`.
 BY_LISTENER = "lake/by_listener"
+# AssetIn metadata making a table input read only some columns: `AssetIn(key, metadata={COLUMNS: [...]})`.
+COLUMNS = "lake/columns"
 
 
 def _item_count(payloads: Mapping[str, Any]) -> int | None:
@@ -200,16 +202,22 @@ class TableBatchWriter:
 
 
 def read_asset_input(
-    lake: LakeResource, asset_key: dg.AssetKey | Sequence[str], partition_keys: Sequence[str]
+    lake: LakeResource,
+    asset_key: dg.AssetKey | Sequence[str],
+    partition_keys: Sequence[str],
+    columns: Collection[str] | None = None,
 ) -> DayBatches:
     """`{partition key: payload}` of one asset for `partition_keys`, read as it is looked up: tables a batch
-    of days at a time, raw JSON a day at a time. A missing partition raises here, before anything is read."""
+    of days at a time (with `columns`, only those columns), raw JSON a day at a time. A missing partition
+    raises here, before anything is read."""
     path = asset_path(asset_key)
     filename = raw_filename(path)
     check_partitions_exist(lake, path, partition_keys, filename)
     if filename is not None:
         return json_partitions(lake, path, partition_keys)
     spec = table_of_asset(path)
+    if columns is not None:
+        spec = spec.projected(columns)
     return DayBatches(partition_keys, lambda keys: lake.read_table_partitions(path, keys, spec))
 
 
@@ -245,7 +253,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
     conformed to `tables.TABLES["<layer>.<table>"]`, or the JSON object of a `["raw", name]` asset), so one
     run can write a whole range (single-run backfills): `DayBatches.of(payloads)` for payloads in memory, or
     for long ranges one built a month at a time. Inputs are `DayBatches` too, read as they are looked up
-    (tables a month at a time, raw JSON a day at a time); a missing upstream partition fails the load.
+    (tables a month at a time, raw JSON a day at a time); a missing upstream partition fails the load. A
+    table input whose `AssetIn` metadata names `COLUMNS` reads only those columns of the objects.
     Metadata: on each partition's event, its `dagster/partition_row_count`, its `lake_uri` and, for tables,
     a Markdown `preview` of its first rows (in a range of more than 31 partitions, on the last 31); totals
     over the run's partitions, `dagster/row_count` (rows, or raw `items`), `lake_uri` (`first .. last` for a
@@ -283,7 +292,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
         """The upstream partitions this input covers, as partition key -> payload, read as looked up.
 
         A missing partition raises, unless the input's AssetIn metadata sets `OPTIONAL_LAZY_INPUT`: then
-        absent days read as None.
+        absent days read as None. A table input whose metadata sets `COLUMNS` gets frames of those columns
+        only (each of the table's type), read from the objects alone.
         """
         partition_keys = context_partition_keys(context)
         metadata = context.definition_metadata or {}
@@ -294,7 +304,10 @@ class LakeIOManager(dg.ConfigurableIOManager):
             )
         if optional:
             return json_partitions(self.lake, asset_path(context.asset_key), partition_keys)
-        return read_asset_input(self.lake, context.asset_key, partition_keys)
+        columns = metadata.get(COLUMNS)
+        return read_asset_input(
+            self.lake, context.asset_key, partition_keys, None if columns is None else list(columns)
+        )
 
 
 def context_partition_keys(context: dg.OutputContext | dg.InputContext) -> list[str]:

@@ -1,4 +1,5 @@
-"""Warehouse tables: create them from their specs (or add a newer spec's nullable columns), read, count, drop.
+"""Warehouse tables: create them from their specs (or add a newer spec's nullable columns), read, count,
+compare, drop.
 
 Identifiers always go through `psycopg.sql.Identifier`. Writes are `warehouse_write`'s (one transaction per
 call, under the table's advisory lock, loading rows by binary COPY).
@@ -13,6 +14,7 @@ table from the lake (`columns_to_add`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
@@ -261,6 +263,44 @@ def existing_keys(conn: psycopg.Connection, spec: TableSpec, column: str, values
         sql.Identifier(column), table_identifier(spec)
     )
     return {row[0] for row in conn.execute(query, (list(values),)).fetchall()}
+
+
+@dataclass(frozen=True)
+class KeyComparison:
+    """Two tables' rows of some partitions compared on some columns: each side's rows, and the rows of each
+    side whose values the other side's rows lack."""
+
+    left_rows: int
+    right_rows: int
+    only_left: int
+    only_right: int
+
+
+def compare_keys(
+    conn: psycopg.Connection,
+    left: TableSpec,
+    right: TableSpec,
+    columns: Sequence[str],
+    partitions: Sequence[str],
+) -> KeyComparison:
+    """The rows of `partitions` of two tables compared on `columns`, by the server (one full join): nothing
+    but four counts comes back, however many rows the partitions hold. A null never matches."""
+    sides = []
+    params: list[object] = []
+    for spec in (left, right):
+        where, values = _where_partitions(spec, partitions)
+        query = sql.SQL("SELECT {}, true AS present FROM {}{}").format(
+            column_list(columns), table_identifier(spec), where
+        )
+        sides.append(query)
+        params += values
+    query = sql.SQL(
+        "SELECT count(l.present), count(r.present), count(*) FILTER (WHERE r.present IS NULL), "
+        "count(*) FILTER (WHERE l.present IS NULL) FROM ({}) l FULL JOIN ({}) r USING ({})"
+    ).format(*sides, column_list(columns))
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return KeyComparison(*(int(value) for value in row))
 
 
 def drop_table(conn: psycopg.Connection, spec: TableSpec) -> int:
