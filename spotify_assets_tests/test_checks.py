@@ -21,7 +21,7 @@ from spotify_assets.contracts.settings import get_settings
 from spotify_assets.contracts.tables import GOLD_TABLES
 from spotify_assets.definitions import build_definitions
 from spotify_assets.quality.checks import build_checks
-from spotify_assets.quality.raw_checks import recorded_gap_days, spotify_authorization_fresh
+from spotify_assets.quality.raw_checks import SPOTIFY_AUTHORIZATION_FRESH, recorded_gap_days
 from spotify_assets.sources.token_store import StoredToken, write_token_file
 from spotify_assets.transforms import gold
 from spotify_assets.transforms.silver import flatten_recently_played
@@ -34,6 +34,10 @@ SILVER = dg.AssetKey(["silver", "plays"])
 DIM_TRACK = dg.AssetKey(["gold", "dim_track"])
 FACT = dg.AssetKey(["gold", "fact_recently_played"])
 GOLD_KEYS = {dg.AssetKey([spec.schema, spec.name]) for spec in GOLD_TABLES}
+# One check of the raw checks' step: the others do not run (`can_subset`).
+AUTHORIZATION_CHECK = dg.AssetSelection.checks(
+    dg.AssetCheckKey(RAW_RECENTLY_PLAYED, SPOTIFY_AUTHORIZATION_FRESH)
+)
 
 
 def run(
@@ -220,7 +224,7 @@ def test_the_authorization_check_warns_two_weeks_before_the_token_expires(
     get_settings.cache_clear()
     try:
         defs = build_definitions(make_settings(tmp_path, clean_warehouse, spotify_source="live"))
-        result = run(defs, selection=dg.AssetSelection.checks(spotify_authorization_fresh), partition=None)
+        result = run(defs, selection=AUTHORIZATION_CHECK, partition=None)
     finally:
         get_settings.cache_clear()
     assert result.success  # a warning never fails the run
@@ -246,7 +250,7 @@ def test_the_authorization_check_names_each_listener_whose_token_is_due(tmp_path
         instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice", "bob"])
         result = run(
             build_definitions(settings),
-            selection=dg.AssetSelection.checks(spotify_authorization_fresh),
+            selection=AUTHORIZATION_CHECK,
             partition=None,
             instance=instance,
         )
@@ -257,7 +261,7 @@ def test_the_authorization_check_names_each_listener_whose_token_is_due(tmp_path
 
 
 def test_the_authorization_check_passes_on_the_sample_source(defs):
-    result = run(defs, selection=dg.AssetSelection.checks(spotify_authorization_fresh), partition=None)
+    result = run(defs, selection=AUTHORIZATION_CHECK, partition=None)
     (check,) = result.get_asset_check_evaluations()
     assert check.passed
     assert check.description == "the sample source needs no Spotify authorisation"

@@ -5,10 +5,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import psycopg
 import pytest
 import sqlalchemy as db
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+from psycopg import sql
 from sqlalchemy import event
 
 from spotify_assets.contracts.settings import Settings, get_settings
@@ -81,6 +83,31 @@ def test_a_run_keeps_one_connection_and_writes_a_range_in_few_statements(instanc
     run_events = len(instance.get_records_for_run(result.run_id).records)
     assert run_events > 2 * len(days)
     assert len(inserts) <= run_events - 2 * len(days) + 2
+
+
+def test_dagsters_writes_commit_without_waiting_for_the_disk_and_the_warehouses_wait(
+    instance, postgres_resource
+):
+    """Dagster's storage in its schema commits asynchronously (an event's fsync was most of its cost);
+    the warehouse's connections keep PostgreSQL's default."""
+    engine = instance.event_log_storage._engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+        assert conn.exec_driver_sql("SHOW search_path").scalar() == os.environ["DAGSTER_PG_SCHEMA"]
+    result = dg.materialize([first], instance=instance, partition_key=FIRST)
+    assert result.success
+    with psycopg.connect(
+        postgres_resource.conninfo(), autocommit=True
+    ) as other:  # another session sees the run's events at once
+        stored = other.execute(
+            sql.SQL("SELECT count(*) FROM {}.event_logs WHERE run_id = %s").format(
+                sql.Identifier(os.environ["DAGSTER_PG_SCHEMA"])
+            ),
+            (result.run_id,),
+        ).fetchone()
+        assert stored == (len(instance.get_records_for_run(result.run_id).records),)
+    with postgres_resource.connect() as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
 
 
 def test_a_failed_range_run_marks_each_unfinished_day_failed(instance, monkeypatch):

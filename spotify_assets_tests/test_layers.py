@@ -46,7 +46,13 @@ LAZY_IMPORTS: dict[str, set[str]] = {
     # The embedded PostgreSQL only (no DB_HOST): importing pgserver also warns about XDG_RUNTIME_DIR, which
     # the CLI hides only once it runs (quiet_run.hide_quiet_warnings), so every command would print it.
     # A step's: psycopg (a connection), which the definitions never open.
-    "storage/postgres.py": {"pgserver", "pgserver.utils", "psycopg", "psycopg.conninfo"},
+    "storage/postgres.py": {
+        "pgserver",
+        "pgserver.utils",
+        "psycopg",
+        "psycopg.conninfo",
+        "spotify_assets.storage.kept_connection",
+    },
     # A step's, for each of these: the frames, the warehouse's SQL, the transforms, the charts.
     "storage/asset_metadata.py": {"pandas"},
     "storage/lake_io.py": {"pandas", "spotify_assets.contracts.table_frames"},

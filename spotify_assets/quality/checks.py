@@ -29,11 +29,7 @@ from spotify_assets.contracts.tables import (
     gold_tables,
 )
 from spotify_assets.quality.check_results import checked_partitions, nothing_to_check
-from spotify_assets.quality.raw_checks import (
-    every_listener_captured,
-    no_possible_gap,
-    spotify_authorization_fresh,
-)
+from spotify_assets.quality.raw_checks import raw_capture_checks
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.postgres import PostgresResource
 
@@ -121,4 +117,4 @@ def build_table_checks(spec: TableSpec, timezone: str) -> dg.AssetChecksDefiniti
 def build_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     """Every asset check of the project, judging days in the time zone of `partitions`."""
     tables = [build_table_checks(spec, partitions.timezone) for spec in (PLAYS, *gold_tables())]
-    return [no_possible_gap, every_listener_captured, spotify_authorization_fresh, *tables]
+    return [raw_capture_checks, *tables]

@@ -1,11 +1,13 @@
 """Asset checks of raw recently-played: possible gaps, every listener captured, Spotify tokens fresh.
 
-All three are warnings or non-blocking: a capture that stored what it could is never held back by them.
+All three are warnings or non-blocking: a capture that stored what it could is never held back by them. They
+run as one step (`raw_capture_checks`, each check still its own in the UI and executable alone): three steps
+cost a run Dagster's start and end of two steps more.
 """
 
 # No `from __future__ import annotations`: Dagster reads the resource annotations at runtime.
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -41,14 +43,17 @@ def recorded_gap_days(instance: dg.DagsterInstance, key: dg.AssetKey, partitions
     return sorted(gap_days & set(partitions))
 
 
-@dg.asset_check(asset=RAW_RECENTLY_PLAYED, name="no_possible_gap", blocking=False)
+NO_POSSIBLE_GAP = "no_possible_gap"
+EVERY_LISTENER_CAPTURED = "every_listener_captured"
+SPOTIFY_AUTHORIZATION_FRESH = "spotify_authorization_fresh"
+
+
 def no_possible_gap(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """Warns when an extraction of the day found a full page of 50 plays that does not reach back to anything
-    stored: plays in between may be lost (the raw materializations' `possible_gap_days`)."""
+    """`NO_POSSIBLE_GAP` over the checked partitions (its description: `RAW_CHECK_SPECS`)."""
     partitions = checked_partitions(context, RAW_RECENTLY_PLAYED)
     gap_days = recorded_gap_days(context.instance, RAW_RECENTLY_PLAYED, partitions)
     return to_result(
-        RAW_RECENTLY_PLAYED, "no_possible_gap", capture_rules.no_possible_gap(gap_days), partitions
+        RAW_RECENTLY_PLAYED, NO_POSSIBLE_GAP, capture_rules.no_possible_gap(gap_days), partitions
     )
 
 
@@ -66,14 +71,12 @@ def run_capture_failures(instance: dg.DagsterInstance, run_id: str) -> dict[str,
     return None
 
 
-@dg.asset_check(asset=RAW_RECENTLY_PLAYED, name="every_listener_captured", blocking=False)
 def every_listener_captured(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """Fails when a household capture stored the other listeners' plays but not some listener's (expired
-    token, revoked app, rate limit): their `listeners_failed`, with what to do."""
+    """`EVERY_LISTENER_CAPTURED` for this run's capture."""
     failures = run_capture_failures(context.instance, context.run.run_id)
     if not failures:
         note = "no capture in this run" if failures is None else "every listener of the run was captured"
-        return to_result(RAW_RECENTLY_PLAYED, "every_listener_captured", Outcome(True, note), [])
+        return to_result(RAW_RECENTLY_PLAYED, EVERY_LISTENER_CAPTURED, Outcome(True, note), [])
     names = ", ".join(sorted(failures))
     outcome = Outcome(
         False,
@@ -81,16 +84,13 @@ def every_listener_captured(context: dg.AssetCheckExecutionContext) -> dg.AssetC
         "to see each token's state; `spotify-assets auth --listener NAME` renews one.",
         {LISTENERS_FAILED: failures},
     )
-    return to_result(RAW_RECENTLY_PLAYED, "every_listener_captured", outcome, [])
+    return to_result(RAW_RECENTLY_PLAYED, EVERY_LISTENER_CAPTURED, outcome, [])
 
 
-@dg.asset_check(asset=RAW_RECENTLY_PLAYED, name="spotify_authorization_fresh", blocking=False)
 def spotify_authorization_fresh(
     context: dg.AssetCheckExecutionContext, spotify: SpotifyResource
 ) -> dg.AssetCheckResult:
-    """Warns two weeks before a Spotify refresh token's six-month expiry (or when its consent date is
-    unknown), for every listener, so that `spotify-assets auth` runs before captures fail. Passes on the
-    sample source."""
+    """`SPOTIFY_AUTHORIZATION_FRESH` for every listener of the install."""
     source = spotify.resolved_source()
     now = datetime.now(UTC)
     registered = list(context.instance.get_dynamic_partitions(LISTENER_PARTITIONS))
@@ -103,4 +103,45 @@ def spotify_authorization_fresh(
         command = auth_command(settings) if settings else ""
         outcomes[listener] = capture_rules.authorization_fresh(source, authorized_at, due, now, command)
     outcome = capture_rules.household_authorization_fresh(outcomes)
-    return to_result(RAW_RECENTLY_PLAYED, "spotify_authorization_fresh", outcome, [])
+    return to_result(RAW_RECENTLY_PLAYED, SPOTIFY_AUTHORIZATION_FRESH, outcome, [])
+
+
+RAW_CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        NO_POSSIBLE_GAP,
+        asset=RAW_RECENTLY_PLAYED,
+        blocking=False,
+        description="Warns when an extraction of the day found a full page of 50 plays that does not reach "
+        "back to anything stored: plays in between may be lost (the raw materializations' "
+        "`possible_gap_days`).",
+    ),
+    dg.AssetCheckSpec(
+        EVERY_LISTENER_CAPTURED,
+        asset=RAW_RECENTLY_PLAYED,
+        blocking=False,
+        description="Fails when a household capture stored the other listeners' plays but not some "
+        "listener's (expired token, revoked app, rate limit): their `listeners_failed`, with what to do.",
+    ),
+    dg.AssetCheckSpec(
+        SPOTIFY_AUTHORIZATION_FRESH,
+        asset=RAW_RECENTLY_PLAYED,
+        blocking=False,
+        description="Warns two weeks before a Spotify refresh token's six-month expiry (or when its consent "
+        "date is unknown), for every listener, so that `spotify-assets auth` runs before captures fail. "
+        "Passes on the sample source.",
+    ),
+]
+
+
+@dg.multi_asset_check(name="raw_recently_played_checks", specs=RAW_CHECK_SPECS, can_subset=True)
+def raw_capture_checks(
+    context: dg.AssetCheckExecutionContext, spotify: SpotifyResource
+) -> Iterable[dg.AssetCheckResult]:
+    """The checks of raw recently-played selected for this run, in one step."""
+    selected = {key.name for key in context.selected_asset_check_keys}
+    if NO_POSSIBLE_GAP in selected:
+        yield no_possible_gap(context)
+    if EVERY_LISTENER_CAPTURED in selected:
+        yield every_listener_captured(context)
+    if SPOTIFY_AUTHORIZATION_FRESH in selected:
+        yield spotify_authorization_fresh(context, spotify)

@@ -167,7 +167,10 @@ def stop_embedded_server(directory: str | Path) -> None:
     """Stop the embedded PostgreSQL of a data folder if it runs (fast shutdown: open sessions are ended)."""
     import pgserver
 
+    from spotify_assets.storage.kept_connection import close_kept_connections  # see LAZY_IMPORTS
+
     path = _resolve(directory)
+    close_kept_connections(lambda server: server[:2] == ("embedded", str(path)))  # type: ignore[index]
     with _lock:
         server = _servers.pop(path, None)
         _databases.difference_update({key for key in _databases if key[0] == path})
@@ -192,7 +195,8 @@ class PostgresResource(dg.ConfigurableResource):
     with `spotify_assets.storage.postgres.stop_embedded_server(embedded_dir)`.
 
     `connect()` yields a psycopg connection with autocommit off: the transaction commits when the block
-    ends normally and rolls back when it raises.
+    ends normally and rolls back when it raises. A process keeps one connection per server for all its
+    blocks, tested each time a block takes it (`kept_connection`).
 
     Example:
         ```python
@@ -265,12 +269,23 @@ class PostgresResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        """A connection, closed on exit: committed when the block succeeds, rolled back when it raises."""
+        """The process's connection to this server (`kept_connection`): committed when the block succeeds,
+        rolled back (and closed) when it raises."""
+        from spotify_assets.storage.kept_connection import kept_connection  # a connection: see LAZY_IMPORTS
+
+        with kept_connection(self._server_key(), self._new_connection) as conn:
+            yield conn
+
+    def _server_key(self) -> tuple[object, ...]:
+        if self.is_embedded:
+            return ("embedded", str(_resolve(self.embedded_dir)), self.dbname)
+        return ("external", self.host, self.port, self.dbname, self.user, self.password, self.sslmode)
+
+    def _new_connection(self) -> psycopg.Connection:
         import psycopg  # a connection: see LAZY_IMPORTS
 
         try:
-            conn = psycopg.connect(self.conninfo(), autocommit=False)
+            # Statements are not prepared: a plan kept across blocks would outlive a table rebuilt meanwhile.
+            return psycopg.connect(self.conninfo(), autocommit=False, prepare_threshold=None)
         except psycopg.OperationalError as error:
             raise ConnectionError(f"cannot connect to PostgreSQL at {self.describe()}: {error}") from error
-        with conn:
-            yield conn

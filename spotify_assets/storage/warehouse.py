@@ -126,12 +126,20 @@ def advisory_xact_lock(conn: psycopg.Connection, name: str) -> None:
 
 def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
     """Create a schema if missing, safely against concurrent creators."""
-    if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone():
+    if _schema_exists(conn, schema):
         return
     # Two concurrent CREATE SCHEMA IF NOT EXISTS can both miss and then collide on the catalog's unique
     # index; serializing the creators (only while the schema is new) lets the second one see the first.
     advisory_xact_lock(conn, f"schema {schema}")
-    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    # Asked again under the lock by a scan of the catalog, which sees a creator that committed while this
+    # transaction waited: IF NOT EXISTS asks the server process's catalog cache, which a kept connection's
+    # process filled in earlier transactions and hears of that creator only at its next transaction.
+    if not _schema_exists(conn, schema):
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is not None
 
 
 def _comment_column(conn: psycopg.Connection, spec: TableSpec, column: Column) -> None:
@@ -249,10 +257,15 @@ def count_rows(conn: psycopg.Connection, spec: TableSpec, partitions: Sequence[s
 
 
 def table_exists(conn: psycopg.Connection, spec: TableSpec) -> bool:
-    """Whether the spec's table exists in the database."""
-    name = table_identifier(spec).as_string(conn)
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
-    return bool(row and row[0])
+    """Whether the spec's table exists in the database (committed by anyone before this statement)."""
+    # A scan of the catalog, not to_regclass: that asks the server process's catalog cache, which misses a
+    # table another transaction created while this one waited for the table's lock (see ensure_schema).
+    row = conn.execute(
+        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        (spec.schema, spec.name),
+    ).fetchone()
+    return row is not None
 
 
 def existing_keys(conn: psycopg.Connection, spec: TableSpec, column: str, values: Sequence[str]) -> set[str]:
