@@ -33,10 +33,10 @@ def add_report_metadata(
     reports = iter(household_reports(plays, [day for day in days if day in charted]))
     for day in days:
         if day not in charted:
-            numbers = next(totals)
-            several = {"listeners": dg.MetadataValue.json(numbers.totals())} if numbers.several else {}
+            counted = next(totals)
+            several = {"listeners": dg.MetadataValue.json(counted.totals())} if counted.several else {}
             context.add_asset_metadata(
-                {**report_scalars(numbers.household), **several}, partition_key=day.isoformat()
+                {**report_scalars(counted.household), **several}, partition_key=day.isoformat()
             )
             continue
         household = next(reports)
