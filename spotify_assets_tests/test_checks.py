@@ -4,6 +4,7 @@ running."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from pydantic import PrivateAttr
 
 from spotify_assets.assets.partitions import build_daily_partitions
 from spotify_assets.assets.raw import RAW_RECENTLY_PLAYED
@@ -18,14 +20,23 @@ from spotify_assets.assets.report import REPORT_LISTENING
 from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS
 from spotify_assets.contracts.settings import get_settings
-from spotify_assets.contracts.tables import GOLD_TABLES
+from spotify_assets.contracts.tables import DIM_ARTIST, FACT_RECENTLY_PLAYED, GOLD_TABLES, PLAYS
 from spotify_assets.definitions import build_definitions
-from spotify_assets.quality.checks import build_checks
+from spotify_assets.quality import rules
+from spotify_assets.quality.checks import (
+    UNIQUE_KEY,
+    VALID_VALUES,
+    build_checks,
+    build_table_checks,
+    references_of,
+)
 from spotify_assets.quality.raw_checks import SPOTIFY_AUTHORIZATION_FRESH, recorded_gap_days
+from spotify_assets.quality.table_evaluation import evaluate
 from spotify_assets.sources.token_store import StoredToken, write_token_file
+from spotify_assets.storage.lake import LakeResource
 from spotify_assets.transforms import gold
 from spotify_assets.transforms.silver import flatten_recently_played
-from spotify_assets_tests.helpers import make_settings
+from spotify_assets_tests.helpers import make_settings, materialize
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 
@@ -286,3 +297,42 @@ def test_the_gap_check_remembers_every_extraction_of_a_partition():
     assert recorded_gap_days(instance, RAW_RECENTLY_PLAYED, days) == [days[1]]
     extracted(days[0], ", ".join(days))  # a range run that found gaps on both days
     assert recorded_gap_days(instance, RAW_RECENTLY_PLAYED, days[:1]) == [days[0]]
+
+
+class CountingLake(LakeResource):
+    """A local lake that counts the reads of each object."""
+
+    _reads: Counter[str] = PrivateAttr(default_factory=Counter)
+
+    def read_object(self, key: str, partition_key: str) -> bytes | None:
+        self._reads[key] += 1
+        return super().read_object(key, partition_key)
+
+
+def test_a_range_check_reads_each_object_once_and_judges_as_each_rule_alone(tmp_path, clean_warehouse):
+    first, last = date(2025, 1, 1), date(2025, 3, 10)  # 69 days: three batches of 31 days
+    settings = make_settings(tmp_path, clean_warehouse)
+    materialize(settings, first, last)
+    days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    for spec in (PLAYS, FACT_RECENTLY_PLAYED, DIM_ARTIST):
+        lake = CountingLake(local_dir=settings.lake_dir)
+        table = build_table_checks(spec, "UTC")
+        names = [check.name for check in table.check_specs]
+        references = references_of(spec)
+        results = list(evaluate(spec, names, references, "UTC", days, lake, clean_warehouse))
+        assert [r.check_name for r in results] == names and all(r.passed for r in results)
+        objects = {key: n for key, n in lake._reads.items() if key.startswith(f"{spec.schema}/")}
+        assert len(objects) == len(days) and set(objects.values()) == {1}, spec.qualified_name
+        alone = LakeResource(local_dir=settings.lake_dir)
+        path = [spec.schema, spec.name]
+
+        def rows() -> DayBatches:
+            return DayBatches(days, lambda keys: alone.read_table_partitions(path, keys, spec))  # noqa: B023
+
+        by_name = {r.check_name: r for r in results}
+        for name, outcome in (
+            (UNIQUE_KEY, rules.unique_key(rows(), spec)),
+            (VALID_VALUES, rules.valid_values(rows(), spec, "UTC")),
+        ):
+            assert by_name[name].description == outcome.description
+            assert by_name[name].metadata["rows_checked"].value == outcome.metadata["rows_checked"] > 0

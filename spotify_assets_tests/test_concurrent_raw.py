@@ -1,5 +1,6 @@
 """Two runs of one raw partition at once lose nothing: the lake IO manager re-reads the stored object and
-unites it with the run's items under a lock per (asset, partition), from the read to the end of the write."""
+unites it with the run's items under a lock per (asset, month of days), from the read to the end of the
+write."""
 
 from __future__ import annotations
 

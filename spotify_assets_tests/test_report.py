@@ -28,7 +28,15 @@ from spotify_assets.report.charts import (
     top_artists_chart,
     top_tracks_chart,
 )
-from spotify_assets.transforms.report import WINDOW_DAYS, ListeningReport, _dates, _report, listening_reports
+from spotify_assets.transforms.household import household_reports, household_totals
+from spotify_assets.transforms.report import (
+    WINDOW_DAYS,
+    DayTotals,
+    ListeningReport,
+    _dates,
+    _report,
+    listening_reports,
+)
 from spotify_assets_tests.helpers import make_settings, materialize
 from spotify_assets_tests.report_numbers import listening_frame, sql_numbers
 
@@ -102,6 +110,36 @@ def test_report_charts_and_numbers_equal_sql_on_the_warehouse(settings, clean_wa
                 "SELECT plays, minutes FROM bi.daily_listening WHERE date = %s", (day,)
             ).fetchone()
             assert (daily[0], float(daily[1])) == (metadata["day_plays"].value, metadata["day_minutes"].value)
+
+
+@pytest.mark.slow
+def test_a_long_range_gives_its_uncharted_days_their_numbers_only(settings, clean_warehouse):
+    first, last = date(2025, 1, 2), date(2025, 2, 3)  # 33 days: the first two are charted by nobody
+    result = materialize(settings, first, last)
+    events = {
+        date.fromisoformat(event.partition): event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == REPORT_LISTENING
+    }
+    assert len(events) == 33
+    with clean_warehouse.connect() as conn:
+        for day in (first, first + timedelta(days=1), date(2025, 1, 31)):
+            metadata = {key: entry.value for key, entry in events[day].items()}
+            assert ("report" in metadata) == (day == date(2025, 1, 31))
+            for prefix, since in (("day", day), ("window", day - timedelta(days=29))):
+                expected = sql_numbers(conn, since, day)
+                assert (metadata[f"{prefix}_plays"], metadata[f"{prefix}_minutes"]) == (
+                    expected["plays"],
+                    expected["minutes"],
+                )
+            (with_plays,) = conn.execute(
+                "SELECT count(DISTINCT extraction_date) FROM gold.fact_recently_played "
+                "WHERE extraction_date BETWEEN %s AND %s",
+                (day - timedelta(days=29), day),
+            ).fetchone()
+            assert metadata["window_days_with_plays"] == with_plays
+            assert metadata["window_first_day"] == (day - timedelta(days=29)).isoformat()
+            assert metadata["day_plays"] > 0
 
 
 @pytest.mark.slow
@@ -408,3 +446,30 @@ def test_a_long_range_charts_its_last_month_and_month_ends_and_a_short_one_every
     assert set(decade[-CHART_ALL_DAYS:]) <= charted
     assert len(charted) == 120 + CHART_ALL_DAYS - 1  # 2024-12-31 is both
     assert date(2019, 6, 14) not in charted
+
+
+@pytest.mark.parametrize("listeners", [1, 3])
+def test_the_totals_of_uncharted_days_equal_the_full_reports(listeners: int):
+    first = date(2025, 1, 1)
+    frame = random_listening(7, plays=3000, days=90, first=first)
+    rng = random.Random(listeners)
+    # Listeners' plays in turns of a few weeks: some days' windows hold one listener, others several.
+    frame = frame.assign(
+        listener_id=[
+            f"l{(d - first).days // 20 % listeners + rng.randrange(2) * (listeners > 1)}"
+            for d in frame["extraction_date"]
+        ]
+    )
+    frame.loc[frame.index[:5], "extraction_date"] = None  # plays of no day count nowhere
+    frame = frame[
+        (frame["extraction_date"].isna()) | (frame["extraction_date"] != first + timedelta(days=40))
+    ]
+    days = [first + timedelta(days=n) for n in range(-3, 130, 1)]  # before, through and after the plays
+    reports = list(household_reports(frame, days))
+    totals = household_totals(frame, days)
+    assert len(totals) == len(reports) == len(days)
+    for report, counted in zip(reports, totals, strict=True):
+        assert counted.household == DayTotals.of(report.household), report.day
+        assert counted.totals() == report.totals() and counted.several == report.several
+    assert any(t.several for t in totals) == (listeners > 1)
+    assert {t.household.window_days_with_plays for t in totals} >= {0, 29, 30}

@@ -14,8 +14,8 @@ from spotify_assets.report.household_page import household_markdown, listener_ma
 from spotify_assets.storage.bi import ensure_views, read_listening
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.transforms.household import HouseholdReport, household_reports
-from spotify_assets.transforms.report import WINDOW_DAYS, ListeningReport
+from spotify_assets.transforms.household import HouseholdReport, household_reports, household_totals
+from spotify_assets.transforms.report import WINDOW_DAYS, DayTotals, ListeningReport
 
 
 def add_report_metadata(
@@ -28,13 +28,19 @@ def add_report_metadata(
         views = ensure_views(conn)
         plays = read_listening(conn, days[0] - timedelta(days=WINDOW_DAYS - 1), days[-1])
     charted = chart_days(days)
-    for household in household_reports(plays, days):
-        day, report = household.day, household.household
+    # Days without charts need only their totals, counted for all of them at once.
+    totals = iter(household_totals(plays, [day for day in days if day not in charted]))
+    reports = iter(household_reports(plays, [day for day in days if day in charted]))
+    for day in days:
         if day not in charted:
-            totals = {"listeners": dg.MetadataValue.json(household.totals())} if household.several else {}
-            scalars = report_scalars(report)
-            context.add_asset_metadata({**scalars, **totals}, partition_key=day.isoformat())
+            counted = next(totals)
+            several = {"listeners": dg.MetadataValue.json(counted.totals())} if counted.several else {}
+            context.add_asset_metadata(
+                {**report_scalars(counted.household), **several}, partition_key=day.isoformat()
+            )
             continue
+        household = next(reports)
+        report = household.household
         numbers = report_numbers(report)
         scalars = {k: v for k, v in numbers.items() if not isinstance(v, dg.MetadataValue)}
         charts = render_charts(report)
@@ -75,22 +81,22 @@ ARTIST_COLUMNS = ("artist", "plays", "minutes")
 TRACK_COLUMNS = ("track", "artist", "plays", "minutes")
 
 
-def report_scalars(report: ListeningReport) -> dict[str, object]:
+def report_scalars(totals: DayTotals) -> dict[str, object]:
     """The report's plain numbers: `day_*` for the day, `window_*` for the rolling 30 days."""
-    periods = (("day", report.day), ("window", report.window))
-    numbers: dict[str, object] = {}
-    for prefix, period in periods:
-        numbers[f"{prefix}_plays"] = period.plays
-        numbers[f"{prefix}_minutes"] = period.minutes
-    numbers["window_first_day"] = report.window.first_day.isoformat()
-    numbers["window_days_with_plays"] = report.window.days_with_plays  # what window_plays_by_hour averages
-    return numbers
+    return {
+        "day_plays": totals.day_plays,
+        "day_minutes": totals.day_minutes,
+        "window_plays": totals.window_plays,
+        "window_minutes": totals.window_minutes,
+        "window_first_day": totals.window_first_day.isoformat(),
+        "window_days_with_plays": totals.window_days_with_plays,  # what window_plays_by_hour averages
+    }
 
 
 def report_numbers(report: ListeningReport) -> dict[str, object]:
     """The report's numbers as metadata: `report_scalars`, and the top lists and hours of each period."""
     periods = (("day", report.day), ("window", report.window))
-    numbers = report_scalars(report)
+    numbers = report_scalars(DayTotals.of(report))
     for prefix, period in periods:
         numbers[f"{prefix}_top_artists"] = ranking_table(period.top_artists, ARTIST_COLUMNS)
     for prefix, period in periods:

@@ -33,6 +33,8 @@ __all__ = [
     "SAMPLE_ROWS",
     "TOKEN_WARNING_LEAD",
     "VALUE_RULES",
+    "UniqueKey",
+    "ValidValues",
     "Frames",
     "Markdown",
     "Outcome",
@@ -92,36 +94,53 @@ def unique_key(frames: DayBatches, spec: TableSpec) -> Outcome:
     (silver, fact), within each partition's rows for upserted tables (a day lists the entities it saw, and
     the same artist is rightly in many days).
 
-    The rows are checked a batch of days at a time. For silver and the fact that is the same check:
-    their keys hold `played_at`, which `valid_values` keeps inside the row's own day.
+    The rows are checked a batch of days at a time (`UniqueKey`). For silver and the fact that is the same
+    check: their keys hold `played_at`, which `valid_values` keeps inside the row's own day.
     """
-    key = list(spec.primary_key)
-    found: dict[str, list[pd.DataFrame]] = {}
-    rows = partitions = 0
+    check = UniqueKey(spec)
     for batch in frames.batches():
-        rows += _rows(batch)
-        partitions += len(batch)
-        if spec.write_mode == "replace_partition":
-            duplicates = duplicate_keys(_concat(batch), key)
+        check.add(batch)
+    return check.outcome()
+
+
+class UniqueKey:
+    """`unique_key` a batch at a time: `add` each batch of the checked partitions once, then `outcome()`
+    (so one read of the rows can serve every rule)."""
+
+    def __init__(self, spec: TableSpec) -> None:
+        self._spec, self._key = spec, list(spec.primary_key)
+        self._found: dict[str, list[pd.DataFrame]] = {}
+        self._rows = self._partitions = 0
+
+    def add(self, batch: Frames) -> None:
+        self._rows += _rows(batch)
+        self._partitions += len(batch)
+        if self._spec.write_mode == "replace_partition":
+            duplicates = duplicate_keys(_concat(batch), self._key)
             if len(duplicates):
-                found.setdefault("all", []).append(duplicates)
-            continue
+                self._found.setdefault("all", []).append(duplicates)
+            return
         # Each partition's keys apart, in one grouping of the batch: the partition is part of the key.
         by_day = DayFrames.of(batch)
         labelled = by_day.whole.assign(**{PARTITION: by_day.row_days()})
-        duplicates = duplicate_keys(labelled, [PARTITION, *key])
+        duplicates = duplicate_keys(labelled, [PARTITION, *self._key])
         for day, part in duplicates.groupby(PARTITION, sort=True):
-            found.setdefault(str(day), []).append(part.drop(columns=PARTITION).reset_index(drop=True))
-    duplicate_count = sum(len(part) for parts in found.values() for part in parts)
-    metadata: dict[str, Any] = {"rows_checked": rows, "duplicate_keys": duplicate_count}
-    if not found:
-        scope = "in" if spec.write_mode == "replace_partition" else "within each partition of"
-        return Outcome(True, f"({', '.join(key)}) is unique {scope} {measured(rows, partitions)}", metadata)
-    parts = [part for group in found.values() for part in group]
-    metadata["duplicates"] = sample_table(pd.concat(parts, ignore_index=True))
-    days = sorted(name for name in found if name != "all")
-    where = f" (partitions {', '.join(days)})" if days else ""
-    return Outcome(False, f"{duplicate_count} duplicated ({', '.join(key)}) values{where}", metadata)
+            self._found.setdefault(str(day), []).append(part.drop(columns=PARTITION).reset_index(drop=True))
+
+    def outcome(self) -> Outcome:
+        key, found, rows = self._key, self._found, self._rows
+        duplicate_count = sum(len(part) for parts in found.values() for part in parts)
+        metadata: dict[str, Any] = {"rows_checked": rows, "duplicate_keys": duplicate_count}
+        if not found:
+            scope = "in" if self._spec.write_mode == "replace_partition" else "within each partition of"
+            return Outcome(
+                True, f"({', '.join(key)}) is unique {scope} {measured(rows, self._partitions)}", metadata
+            )
+        parts = [part for group in found.values() for part in group]
+        metadata["duplicates"] = sample_table(pd.concat(parts, ignore_index=True))
+        days = sorted(name for name in found if name != "all")
+        where = f" (partitions {', '.join(days)})" if days else ""
+        return Outcome(False, f"{duplicate_count} duplicated ({', '.join(key)}) values{where}", metadata)
 
 
 # -- values -----------------------------------------------------------------------------------------------
@@ -222,20 +241,37 @@ def _violations_by_partition(batch: Frames, spec: TableSpec, timezone: str) -> d
 
 def valid_values(frames: DayBatches, spec: TableSpec, timezone: str) -> Outcome:
     """No nulls in NOT NULL columns (keys included) and every sane-value rule holds, in each partition."""
-    problems: Counter[str] = Counter()
-    days_with_problems = set()
-    rows = partitions = 0
+    check = ValidValues(spec, timezone)
     for batch in frames.batches():
-        rows += _rows(batch)
-        partitions += len(batch)
-        for partition_key, found in _violations_by_partition(batch, spec, timezone).items():
-            problems.update(found)
-            days_with_problems.add(partition_key)
-    metadata: dict[str, Any] = {"rows_checked": rows, "violations": dict(sorted(problems.items()))}
-    if not problems:
-        return Outcome(True, f"no null keys and sane values in {measured(rows, partitions)}", metadata)
-    summary = ", ".join(f"{name}: {count}" for name, count in sorted(problems.items()))
-    return Outcome(False, f"{summary} (partitions {partitions_text(days_with_problems)})", metadata)
+        check.add(batch)
+    return check.outcome()
+
+
+class ValidValues:
+    """`valid_values` a batch at a time: `add` each batch of the checked partitions once, then `outcome()`."""
+
+    def __init__(self, spec: TableSpec, timezone: str) -> None:
+        self._spec, self._timezone = spec, timezone
+        self._problems: Counter[str] = Counter()
+        self._days_with_problems: set[str] = set()
+        self._rows = self._partitions = 0
+
+    def add(self, batch: Frames) -> None:
+        self._rows += _rows(batch)
+        self._partitions += len(batch)
+        for partition_key, found in _violations_by_partition(batch, self._spec, self._timezone).items():
+            self._problems.update(found)
+            self._days_with_problems.add(partition_key)
+
+    def outcome(self) -> Outcome:
+        problems, rows = self._problems, self._rows
+        metadata: dict[str, Any] = {"rows_checked": rows, "violations": dict(sorted(problems.items()))}
+        if not problems:
+            return Outcome(
+                True, f"no null keys and sane values in {measured(rows, self._partitions)}", metadata
+            )
+        summary = ", ".join(f"{name}: {count}" for name, count in sorted(problems.items()))
+        return Outcome(False, f"{summary} (partitions {partitions_text(self._days_with_problems)})", metadata)
 
 
 # -- referential integrity --------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ this module, with pandas, loads when a check step runs.
 
 # No `from __future__ import annotations`: kept as `checks`, whose resource annotations Dagster reads.
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import dagster as dg
 import pandas as pd
@@ -37,6 +39,9 @@ from spotify_assets.storage.postgres import PostgresResource
 from spotify_assets.storage.raw_partitions import listener_json_partitions
 from spotify_assets.storage.warehouse import compare_keys, existing_keys
 
+if TYPE_CHECKING:
+    import psycopg
+
 
 def evaluate(
     spec: TableSpec,
@@ -47,30 +52,79 @@ def evaluate(
     lake: LakeResource,
     postgres: PostgresResource,
 ) -> Iterable[dg.AssetCheckResult]:
-    """The results of the checks `names` of `spec`'s table over `partitions` (days in `timezone`)."""
+    """The results of the checks `names` of `spec`'s table over `partitions` (days in `timezone`).
+
+    The partitions' objects are read once, a batch of days at a time, each batch handed to every rule as it
+    is read (a decade's checks would otherwise read each of its 3,653 objects once per rule)."""
     key = spec.asset_key
     columns = rules.columns_checked(spec) | set(references)
     if MATCHES_RAW in names:
         columns |= set(SILVER_RAW_COLUMNS)
-    rows = _lake_rows(lake, spec, partitions, columns)
-    yield to_result(key, UNIQUE_KEY, rules.unique_key(rows, spec), partitions)
-    yield to_result(key, VALID_VALUES, rules.valid_values(rows, spec, timezone), partitions)
-    if MATCHES_RAW in names:
-        outcome = silver_matches_raw(_raw_items(lake, partitions), rows)
-        yield to_result(key, MATCHES_RAW, outcome, partitions)
-    if references:
-        yield to_result(key, KEYS_IN_DIMENSIONS, _references(postgres, rows, references), partitions)
+    unique, valid = rules.UniqueKey(spec), rules.ValidValues(spec, timezone)
+    passes: list[_Batch] = [unique, valid]
+    referenced: _References | None = None
+    with contextlib.ExitStack() as stack:
+        if references:
+            referenced = _References(stack.enter_context(postgres.connect()), references)
+            passes.append(referenced)
+        rows = _lake_rows(lake, spec, partitions, columns, passes)
+        matched = silver_matches_raw(_raw_items(lake, partitions), rows) if MATCHES_RAW in names else None
+        rows.read_all()  # the batches no lookup asked for
+    yield to_result(key, UNIQUE_KEY, unique.outcome(), partitions)
+    yield to_result(key, VALID_VALUES, valid.outcome(), partitions)
+    if matched is not None:
+        yield to_result(key, MATCHES_RAW, matched, partitions)
+    if referenced is not None:
+        yield to_result(key, KEYS_IN_DIMENSIONS, referenced.outcome(), partitions)
     if MATCHES_SILVER in names:
         yield to_result(key, MATCHES_SILVER, _matches_silver(postgres, partitions), partitions)
 
 
+class _Batch(Protocol):
+    def add(self, batch: Mapping[str, pd.DataFrame]) -> None: ...
+
+
+class _OnePass(DayBatches):
+    """The partitions' rows, read from the lake a batch of days at a time as they are looked up, each batch
+    once: as it is read, every pass (`add`) gets it too."""
+
+    def __init__(
+        self,
+        partitions: Sequence[str],
+        read: Callable[[list[str]], Mapping[str, pd.DataFrame]],
+        passes: Sequence[_Batch],
+    ) -> None:
+        self._seen: set[str] = set()
+        self._passes = list(passes)
+        self._read_batch = read
+        super().__init__(partitions, self._read_once)
+
+    def _read_once(self, keys: list[str]) -> Mapping[str, pd.DataFrame]:
+        batch = self._read_batch(keys)
+        if not self._seen.issuperset(keys):
+            self._seen.update(keys)
+            for each in self._passes:
+                each.add(batch)
+        return batch
+
+    def read_all(self) -> None:
+        """Read the batches not read yet (in key order), for the passes."""
+        for key in self:
+            if key not in self._seen:
+                self[key]  # loads its batch
+
+
 def _lake_rows(
-    lake: LakeResource, spec: TableSpec, partitions: Sequence[str], columns: Collection[str]
-) -> DayBatches:
-    """The partitions' rows, only `columns` of them (what the checks read), a batch of days at a time as the
-    rules go through them."""
+    lake: LakeResource,
+    spec: TableSpec,
+    partitions: Sequence[str],
+    columns: Collection[str],
+    passes: Sequence[_Batch],
+) -> _OnePass:
+    """The partitions' rows, only `columns` of them (what the checks read), read a batch of days at a time,
+    each batch handed to `passes` once."""
     path, read = [spec.schema, spec.name], spec.projected(columns)
-    return DayBatches(partitions, lambda keys: lake.read_table_partitions(path, keys, read))
+    return _OnePass(partitions, lambda keys: lake.read_table_partitions(path, keys, read), passes)
 
 
 def _raw_items(lake: LakeResource, partitions: Sequence[str]) -> DayBatches:
@@ -93,20 +147,22 @@ def _raw_items(lake: LakeResource, partitions: Sequence[str]) -> DayBatches:
 # -- silver and gold: every table of the registry ------------------------------------------------------------
 
 
-def _references(
-    postgres: PostgresResource,
-    rows: DayBatches,
-    references: Mapping[str, tuple[TableSpec, str]],
-) -> rules.Outcome:
-    missing: dict[str, list[pd.DataFrame]] = {}
-    with postgres.connect() as conn:
-        for batch in rows.batches():
-            frame = whole_frame(batch)
-            for column, (dimension, key) in references.items():
-                present = existing_keys(conn, dimension, key, frame[column].dropna().unique().tolist())
-                name = f"{column} -> {dimension.qualified_name}"
-                missing.setdefault(name, []).append(rules.missing_references(frame[column], present))
-    return rules.references_exist({name: _add_up(parts) for name, parts in missing.items()})
+class _References:
+    """`keys_in_dimensions` a batch at a time on `conn`: `add` each batch once, then `outcome()`."""
+
+    def __init__(self, conn: "psycopg.Connection", references: Mapping[str, tuple[TableSpec, str]]) -> None:
+        self._conn, self._references = conn, references
+        self._missing: dict[str, list[pd.DataFrame]] = {}
+
+    def add(self, batch: Mapping[str, pd.DataFrame]) -> None:
+        frame = whole_frame(batch)
+        for column, (dimension, key) in self._references.items():
+            present = existing_keys(self._conn, dimension, key, frame[column].dropna().unique().tolist())
+            name = f"{column} -> {dimension.qualified_name}"
+            self._missing.setdefault(name, []).append(rules.missing_references(frame[column], present))
+
+    def outcome(self) -> rules.Outcome:
+        return rules.references_exist({name: _add_up(parts) for name, parts in self._missing.items()})
 
 
 def _add_up(missing: list[pd.DataFrame]) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from spotify_assets.storage.asset_metadata import (
 from spotify_assets.storage.lake import LakeResource, missing_partition_error
 from spotify_assets.storage.object_formats import JsonDocument, encode_json
 from spotify_assets.storage.postgres import PostgresResource
-from spotify_assets.storage.raw_lock import partition_locks
+from spotify_assets.storage.raw_lock import lock_groups, partition_locks
 from spotify_assets.storage.raw_partitions import (
     RAW_LAYER,
     asset_path,
@@ -68,8 +68,8 @@ def write_asset_output(
     Tables are written a batch at a time (see `TableBatchWriter`). Each
     partition's own metadata is `dagster/partition_row_count` and, for tables, a Markdown `preview` (of the
     last 31 partitions only, in a longer range: `asset_metadata.previewed_partitions`).
-    A raw partition of `raw_merge.RAW_MERGES` is read again and united with what is stored under its lock
-    (`raw_lock`: PostgreSQL advisory locks when `postgres` is given), so concurrent runs lose nothing.
+    A raw partition of `raw_merge.RAW_MERGES` is read again and united with what is stored under its month's
+    lock (`raw_lock`: PostgreSQL advisory locks when `postgres` is given), so concurrent runs lose nothing.
     """
     path = asset_path(asset_key)
     filename = raw_filename(path)
@@ -119,7 +119,8 @@ def _write_merged(
     merge: Callable[[Any, Any], Any],
     postgres: PostgresResource | None,
 ) -> list[str]:
-    """Write each partition under its lock: read what is stored, unite, write; `payloads` gets the result.
+    """Write the partitions a month at a time under that month's lock (`raw_lock`): read what is stored,
+    unite, write the month's changed objects together; `payloads` gets the result.
 
     An object that already holds exactly the payload's bytes (a re-run that found nothing new) is neither
     decoded nor written again.
@@ -127,23 +128,25 @@ def _write_merged(
     for payload in payloads.values():  # one that cannot be encoded fails before any partition changes
         if not isinstance(payload, JsonDocument):
             encode_json(payload)
-    uris = []
+    keys = {day: lake.partition_path(path, day, filename) for day in payloads}
     with partition_locks(postgres) as hold:
-        for partition_key, payload in payloads.items():
-            key = lake.partition_path(path, partition_key, filename)
-            data = _encoded(payload)
-            with hold(path, partition_key):
-                stored = lake.read_object(key, partition_key)
-                if stored != data:
+        for days in lock_groups(payloads):
+            with hold(path, days):
+                changed = {}
+                for day in days:
+                    key, data = keys[day], _encoded(payloads[day])
+                    stored = lake.read_object(key, day)
+                    if stored == data:
+                        continue
                     merged = merge(
-                        None if stored is None else lake.decode_json(stored, key, partition_key), payload
+                        None if stored is None else lake.decode_json(stored, key, day), payloads[day]
                     )
-                    if merged is not payload:
-                        payloads[partition_key], data = merged, _encoded(merged)
+                    if merged is not payloads[day]:
+                        payloads[day], data = merged, _encoded(merged)
                     if stored != data:
-                        lake.write_bytes(key, data)
-            uris.append(lake.uri(key))
-    return uris
+                        changed[key] = data
+                lake.write_objects(changed)
+    return [lake.uri(key) for key in keys.values()]
 
 
 def _encoded(payload: Any) -> bytes:

@@ -26,7 +26,9 @@ from spotify_assets.transforms.report import (
     MS_PER_MINUTE,
     TOP_N,
     WINDOW_DAYS,
+    DayTotals,
     ListeningReport,
+    day_totals,
     day_windows,
     listening_reports,
 )
@@ -70,14 +72,58 @@ class HouseholdReport:
     def totals(self) -> dict[str, dict[str, int | float]]:
         """listener_id -> day_plays, day_minutes, window_plays, window_minutes."""
         return {
-            listener: {
-                "day_plays": report.day.plays,
-                "day_minutes": report.day.minutes,
-                "window_plays": report.window.plays,
-                "window_minutes": report.window.minutes,
-            }
-            for listener, report in self.listeners.items()
+            listener: listener_totals(DayTotals.of(report)) for listener, report in self.listeners.items()
         }
+
+
+def listener_totals(report: DayTotals) -> dict[str, int | float]:
+    """A listener's numbers in the household's `listeners` metadata."""
+    return {
+        "day_plays": report.day_plays,
+        "day_minutes": report.day_minutes,
+        "window_plays": report.window_plays,
+        "window_minutes": report.window_minutes,
+    }
+
+
+@dataclass(frozen=True)
+class HouseholdTotals:
+    """One day's totals (`DayTotals`): the household's, and each listener's with plays in the window."""
+
+    household: DayTotals
+    listeners: dict[str, DayTotals]
+
+    @property
+    def several(self) -> bool:
+        """Whether at least two listeners have plays in the window."""
+        return len(self.listeners) > 1
+
+    def totals(self) -> dict[str, dict[str, int | float]]:
+        """listener_id -> day_plays, day_minutes, window_plays, window_minutes, as `HouseholdReport`'s."""
+        return {listener: listener_totals(totals) for listener, totals in self.listeners.items()}
+
+
+def household_totals(
+    plays: pd.DataFrame, days: Iterable[date], window_days: int = WINDOW_DAYS
+) -> list[HouseholdTotals]:
+    """The totals of `household_reports` for each of `days`, without their top lists, hours and comparisons:
+    counted for all the days at once (`day_totals`)."""
+    days = list(days)
+    ids = sorted(plays["listener_id"].dropna().unique().tolist())
+    everyone = day_totals(plays, days, window_days)
+    theirs = {
+        listener: day_totals(plays[plays["listener_id"] == listener], days, window_days)
+        if len(ids) > 1
+        else everyone
+        for listener in ids
+    }
+    return [
+        HouseholdTotals(
+            household,
+            {listener: each[n] for listener, each in theirs.items() if each[n].window_plays},
+        )
+        for n, household in enumerate(everyone)
+    ]
 
 
 class _Window:

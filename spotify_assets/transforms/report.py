@@ -60,6 +60,70 @@ class ListeningReport:
     daily: pd.DataFrame  # date, plays, minutes: one row per day of the window, zeros included
 
 
+@dataclass(frozen=True)
+class DayTotals:
+    """A day's report without its top lists and hours: the day's and its window's plays and minutes, and the
+    window's days with plays. What a long range records for the days it does not chart (`day_totals`)."""
+
+    day: date
+    day_plays: int
+    day_minutes: float
+    window_first_day: date
+    window_plays: int
+    window_minutes: float
+    window_days_with_plays: int
+
+    @classmethod
+    def of(cls, report: ListeningReport) -> DayTotals:
+        """The totals of a full report."""
+        return cls(
+            day=report.day.last_day,
+            day_plays=report.day.plays,
+            day_minutes=report.day.minutes,
+            window_first_day=report.window.first_day,
+            window_plays=report.window.plays,
+            window_minutes=report.window.minutes,
+            window_days_with_plays=report.window.days_with_plays,
+        )
+
+
+def day_totals(plays: pd.DataFrame, days: Iterable[date], window_days: int = WINDOW_DAYS) -> list[DayTotals]:
+    """`DayTotals.of` the report of each of `days`, counted for all of them at once: each day's plays and ms
+    once, then every window as a difference of running sums (a decade's 3,653 reports with their top lists
+    take about a minute; their totals, milliseconds)."""
+    days = list(days)
+    if not days:
+        return []
+    first = min(days) - timedelta(days=window_days - 1)
+    span = (max(days) - first).days + 1
+    offsets = (_dates(plays["extraction_date"]) - np.datetime64(first, "D")).astype("int64")
+    inside = (offsets >= 0) & (offsets < span)  # NaT's offset is the lowest int64: outside
+    daily_plays = np.bincount(offsets[inside], minlength=span)
+    daily_ms = np.zeros(span, dtype="int64")
+    np.add.at(daily_ms, offsets[inside], _listened_ms(plays)[inside])
+
+    def running(values: np.ndarray) -> list[int]:
+        return np.concatenate([[0], np.cumsum(values, dtype="int64")]).tolist()
+
+    plays_to, ms_to, played_to = running(daily_plays), running(daily_ms), running(daily_plays > 0)
+    totals = []
+    for day in days:
+        end = (day - first).days + 1  # the running sums' index just after the day
+        start = end - window_days
+        totals.append(
+            DayTotals(
+                day=day,
+                day_plays=plays_to[end] - plays_to[end - 1],
+                day_minutes=round((ms_to[end] - ms_to[end - 1]) / MS_PER_MINUTE, 1),
+                window_first_day=day - timedelta(days=window_days - 1),
+                window_plays=plays_to[end] - plays_to[start],
+                window_minutes=round((ms_to[end] - ms_to[start]) / MS_PER_MINUTE, 1),
+                window_days_with_plays=played_to[end] - played_to[start],
+            )
+        )
+    return totals
+
+
 def _listened_ms(plays: pd.DataFrame) -> np.ndarray:
     """Each row's listened ms (`ms_played`, else `duration_ms`, else 0) as int64."""
     return plays["ms_played"].fillna(plays["duration_ms"]).fillna(0).astype("int64").to_numpy()
