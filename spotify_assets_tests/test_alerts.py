@@ -8,9 +8,10 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -350,17 +351,24 @@ def test_the_heartbeat_follows_each_successful_capture_and_never_fails_it(monkey
     assert "heartbeat not delivered: ConnectionError" in logged and "S3CRET" not in logged
 
 
-def test_the_sensor_sends_once_and_tries_again_what_no_channel_took(tmp_path, http_receiver):
-    settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample", "ALERT_WEBHOOK_URL": "set"})
-    sensor = build_alert_sensor(settings, [])
+def _webhook_sensor(instance: dg.DagsterInstance, http_receiver: Any) -> Callable[[str | None], str | None]:
+    """The alert sensor (webhook to `http_receiver`) evaluated once from a cursor: its new cursor."""
+    sensor = build_alert_sensor(
+        Settings.from_mapping({"SPOTIFY_SOURCE": "sample", "ALERT_WEBHOOK_URL": "set"}), []
+    )
     resources = {"alert_channels": AlertChannels(webhook_url=http_receiver.url + HOOK_PATH)}
+
+    def tick(cursor: str | None) -> str | None:
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+            sensor(context)
+            return context.cursor
+
+    return tick
+
+
+def test_the_sensor_sends_once_and_tries_again_what_no_channel_took(tmp_path, http_receiver):
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-
-        def tick(cursor: str | None) -> str | None:
-            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
-                sensor(context)
-                return context.cursor
-
+        tick = _webhook_sensor(instance, http_receiver)
         dg.materialize([flaky], instance=instance, tags={"fail": "1"}, raise_on_error=False)
         http_receiver.status = 503
         cursor = tick(None)
@@ -378,16 +386,8 @@ def test_the_sensor_sends_once_and_tries_again_what_no_channel_took(tmp_path, ht
 def test_a_failure_older_than_the_look_back_stays_open_until_a_run_of_its_kind_succeeds(
     tmp_path, http_receiver, monkeypatch
 ):
-    settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample", "ALERT_WEBHOOK_URL": "set"})
-    sensor = build_alert_sensor(settings, [])
-    resources = {"alert_channels": AlertChannels(webhook_url=http_receiver.url + HOOK_PATH)}
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-
-        def tick(cursor: str | None) -> str | None:
-            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
-                sensor(context)
-                return context.cursor
-
+        tick = _webhook_sensor(instance, http_receiver)
         dg.materialize([flaky], instance=instance, tags={"fail": "1"}, raise_on_error=False)
         cursor = tick(None)
         # A week on, nobody has run it again: the failed run is older than the runs the sensor looks at.
@@ -396,6 +396,7 @@ def test_a_failure_older_than_the_look_back_stays_open_until_a_run_of_its_kind_s
         assert list(load_state(cursor)) == ["run/__ephemeral_asset_job__"]
         assert [json.loads(request.body)["kind"] for request in http_receiver.to(HOOK_PATH)] == ["alert"]
         later = datetime.now(UTC) + timedelta(days=8)
+        settings = Settings.from_mapping({"SPOTIFY_SOURCE": "sample"})
         assert look(instance, settings, [], later).problems == []  # with no incident announced: out of view
 
         dg.materialize([flaky], instance=instance)
