@@ -35,6 +35,7 @@ from spotify_assets.contracts.tables import (
     KEY_MAP,
     TableSpec,
 )
+from spotify_assets.transforms.gold_inputs import ALBUM_ATTRIBUTES, TRACK_ATTRIBUTES
 from spotify_assets.transforms.history_plays import EXPORT_COLUMNS
 from spotify_assets.transforms.keys import DERIVED_PREFIX, epoch_millis_array, play_ids
 from spotify_assets.transforms.plays import DAY, build_key_map
@@ -183,21 +184,7 @@ def build_dim_album(plays: pd.DataFrame, by_day: bool = False) -> pd.DataFrame:
     """Every album of a played track; attributes from its most recent play."""
     if plays.empty:
         return _empty(DIM_ALBUM, by_day)
-    latest = _latest(
-        plays,
-        "album_key",
-        (
-            "album_id",
-            "album_name",
-            "album_type",
-            "album_release_date",
-            "album_total_tracks",
-            "album_image_url",
-            "album_artist_keys",
-            "artist_keys",
-        ),
-        by_day,
-    )
+    latest = _latest(plays, "album_key", ALBUM_ATTRIBUTES, by_day)
     album_artists = _first_items(latest["album_artist_keys"])
     # An album crediting no artist (local files) is keyed by its track's first artist: point at that one.
     track_artists = _first_items(latest["artist_keys"])
@@ -225,12 +212,7 @@ def build_dim_track(plays: pd.DataFrame, by_day: bool = False) -> pd.DataFrame:
     """Every played track; attributes from its most recent play."""
     if plays.empty:
         return _empty(DIM_TRACK, by_day)
-    latest = _latest(
-        plays,
-        "track_key",
-        ("track_id", "track_name", "duration_ms", "explicit", "isrc", "is_local", "album_key", "artist_keys"),
-        by_day,
-    )
+    latest = _latest(plays, "track_key", TRACK_ATTRIBUTES, by_day)
     out = pd.DataFrame(
         {
             "track_id": latest["track_id"],

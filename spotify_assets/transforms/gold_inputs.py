@@ -27,6 +27,42 @@ GOLD_INPUTS: dict[str, BuildFrom] = {
 
 # Who played what when: every builder orders plays by recency (played_at, listener, track) within a day.
 _PLAY = ("listener_id", "played_at", "extraction_date", "track_key")
+ALBUM_ATTRIBUTES = (
+    "album_id",
+    "album_name",
+    "album_type",
+    "album_release_date",
+    "album_total_tracks",
+    "album_image_url",
+    "album_artist_keys",
+    "artist_keys",
+)
+"""The silver columns `dim_album` takes from an album's most recent play."""
+TRACK_ATTRIBUTES = (
+    "track_id",
+    "track_name",
+    "duration_ms",
+    "explicit",
+    "isrc",
+    "is_local",
+    "album_key",
+    "artist_keys",
+)
+"""The silver columns `dim_track` takes from a track's most recent play."""
+ID_PAIR_INPUTS = (
+    "extraction_date",
+    "played_at",
+    "source",
+    "track_id",
+    "track_name",
+    "album_id",
+    "album_name",
+    "artist_ids",
+    "artist_names",
+    "album_artist_keys",
+    "album_artist_names",
+)
+"""The silver columns the key map pairs derived keys with Spotify ids from (`key_convergence`)."""
 
 SILVER_COLUMNS: dict[str, tuple[str, ...]] = {
     DIM_ARTIST.qualified_name: (
@@ -36,29 +72,8 @@ SILVER_COLUMNS: dict[str, tuple[str, ...]] = {
         "album_artist_keys",
         "album_artist_names",
     ),
-    DIM_ALBUM.qualified_name: (
-        *_PLAY,
-        "album_key",
-        "album_id",
-        "album_name",
-        "album_type",
-        "album_release_date",
-        "album_total_tracks",
-        "album_image_url",
-        "album_artist_keys",
-        "artist_keys",
-    ),
-    DIM_TRACK.qualified_name: (
-        *_PLAY,
-        "track_id",
-        "track_name",
-        "duration_ms",
-        "explicit",
-        "isrc",
-        "is_local",
-        "album_key",
-        "artist_keys",
-    ),
+    DIM_ALBUM.qualified_name: (*_PLAY, "album_key", *ALBUM_ATTRIBUTES),
+    DIM_TRACK.qualified_name: (*_PLAY, *TRACK_ATTRIBUTES),
     BRIDGE_TRACK_ARTIST.qualified_name: (*_PLAY, "artist_keys", "artist_names"),
     FACT_RECENTLY_PLAYED.qualified_name: (
         *_PLAY,
@@ -77,19 +92,7 @@ SILVER_COLUMNS: dict[str, tuple[str, ...]] = {
         "conn_country",
         "source",
     ),
-    KEY_MAP.qualified_name: (
-        "played_at",
-        "extraction_date",
-        "source",
-        "track_id",
-        "track_name",
-        "album_id",
-        "album_name",
-        "artist_ids",
-        "artist_names",
-        "album_artist_keys",
-        "album_artist_names",
-    ),
+    KEY_MAP.qualified_name: ID_PAIR_INPUTS,
 }
 """The silver columns each builder of plays reads, by `schema.table`: its asset loads only these from the
 lake (a quarter of silver's columns, for most). A table without an entry reads every column."""

@@ -17,6 +17,7 @@ import pandas as pd
 
 from spotify_assets.contracts.table_frames import conform
 from spotify_assets.contracts.tables import PLAYS
+from spotify_assets.transforms.gold_inputs import ID_PAIR_INPUTS
 from spotify_assets.transforms.history_plays import SOURCE_ACCOUNT_DATA, SOURCE_EXTENDED_HISTORY
 from spotify_assets.transforms.keys import derived_key, is_derived
 from spotify_assets.transforms.silver import DESCRIPTION_COLUMNS, SOURCE_RECENTLY_PLAYED
@@ -24,19 +25,6 @@ from spotify_assets.transforms.silver import DESCRIPTION_COLUMNS, SOURCE_RECENTL
 SOURCE_RANK = {SOURCE_RECENTLY_PLAYED: 0, SOURCE_EXTENDED_HISTORY: 1, SOURCE_ACCOUNT_DATA: 2}
 """Sources, best first."""
 _PAIR_COLUMNS = ["extraction_date", "entity", "derived_key", "spotify_id", "played_at", "rank"]
-_ID_PAIR_INPUTS = (
-    "extraction_date",
-    "played_at",
-    "source",
-    "track_id",
-    "track_name",
-    "album_id",
-    "album_name",
-    "artist_ids",
-    "artist_names",
-    "album_artist_keys",
-    "album_artist_names",
-)
 
 
 def _first(values: Any) -> Any:
@@ -108,7 +96,7 @@ def id_pairs(plays: pd.DataFrame) -> pd.DataFrame:
     """
     if plays.empty:
         return pd.DataFrame(columns=_PAIR_COLUMNS)
-    plays = plays[list(_ID_PAIR_INPUTS)]  # rows are taken below: only the columns used
+    plays = plays[list(ID_PAIR_INPUTS)]  # rows are taken below: only the columns used
     rank = source_ranks(plays)
     parts = []
     with_track = plays["track_id"].notna().to_numpy()
