@@ -19,6 +19,7 @@ from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.table_frames import arrow_schema, conform, empty_frame
 from spotify_assets.contracts.tables import PLAYS, TABLES, TableSpec
 from spotify_assets.storage import lake as lake_module
+from spotify_assets.storage import lake_formats
 from spotify_assets.storage.lake import LakeResource, MissingPartitionError
 from spotify_assets.storage.lake_io import COLUMNS, LakeIOManager, read_asset_input, write_asset_output
 from spotify_assets_tests.lake_frames import DAY, plays_frame
@@ -119,6 +120,9 @@ def test_table_round_trip(new_lake: LakeFactory, file_format: str, name: str) ->
     pd.testing.assert_frame_equal(read[DAY], frame)
     list_columns = [c.name for c in spec.columns if c.pg_type == "text[]"]
     assert all(isinstance(v, list) for c in list_columns for v in read[DAY][c] if v is not None)
+    # Read again by a process that did not write it (nothing it encoded is known): decoded, the same frame.
+    lake_formats.ENCODED.clear()
+    pd.testing.assert_frame_equal(lake.read_table_partitions([spec.schema, spec.name], [DAY], spec)[DAY], frame)
 
 
 @pytest.mark.parametrize("file_format", FORMATS)
@@ -202,6 +206,64 @@ def test_rewrite_gives_identical_bytes(new_lake: LakeFactory, file_format: str) 
     second = new_lake(file_format=file_format).read_bytes(key)
     assert first is not None
     assert first == second
+
+
+def counted_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time a Parquet object is decoded from its bytes."""
+    decodes: list[int] = []
+    parquet_file = pq.ParquetFile
+
+    def counting(*args: Any, **kwargs: Any) -> pq.ParquetFile:
+        decodes.append(1)
+        return parquet_file(*args, **kwargs)
+
+    monkeypatch.setattr(lake_formats.pq, "ParquetFile", counting)
+    return decodes
+
+
+def test_what_a_process_wrote_is_read_back_without_decoding_and_a_rewrite_by_another_is_decoded(
+    new_lake: LakeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = new_lake()
+    days = ["2026-11-25", "2026-11-26", DAY]
+    frames = {day: plays_frame(day, 3) for day in days}
+    lake.write_table_partitions(["silver", "plays"], frames, PLAYS)
+    decodes = counted_decodes(monkeypatch)
+    read = lake.read_table_partitions(["silver", "plays"], days, PLAYS)
+    assert decodes == []
+    for day in days:
+        pd.testing.assert_frame_equal(read[day], frames[day])
+    projected = lake.read_table_partitions(["silver", "plays"], days, PLAYS.projected(["played_at", "ms_played"]))
+    pd.testing.assert_frame_equal(projected[DAY], frames[DAY][["played_at", "ms_played"]])
+    assert decodes == []
+    # Another writer (pyarrow itself, not this process's encoder) replaces one day's object with other rows.
+    other = plays_frame("2026-11-26", 5)
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(other, preserve_index=False), sink)
+    lake.write_bytes(lake.table_path(["silver", "plays"], "2026-11-26"), sink.getvalue().to_pybytes())
+    read = lake.read_table_partitions(["silver", "plays"], days, PLAYS)
+    assert len(decodes) == 1
+    pd.testing.assert_frame_equal(read["2026-11-26"], other)
+    pd.testing.assert_frame_equal(read[DAY], frames[DAY])
+
+
+def test_encoded_tables_keep_at_most_their_limit_and_let_the_least_recently_used_go() -> None:
+    a, b, c = ["2026-11-25", "2026-11-26", DAY]
+    tables = {day: pa.Table.from_pandas(plays_frame(day, 50), preserve_index=False) for day in [a, b, c]}
+    encoded = {day: f"bytes of {day}".encode() for day in tables}
+    size = max(len(encoded[day]) + table.nbytes for day, table in tables.items())
+    kept = lake_formats.EncodedTables(limit_bytes=2 * size)
+    kept.remember(encoded[a], tables[a])
+    kept.remember(encoded[b], tables[b])
+    assert kept.recall(encoded[a]) is not None  # a is now the most recently used
+    kept.remember(encoded[c], tables[c])
+    assert kept.recall(encoded[b]) is None
+    assert kept.recall(encoded[a]) is not None
+    assert kept.recall(encoded[c]) is not None
+    assert kept.recall(b"bytes never encoded") is None
+    too_big = lake_formats.EncodedTables(limit_bytes=size // 2)
+    too_big.remember(encoded[a], tables[a])
+    assert too_big.recall(encoded[a]) is None
 
 
 def test_parquet_partitions_read_as_one_hive_table(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ the bytes are stored is `lake.LakeResource`'s business; raw JSON and the formats
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,15 +47,74 @@ def _list_columns(spec: TableSpec) -> list[str]:
     return [c.name for c in spec.columns if c.pg_type == "text[]"]
 
 
+class EncodedTables:
+    """The Parquet objects this process encoded, by their bytes, each with the table it was encoded from.
+
+    A range run reads back most of what it wrote (silver's days by the six gold assets, every table's days by
+    its checks); an object whose bytes are the ones this process encoded is given the table it came from
+    instead of being decoded again (the same table: `test_lake.py` compares both for every table). The bytes
+    are the key, so an object someone else rewrote (other bytes) is decoded as usual. At most `limit_bytes`
+    of tables and bytes are kept; the least recently used go first.
+    """
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        self._tables: OrderedDict[bytes, pa.Table] = OrderedDict()
+        self._bytes = 0
+
+    def remember(self, data: bytes, table: pa.Table) -> None:
+        size = len(data) + table.nbytes
+        if size > self.limit_bytes or data in self._tables:
+            return
+        table = _as_decoded(table)
+        self._tables[data] = table
+        self._bytes += size
+        while self._bytes > self.limit_bytes:
+            old_data, old_table = self._tables.popitem(last=False)
+            self._bytes -= len(old_data) + old_table.nbytes
+
+    def recall(self, data: bytes) -> pa.Table | None:
+        table = self._tables.get(data)
+        if table is not None:
+            self._tables.move_to_end(data)
+        return table
+
+    def clear(self) -> None:
+        self._tables.clear()
+        self._bytes = 0
+
+
+def _as_decoded(table: pa.Table) -> pa.Table:
+    """`table` with the schema a Parquet decode of it has: list items are named `element` (no data copied)."""
+    renamed = [pa.types.is_list(f.type) and f.type.value_field.name != "element" for f in table.schema]
+    if not any(renamed):
+        return table
+    fields = [
+        field.with_type(pa.list_(pa.field("element", field.type.value_type))) if rename else field
+        for field, rename in zip(table.schema, renamed, strict=True)
+    ]
+    return table.cast(pa.schema(fields))
+
+
+ENCODED = EncodedTables(limit_bytes=256 * 2**20)
+"""This process's encoded objects (a day's slice of a batch's table each); 256 MiB holds a decade of 15
+plays a day many times over, and a year of a million plays in part."""
+
+
 def _encode_parquet(table: pa.Table, spec: TableSpec) -> bytes:
     # Without pandas' metadata (which names the pandas version): the spec, not pandas, defines the types.
     table = table.replace_schema_metadata(None)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **_PARQUET_OPTIONS)
-    return sink.getvalue().to_pybytes()
+    data = sink.getvalue().to_pybytes()
+    ENCODED.remember(data, table)
+    return data
 
 
 def _decode_parquet(data: bytes, spec: TableSpec) -> pa.Table:
+    encoded = ENCODED.recall(data)
+    if encoded is not None:
+        return encoded.select([name for name in spec.column_names if name in encoded.column_names])
     # ParquetFile, not pq.read_table: that builds a dataset per call, 8x the cost of a small day's object.
     file = pq.ParquetFile(pa.BufferReader(data))
     # Only the spec's columns are decoded: a spec of a few columns (`TableSpec.projected`) reads those alone.
