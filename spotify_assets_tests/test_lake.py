@@ -122,7 +122,8 @@ def test_table_round_trip(new_lake: LakeFactory, file_format: str, name: str) ->
     assert all(isinstance(v, list) for c in list_columns for v in read[DAY][c] if v is not None)
     # Read again by a process that did not write it (nothing it encoded is known): decoded, the same frame.
     lake_formats.ENCODED.clear()
-    pd.testing.assert_frame_equal(lake.read_table_partitions([spec.schema, spec.name], [DAY], spec)[DAY], frame)
+    decoded = lake.read_table_partitions([spec.schema, spec.name], [DAY], spec)
+    pd.testing.assert_frame_equal(decoded[DAY], frame)
 
 
 @pytest.mark.parametrize("file_format", FORMATS)
@@ -233,7 +234,8 @@ def test_what_a_process_wrote_is_read_back_without_decoding_and_a_rewrite_by_ano
     assert decodes == []
     for day in days:
         pd.testing.assert_frame_equal(read[day], frames[day])
-    projected = lake.read_table_partitions(["silver", "plays"], days, PLAYS.projected(["played_at", "ms_played"]))
+    some_columns = PLAYS.projected(["played_at", "ms_played"])
+    projected = lake.read_table_partitions(["silver", "plays"], days, some_columns)
     pd.testing.assert_frame_equal(projected[DAY], frames[DAY][["played_at", "ms_played"]])
     assert decodes == []
     # Another writer (pyarrow itself, not this process's encoder) replaces one day's object with other rows.
