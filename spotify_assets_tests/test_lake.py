@@ -254,7 +254,7 @@ def test_encoded_tables_keep_at_most_their_limit_and_let_the_least_recently_used
     tables = {day: pa.Table.from_pandas(plays_frame(day, 50), preserve_index=False) for day in [a, b, c]}
     encoded = {day: f"bytes of {day}".encode() for day in tables}
     size = max(len(encoded[day]) + table.nbytes for day, table in tables.items())
-    kept = lake_formats.EncodedTables(limit_bytes=2 * size)
+    kept = lake_formats.EncodedTables(limit_bytes=2 * size, object_bytes=size)
     kept.remember(encoded[a], tables[a])
     kept.remember(encoded[b], tables[b])
     assert kept.recall(encoded[a]) is not None  # a is now the most recently used
@@ -263,7 +263,7 @@ def test_encoded_tables_keep_at_most_their_limit_and_let_the_least_recently_used
     assert kept.recall(encoded[a]) is not None
     assert kept.recall(encoded[c]) is not None
     assert kept.recall(b"bytes never encoded") is None
-    too_big = lake_formats.EncodedTables(limit_bytes=size // 2)
+    too_big = lake_formats.EncodedTables(limit_bytes=10 * size, object_bytes=size // 2)
     too_big.remember(encoded[a], tables[a])
     assert too_big.recall(encoded[a]) is None
 

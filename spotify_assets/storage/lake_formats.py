@@ -53,18 +53,19 @@ class EncodedTables:
     A range run reads back most of what it wrote (silver's days by the six gold assets, every table's days by
     its checks); an object whose bytes are the ones this process encoded is given the table it came from
     instead of being decoded again (the same table: `test_lake.py` compares both for every table). The bytes
-    are the key, so an object someone else rewrote (other bytes) is decoded as usual. At most `limit_bytes`
-    of tables and bytes are kept; the least recently used go first.
+    are the key, so an object someone else rewrote (other bytes) is decoded as usual. Only objects of at most
+    `object_bytes` (table and bytes) are kept: decoding costs a small object mostly its fixed cost, a large
+    one little next to its rows' memory. At most `limit_bytes` in all; the least recently used go first.
     """
 
-    def __init__(self, limit_bytes: int) -> None:
-        self.limit_bytes = limit_bytes
+    def __init__(self, limit_bytes: int, object_bytes: int) -> None:
+        self.limit_bytes, self.object_bytes = limit_bytes, object_bytes
         self._tables: OrderedDict[bytes, pa.Table] = OrderedDict()
         self._bytes = 0
 
     def remember(self, data: bytes, table: pa.Table) -> None:
         size = len(data) + table.nbytes
-        if size > self.limit_bytes or data in self._tables:
+        if size > self.object_bytes or data in self._tables:
             return
         table = _as_decoded(table)
         self._tables[data] = table
@@ -96,9 +97,9 @@ def _as_decoded(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
-ENCODED = EncodedTables(limit_bytes=256 * 2**20)
-"""This process's encoded objects (a day's slice of a batch's table each); 256 MiB holds a decade of 15
-plays a day many times over, and a year of a million plays in part."""
+ENCODED = EncodedTables(limit_bytes=256 * 2**20, object_bytes=256 * 2**10)
+"""This process's encoded objects (a day's slice of a batch's table each): a day of a few hundred plays is
+kept (a silver day of 100 plays is about 20 KiB), a decade of them fits; a day of thousands is decoded."""
 
 
 def _encode_parquet(table: pa.Table, spec: TableSpec) -> bytes:
