@@ -120,8 +120,13 @@ def test_table_round_trip(new_lake: LakeFactory, file_format: str, name: str) ->
     pd.testing.assert_frame_equal(read[DAY], frame)
     list_columns = [c.name for c in spec.columns if c.pg_type == "text[]"]
     assert all(isinstance(v, list) for c in list_columns for v in read[DAY][c] if v is not None)
-    # Read again by a process that did not write it (nothing it encoded is known): decoded, the same frame.
+    # Read again by a process that did not write it (nothing it encoded is known): decoded, the same frame,
+    # from the same Arrow table as the one kept (so a batch of kept and decoded days concatenates as one).
+    data = lake.read_bytes(lake.table_path([spec.schema, spec.name], DAY))
+    assert data is not None
+    kept = lake_formats.decode_table(data, spec, file_format)
     lake_formats.ENCODED.clear()
+    assert lake_formats.decode_table(data, spec, file_format).equals(kept, check_metadata=True)
     decoded = lake.read_table_partitions([spec.schema, spec.name], [DAY], spec)
     pd.testing.assert_frame_equal(decoded[DAY], frame)
 
@@ -255,16 +260,16 @@ def test_encoded_tables_keep_at_most_their_limit_and_let_the_least_recently_used
     encoded = {day: f"bytes of {day}".encode() for day in tables}
     size = max(len(encoded[day]) + table.nbytes for day, table in tables.items())
     kept = lake_formats.EncodedTables(limit_bytes=2 * size, object_bytes=size)
-    kept.remember(encoded[a], tables[a])
-    kept.remember(encoded[b], tables[b])
+    kept.remember(encoded[a], tables[a], size)
+    kept.remember(encoded[b], tables[b], size)
     assert kept.recall(encoded[a]) is not None  # a is now the most recently used
-    kept.remember(encoded[c], tables[c])
+    kept.remember(encoded[c], tables[c], size)
     assert kept.recall(encoded[b]) is None
     assert kept.recall(encoded[a]) is not None
     assert kept.recall(encoded[c]) is not None
     assert kept.recall(b"bytes never encoded") is None
     too_big = lake_formats.EncodedTables(limit_bytes=10 * size, object_bytes=size // 2)
-    too_big.remember(encoded[a], tables[a])
+    too_big.remember(encoded[a], tables[a], size)
     assert too_big.recall(encoded[a]) is None
 
 

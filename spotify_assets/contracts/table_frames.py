@@ -35,7 +35,8 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
     "timestamptz": pa.timestamp("ms", tz="UTC"),
     "date": pa.date32(),
-    "text[]": pa.list_(pa.string()),
+    # Items named as Parquet names them: a table read back from its object has the schema it was written with.
+    "text[]": pa.list_(pa.field("element", pa.string())),
 }
 
 

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,14 +89,14 @@ class LakeResource(dg.ConfigurableResource):
     file_format: str = Field(default="parquet", description="Silver/gold object format: `parquet` or `csv`.")
 
     _s3_client: Any = PrivateAttr(default=None)
-    _root: Path | None = PrivateAttr(default=None)
+    _root: str | None = PrivateAttr(default=None)
 
     def uri(self, key: str) -> str:
         """Where `key` lives: `s3://bucket/prefix/key` or `file:///absolute/path/key`."""
         _check_key(key)
         if self.bucket:
             return f"s3://{self.bucket}/{self._object_key(key)}"
-        return "file://" + quote(self._local_path(key).as_posix(), safe="/=")
+        return "file://" + quote(self._local_file(key), safe="/=")
 
     def write_bytes(self, key: str, data: bytes) -> None:
         """Store `data` at `key`, replacing any object there (atomically)."""
@@ -114,12 +114,13 @@ class LakeResource(dg.ConfigurableResource):
             for key, data in objects.items():
                 self._client().put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
             return
-        written: list[tuple[int, Path, Path]] = []
+        written: list[tuple[int, str, str]] = []
         try:
             for key, data in objects.items():
-                path = self._local_path(key)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+                path = self._local_file(key)
+                folder, name = os.path.split(path)
+                os.makedirs(folder, exist_ok=True)
+                temp = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
                 written.append((os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp, path))
                 view = memoryview(data)
                 while view:
@@ -149,7 +150,8 @@ class LakeResource(dg.ConfigurableResource):
                 raise
             return response["Body"].read()
         try:
-            return self._local_path(key).read_bytes()
+            with open(self._local_file(key), "rb") as file:
+                return file.read()
         except FileNotFoundError:
             return None
 
@@ -212,13 +214,13 @@ class LakeResource(dg.ConfigurableResource):
         each day's object is encoded from its slice.
         """
         from spotify_assets.contracts.table_frames import DayFrames  # tables: see LAZY_IMPORTS
-        from spotify_assets.storage.lake_formats import encode_table
+        from spotify_assets.storage.lake_formats import encode_days
 
         file_format = self._format()
         days = DayFrames.of(frames, spec)
         # Check and encode everything first: a frame that does not fit fails before any object changes.
         _check_partition_column(asset_path, days, spec)
-        encoded = {key: encode_table(table, spec, file_format) for key, table in days.arrow_days(spec)}
+        encoded = encode_days(days, spec, file_format)
         self.write_objects({self.table_path(asset_path, key): data for key, data in encoded.items()})
         return [self.uri(self.table_path(asset_path, key)) for key in frames]
 
@@ -236,26 +238,28 @@ class LakeResource(dg.ConfigurableResource):
         file_format = self._format()
         chunks: list[DayFrames] = []
         pending: dict[str, pa.Table] = {}
-        uris: dict[str, str] = {}
+
+        def uri(partition_key: str) -> str:  # for errors only: a long range reads tens of thousands
+            return self.uri(self.table_path(asset_path, partition_key))
+
         for partition_key in partition_keys:
             key = self.table_path(asset_path, partition_key)
-            uris[partition_key] = uri = self.uri(key)
             data = self.read_object(key, partition_key)
             if data is None:
-                raise missing_partition_error(uri, asset_path, partition_key)
+                raise missing_partition_error(uri(partition_key), asset_path, partition_key)
             try:  # any failure (flipped bytes raise OSError from the codec, say) names the object
                 table = decode_table(data, spec, file_format)
             except Exception as error:
+                where = f"{uri(partition_key)} is not a valid {self.file_format} table"
                 raise LakeObjectError(
-                    f"{uri} is not a valid {self.file_format} table (partition {partition_key}): "
-                    f"{type(error).__name__}: {error}"
+                    f"{where} (partition {partition_key}): {type(error).__name__}: {error}"
                 ) from error
             pending[partition_key] = table
             if sum(table.num_rows for table in pending.values()) >= BATCH_ROWS:
-                chunks.append(_to_named_frames(pending, spec, uris))
+                chunks.append(_to_named_frames(pending, spec, uri))
                 pending = {}
         if pending or not chunks:
-            chunks.append(_to_named_frames(pending, spec, uris))
+            chunks.append(_to_named_frames(pending, spec, uri))
         if len(chunks) == 1:
             return chunks[0]
         return DayFrames.of({key: chunk[key] for chunk in chunks for key in chunk}, spec)
@@ -317,9 +321,12 @@ class LakeResource(dg.ConfigurableResource):
         return f"{prefix}/{key}" if prefix else key
 
     def _local_path(self, key: str) -> Path:
+        return Path(self._local_file(key))
+
+    def _local_file(self, key: str) -> str:
         if self._root is None:  # resolved once: a long range asks for tens of thousands of paths
-            self._root = Path(self.local_dir).resolve()
-        return self._root / key
+            self._root = Path(self.local_dir).resolve().as_posix()
+        return f"{self._root}/{key}"  # a checked key: relative, "/"-separated, no "." or ".." parts
 
     def _client(self) -> Any:
         if self._s3_client is None:
@@ -364,7 +371,7 @@ def _is_not_found(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES
 
 
-def _to_named_frames(tables: Mapping[str, pa.Table], spec: TableSpec, uris: Mapping[str, str]) -> DayFrames:
+def _to_named_frames(tables: Mapping[str, pa.Table], spec: TableSpec, uri: Callable[[str], str]) -> DayFrames:
     """`to_frames`, but a table that does not convert to the spec's types raises naming its object."""
     from spotify_assets.contracts.table_frames import DayFrames  # tables: see LAZY_IMPORTS
     from spotify_assets.storage.lake_formats import to_frame, to_frames
@@ -378,7 +385,7 @@ def _to_named_frames(tables: Mapping[str, pa.Table], spec: TableSpec, uris: Mapp
                 frames[partition_key] = to_frame(table, spec)
             except Exception as error:
                 raise LakeObjectError(
-                    f"{uris[partition_key]} does not fit {spec.qualified_name} (partition {partition_key}): "
+                    f"{uri(partition_key)} does not fit {spec.qualified_name} (partition {partition_key}): "
                     f"{type(error).__name__}: {error}"
                 ) from error
         return DayFrames.of(frames, spec)

@@ -60,41 +60,29 @@ class EncodedTables:
 
     def __init__(self, limit_bytes: int, object_bytes: int) -> None:
         self.limit_bytes, self.object_bytes = limit_bytes, object_bytes
-        self._tables: OrderedDict[bytes, pa.Table] = OrderedDict()
+        self._tables: OrderedDict[bytes, tuple[pa.Table, int]] = OrderedDict()
         self._bytes = 0
 
-    def remember(self, data: bytes, table: pa.Table) -> None:
-        size = len(data) + table.nbytes
+    def remember(self, data: bytes, table: pa.Table, size: int) -> None:
+        """Keep `table` for the object `data` encoded it into; `size`: its bytes and its table's."""
         if size > self.object_bytes or data in self._tables:
             return
-        table = _as_decoded(table)
-        self._tables[data] = table
+        self._tables[data] = (table, size)
         self._bytes += size
         while self._bytes > self.limit_bytes:
-            old_data, old_table = self._tables.popitem(last=False)
-            self._bytes -= len(old_data) + old_table.nbytes
+            _, (_, old_size) = self._tables.popitem(last=False)
+            self._bytes -= old_size
 
     def recall(self, data: bytes) -> pa.Table | None:
-        table = self._tables.get(data)
-        if table is not None:
-            self._tables.move_to_end(data)
-        return table
+        kept = self._tables.get(data)
+        if kept is None:
+            return None
+        self._tables.move_to_end(data)
+        return kept[0]
 
     def clear(self) -> None:
         self._tables.clear()
         self._bytes = 0
-
-
-def _as_decoded(table: pa.Table) -> pa.Table:
-    """`table` with the schema a Parquet decode of it has: list items are named `element` (no data copied)."""
-    renamed = [pa.types.is_list(f.type) and f.type.value_field.name != "element" for f in table.schema]
-    if not any(renamed):
-        return table
-    fields = [
-        field.with_type(pa.list_(pa.field("element", field.type.value_type))) if rename else field
-        for field, rename in zip(table.schema, renamed, strict=True)
-    ]
-    return table.cast(pa.schema(fields))
 
 
 ENCODED = EncodedTables(limit_bytes=256 * 2**20, object_bytes=256 * 2**10)
@@ -107,9 +95,7 @@ def _encode_parquet(table: pa.Table, spec: TableSpec) -> bytes:
     table = table.replace_schema_metadata(None)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **_PARQUET_OPTIONS)
-    data = sink.getvalue().to_pybytes()
-    ENCODED.remember(data, table)
-    return data
+    return sink.getvalue().to_pybytes()
 
 
 def _decode_parquet(data: bytes, spec: TableSpec) -> pa.Table:
@@ -220,6 +206,20 @@ def to_frames(tables: Mapping[str, pa.Table], spec: TableSpec) -> DayFrames:
 def encode_table(table: pa.Table, spec: TableSpec, file_format: str) -> bytes:
     """A partition's Arrow table (the spec's schema) as the bytes of a `parquet` or `csv` object."""
     return _encode_parquet(table, spec) if file_format == "parquet" else _encode_csv(table, spec)
+
+
+def encode_days(days: DayFrames, spec: TableSpec, file_format: str) -> dict[str, bytes]:
+    """Each day's object of a batch, encoded from its slice of the batch's Arrow table; this process keeps
+    the slices of Parquet objects (`ENCODED`) for its own reads of them."""
+    whole = days.arrow(spec)
+    row_bytes = whole.nbytes / max(whole.num_rows, 1)  # a slice's own size costs a walk of its buffers
+    encoded = {}
+    for key, table in days.arrow_days(spec):
+        encoded[key] = data = encode_table(table, spec, file_format)
+        if file_format == "parquet":
+            kept = table.replace_schema_metadata(None)  # as its object decodes: without pandas' metadata
+            ENCODED.remember(data, kept, len(data) + int(row_bytes * len(table)))
+    return encoded
 
 
 def decode_table(data: bytes, spec: TableSpec, file_format: str) -> pa.Table:
