@@ -334,14 +334,43 @@ def test_crash_during_local_write_leaves_previous_object(
     key = "raw/x/extraction_date=2026-11-27/x.json"
     lake.write_bytes(key, b'{"items":[]}')
 
-    def crash(fd: int) -> None:
+    def crash(fds: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(lake_module.os, "fsync", crash)
+    monkeypatch.setattr(lake_module, "_sync", crash)
     with pytest.raises(OSError, match="disk full"):
         lake.write_bytes(key, b'{"items":[1,2,3]}')
     assert lake.read_bytes(key) == b'{"items":[]}'
     assert stored_objects(lake) == {key}
+
+
+@pytest.mark.parametrize("syncfs", ["works", "fails", "absent"])
+def test_a_batch_of_local_objects_is_synced_once_where_the_file_system_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: str
+) -> None:
+    real_syncfs, real_fsync = lake_module._SYNCFS, os.fsync
+    if syncfs == "works" and real_syncfs is None:
+        pytest.skip("no syncfs on this platform")
+    calls = {"syncfs": 0, "fsync": 0}
+
+    def counted_syncfs(fd: int) -> int:
+        calls["syncfs"] += 1
+        return real_syncfs(fd) if syncfs == "works" and real_syncfs else -1
+
+    def counted_fsync(fd: int) -> None:
+        calls["fsync"] += 1
+        real_fsync(fd)
+
+    monkeypatch.setattr(lake_module, "_SYNCFS", None if syncfs == "absent" else counted_syncfs)
+    monkeypatch.setattr(lake_module.os, "fsync", counted_fsync)
+    lake = LakeResource(local_dir=str(tmp_path))
+    objects = {
+        f"raw/x/extraction_date=2026-11-{day}/x.json": b'{"items":[%d]}' % day for day in range(20, 25)
+    }
+    lake.write_objects(objects)
+    assert {key: lake.read_bytes(key) for key in objects} == objects
+    # One sync of the file system for the batch; a sync per file where there is none or it fails.
+    assert (calls["syncfs"], calls["fsync"]) == {"works": (1, 0), "fails": (1, 5), "absent": (0, 5)}[syncfs]
 
 
 def test_local_objects_are_readable_by_others(tmp_path: Path) -> None:
