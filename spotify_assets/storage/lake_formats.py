@@ -38,7 +38,8 @@ _PARQUET_OPTIONS: dict[str, Any] = {
 
 def _check_required_columns(table: pa.Table, spec: TableSpec) -> None:
     """Columns that may not be null must be in the object: read as all null, they would fail far later."""
-    missing = [c.name for c in spec.columns if not c.nullable and c.name not in table.column_names]
+    stored = set(table.column_names)  # made once: the property builds a new list each time
+    missing = [c.name for c in spec.columns if not c.nullable and c.name not in stored]
     if missing:
         raise ValueError(f"missing non-null columns {missing}")
 
@@ -101,7 +102,8 @@ def _encode_parquet(table: pa.Table, spec: TableSpec) -> bytes:
 def _decode_parquet(data: bytes, spec: TableSpec) -> pa.Table:
     encoded = ENCODED.recall(data)
     if encoded is not None:
-        return encoded.select([name for name in spec.column_names if name in encoded.column_names])
+        kept = set(encoded.column_names)
+        return encoded.select([name for name in spec.column_names if name in kept])
     # ParquetFile, not pq.read_table: that builds a dataset per call, 8x the cost of a small day's object.
     file = pq.ParquetFile(pa.BufferReader(data))
     # Only the spec's columns are decoded: a spec of a few columns (`TableSpec.projected`) reads those alone.
