@@ -16,7 +16,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from spotify_assets.contracts.day_batches import DayBatches
-from spotify_assets.contracts.table_frames import arrow_schema, conform, empty_frame
+from spotify_assets.contracts.table_frames import DayFrames, arrow_schema, conform, empty_frame, to_arrow
 from spotify_assets.contracts.tables import PLAYS, TABLES, TableSpec
 from spotify_assets.storage import lake as lake_module
 from spotify_assets.storage import lake_formats
@@ -252,6 +252,16 @@ def test_what_a_process_wrote_is_read_back_without_decoding_and_a_rewrite_by_ano
     assert len(decodes) == 1
     pd.testing.assert_frame_equal(read["2026-11-26"], other)
     pd.testing.assert_frame_equal(read[DAY], frames[DAY])
+
+
+def test_a_batch_encoded_on_threads_gives_each_day_the_bytes_it_gets_alone() -> None:
+    days = [f"2026-11-{day:02d}" for day in range(1, 11)]
+    batch = DayFrames.of({day: plays_frame(day, 3 + i % 4) for i, day in enumerate(days)}, PLAYS)
+    encoded = lake_formats.encode_days(batch, PLAYS, "parquet")
+    assert list(encoded) == days
+    for day in days:
+        alone = lake_formats.encode_table(to_arrow(batch[day], PLAYS), PLAYS, "parquet")
+        assert encoded[day] == alone
 
 
 def test_encoded_tables_keep_at_most_their_limit_and_let_the_least_recently_used_go() -> None:
