@@ -192,6 +192,7 @@ def alerting(tmp_path_factory) -> Iterator[Alerting]:
             CAPTURE_CRON="* * * * *",
             RUN_START_TIMEOUT_SECONDS=str(RUN_START_SECONDS),
             RUN_MONITORING_INTERVAL_SECONDS="5",
+            RUN_QUEUE_INTERVAL_SECONDS="1",
             ALERT_SMTP_HOST="127.0.0.1",
             ALERT_SMTP_PORT=str(smtp.port),
             ALERT_SMTP_STARTTLS="false",
