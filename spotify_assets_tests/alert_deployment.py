@@ -95,6 +95,14 @@ class Alerting:
         )
         return self.sql(query, (after_id,))[0][0]
 
+    def recorded_incidents(self) -> dict[str, dict]:
+        """The open incidents in the alert sensor's cursor as the instance stores it: what a restarted daemon
+        gives the sensor (each tick's own record is written before it)."""
+        query = "SELECT instigator_body FROM dagster.instigators WHERE instigator_type = 'SENSOR'"
+        ((body,),) = self.sql(query)
+        cursor = json.loads(body)["job_specific_data"]["cursor"]
+        return json.loads(cursor)["open"] if cursor else {}
+
     def wait_for_sensor_ticks(self, count: int = 2) -> None:
         """Until the alert sensor has evaluated `count` more times (what it sends, it has sent by then)."""
         newest = self.sql("SELECT coalesce(max(id), 0) FROM dagster.job_ticks")[0][0]
@@ -192,6 +200,7 @@ def alerting(tmp_path_factory) -> Iterator[Alerting]:
             CAPTURE_CRON="* * * * *",
             RUN_START_TIMEOUT_SECONDS=str(RUN_START_SECONDS),
             RUN_MONITORING_INTERVAL_SECONDS="5",
+            RUN_QUEUE_INTERVAL_SECONDS="1",
             ALERT_SMTP_HOST="127.0.0.1",
             ALERT_SMTP_PORT=str(smtp.port),
             ALERT_SMTP_STARTTLS="false",

@@ -64,9 +64,9 @@ LONGEST_MODULES = (
     "test_alert_deploy_refused_token.py",
     "test_alert_deploy_stopped_capture.py",
     "test_deploy.py",
-    "test_capture_simulation.py",
-    "test_range_runs.py",
     "test_restart.py",
+    "test_range_runs.py",
+    "test_capture_simulation.py",
     "test_household.py",
 )
 """The modules that take the longest (minutes, with their module fixtures): handed out first."""

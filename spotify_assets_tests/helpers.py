@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from dagster._core.execution.resources_init import get_transitive_required_resource_keys
 
 from spotify_assets.contracts.settings import Settings, get_settings
 from spotify_assets.contracts.tables import TABLES
@@ -88,11 +89,16 @@ def schedule_requests(
     it, when it resets that storage to one of an instance a test has closed since.
     """
     schedule = defs.resolve_schedule_def(name)
+    repository = defs.get_repository_def()
+    # Only the resources the schedule asks for (the capture schedule: the bound Spotify resource), as the
+    # code server builds them for the daemon.
+    resources = repository.get_top_level_resources()
+    required = get_transitive_required_resource_keys(schedule.required_resource_keys, resources)
     with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=tick,
-        repository_def=defs.get_repository_def(),
-        resources=defs.resources,  # the capture schedule asks the bound Spotify resource
+        repository_def=repository,
+        resources={key: resource for key, resource in resources.items() if key in required},
     ) as context:
         return list(schedule.evaluate_tick(context).run_requests or [])
 

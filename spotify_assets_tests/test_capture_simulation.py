@@ -7,11 +7,15 @@ exactly the days that lost one are flagged (`possible_gap`, the `no_possible_gap
 """
 
 import json
+import os
+from collections.abc import Iterator
 
 import dagster as dg
 import pytest
 
+from spotify_assets.contracts.settings import Settings, get_settings
 from spotify_assets.definitions import build_definitions
+from spotify_assets.operations.instance_config import write_instance_yaml
 from spotify_assets_tests.capture_simulation import Session, Simulation, flagged_days, run
 from spotify_assets_tests.fake_spotify import played_at_ms, synthetic_play
 from spotify_assets_tests.helpers import make_settings, warehouse_tables
@@ -41,7 +45,23 @@ def scenario(timezone: str = "UTC") -> Simulation:
     )
 
 
-def simulate(simulation, tmp_path, warehouse, fake, after_returns: str, **settings):
+@pytest.fixture
+def instance(tmp_path, clean_warehouse, monkeypatch) -> Iterator[dg.DagsterInstance]:
+    """The project's instance (its generated dagster.yaml: PostgreSQL storage) on the session's server, in a
+    schema of its own."""
+    monkeypatch.setenv("EMBEDDED_PG_DIR", clean_warehouse.embedded_dir)
+    monkeypatch.setenv("DAGSTER_PG_SCHEMA", f"simulation_{os.getpid()}_{tmp_path.name}"[:60].lower())
+    monkeypatch.delenv("DAGSTER_STORAGE", raising=False)
+    get_settings.cache_clear()
+    write_instance_yaml(tmp_path / "dagster_home", Settings.from_mapping(os.environ))
+    try:
+        with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as found:
+            yield found
+    finally:
+        get_settings.cache_clear()
+
+
+def simulate(simulation, tmp_path, warehouse, fake, instance, after_returns: str, **settings):
     fake.after_returns = after_returns
     defs = build_definitions(
         make_settings(
@@ -52,10 +72,8 @@ def simulate(simulation, tmp_path, warehouse, fake, after_returns: str, **settin
             **settings,
         )
     )
-    (tmp_path / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
     run_ticks = run(simulation, defs, fake, instance)
-    return instance, run_ticks
+    return run_ticks
 
 
 def captured_in_raw(lake_dir, simulation) -> dict[int, str]:
@@ -92,10 +110,10 @@ def outcome(simulation, instance, run_ticks, tmp_path, warehouse):
 
 @pytest.mark.parametrize(("after_returns", "timezone"), [("oldest", "UTC"), ("newest", "Asia/Kolkata")])
 def test_every_play_is_captured_and_every_loss_flagged(
-    tmp_path, clean_warehouse, fake_spotify, live_env, after_returns, timezone
+    tmp_path, clean_warehouse, fake_spotify, live_env, instance, after_returns, timezone
 ):
     simulation = scenario(timezone)
-    instance, run_ticks = simulate(simulation, tmp_path, clean_warehouse, fake_spotify, after_returns)
+    run_ticks = simulate(simulation, tmp_path, clean_warehouse, fake_spotify, instance, after_returns)
     plays, lost, in_outage, lost_days = outcome(simulation, instance, run_ticks, tmp_path, clean_warehouse)
 
     assert lost <= in_outage, "no play is lost outside the outages"
@@ -109,13 +127,13 @@ def test_every_play_is_captured_and_every_loss_flagged(
 
 
 def test_hourly_capture_loses_plays_outside_outages_and_flags_their_days(
-    tmp_path, clean_warehouse, fake_spotify, live_env
+    tmp_path, clean_warehouse, fake_spotify, live_env, instance
 ):
     """The simulation can fail: at an hourly cadence the skip-through session scrolls out of the 50."""
     simulation = scenario()
     simulation.outages = []
-    instance, run_ticks = simulate(
-        simulation, tmp_path, clean_warehouse, fake_spotify, "oldest", capture_cron="0 * * * *"
+    run_ticks = simulate(
+        simulation, tmp_path, clean_warehouse, fake_spotify, instance, "oldest", capture_cron="0 * * * *"
     )
     plays, lost, _, lost_days = outcome(simulation, instance, run_ticks, tmp_path, clean_warehouse)
     assert lost and lost_days, "hourly capture loses plays of the skip-through sessions"

@@ -95,6 +95,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         MAX_CONCURRENT_RUNS="2",
         RUN_START_TIMEOUT_SECONDS="60",
         RUN_MONITORING_INTERVAL_SECONDS="5",
+        RUN_QUEUE_INTERVAL_SECONDS="1",
     )
     settings = Settings.from_mapping(env)
     topology = Topology(code_port=free_port(), web_port=free_port(), workspace=str(WORKSPACE))
@@ -286,7 +287,7 @@ def test_the_capture_schedule_ticks_and_its_run_succeeds(stack):
 
 
 def test_serve_runs_the_trio_on_one_host_and_stops_cleanly(tmp_path, pipeline_env, clean_warehouse):
-    server = Serve(tmp_path, pipeline_env)
+    server = Serve(tmp_path, {**pipeline_env, "RUN_QUEUE_INTERVAL_SECONDS": "1"})
     try:
         server.wait_until_ready()
         wait_for(lambda: _location_loaded(server), 180, interval=1, what="code location loaded")

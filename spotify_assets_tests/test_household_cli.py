@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +14,7 @@ import pandas as pd
 import pytest
 
 from spotify_assets.contracts.listener_scope import LISTENER_PARTITIONS, LISTENER_TAG
+from spotify_assets.contracts.settings import get_settings
 from spotify_assets.operations.listener_purge import (
     REBUILT_SELECTION,
     listener_objects,
@@ -61,7 +64,9 @@ def test_one_listener_backfilled_from_the_command_line(tmp_path, pipeline_env):
         assert materialized == set(DAYS)
 
 
-def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env, clean_warehouse):
+def test_a_removed_listeners_plays_are_deleted_on_request(
+    tmp_path, pipeline_env, clean_warehouse, monkeypatch
+):
     prepare = [
         sys.executable,
         "-m",
@@ -69,8 +74,9 @@ def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env
         "instance",
     ]  # as every make target does first
     assert subprocess.run(prepare, cwd=tmp_path, env=pipeline_env, capture_output=True).returncode == 0
-    in_instance(pipeline_env, f"instance.add_dynamic_partitions({LISTENER_PARTITIONS!r}, ['alice'])")
-    earlier = set(in_instance(pipeline_env, "[r.run_id for r in instance.get_runs()]"))  # other tests' runs
+    with user_instance(pipeline_env, monkeypatch) as instance:
+        instance.add_dynamic_partitions(LISTENER_PARTITIONS, ["alice"])
+        earlier = {run.run_id for run in instance.get_runs()}  # other tests' runs
     materialize = [sys.executable, "-m", "dagster", "asset", "materialize", "-m",
                    "spotify_assets.definitions", "--select", "*",
                    "--partition-range", f"{DAYS[0]}...{DAYS[1]}"]  # fmt: skip
@@ -112,31 +118,33 @@ def test_a_removed_listeners_plays_are_deleted_on_request(tmp_path, pipeline_env
         )
     lake = set(lake_digest(Path(pipeline_env["LAKE_DIR"])))
     assert not [key for key in lake if "listener=alice" in key]
-    assert in_instance(pipeline_env, f"instance.get_dynamic_partitions({LISTENER_PARTITIONS!r})") == []
-    runs = in_instance(
-        pipeline_env,
-        "[(r.run_id, r.status.value, r.tags.get('dagster/asset_partition_range_start'))"
-        " for r in instance.get_runs()]",
-    )
-    ours = [(status, start) for run_id, status, start in runs if run_id not in earlier]
+    with user_instance(pipeline_env, monkeypatch) as instance:
+        assert instance.get_dynamic_partitions(LISTENER_PARTITIONS) == []
+        runs = instance.get_runs()
+    ours = [
+        (run.status.value, run.tags.get("dagster/asset_partition_range_start"))
+        for run in runs
+        if run.run_id not in earlier
+    ]
     assert ours == [("SUCCESS", DAYS[0])] * 2  # the household run and the rebuild
 
 
-def in_instance(env: dict[str, str], expression: str) -> object:
-    """`expression` evaluated on the instance of `env`'s DAGSTER_HOME in a user's process (its dagster.yaml
-    names the PostgreSQL of `env`'s settings, which this process's settings do not), as JSON."""
-    code = "\n".join(
-        [
-            "import json, dagster as dg",
-            "with dg.DagsterInstance.get() as instance:",
-            f"    print(json.dumps({expression}))",
-        ]
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+@contextmanager
+def user_instance(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    """The instance of `env`'s DAGSTER_HOME, opened in this process with `env`'s embedded PostgreSQL (its
+    dagster.yaml names the storage class, which reads the server from the settings as a user's process
+    does)."""
+    for name in ("EMBEDDED_PG_DIR", "DB_HOST", "DAGSTER_PG_SCHEMA", "DAGSTER_STORAGE"):
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    try:
+        with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+            yield instance
+    finally:
+        get_settings.cache_clear()
 
 
 def test_a_day_only_the_removed_listener_had_is_rebuilt_empty(tmp_path):

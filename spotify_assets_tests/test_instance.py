@@ -40,9 +40,11 @@ def test_the_default_instance_is_postgres_with_a_queue_and_monitoring(tmp_path):
 
 
 def test_the_queue_outlasts_a_code_server_restart_and_infrastructure_failures_are_retried(tmp_path):
-    settings = Settings.from_mapping({"RUN_MONITORING_INTERVAL_SECONDS": "5", "DAGSTER_STORAGE": "sqlite"})
+    variables = {"RUN_MONITORING_INTERVAL_SECONDS": "5", "RUN_QUEUE_INTERVAL_SECONDS": "2"}
+    settings = Settings.from_mapping({**variables, "DAGSTER_STORAGE": "sqlite"})
     write_instance_yaml(tmp_path, settings)
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_coordinator.dequeue_interval_seconds == 2  # type: ignore[attr-defined]
         queue = instance.get_concurrency_config().run_queue_config
         assert (queue.max_user_code_failure_retries, queue.user_code_failure_retry_delay) == (120, 5)
         assert queue.max_concurrent_runs == settings.max_concurrent_runs  # the limits still apply

@@ -15,6 +15,7 @@ from spotify_assets.contracts.tables import GOLD_TABLES, PLAYS
 from spotify_assets.report.charts import CHARTS
 from spotify_assets.sources.sample import generate_recently_played
 from spotify_assets.transforms import silver as silver_transforms
+from spotify_assets_tests.fixtures_postgres import drop_warehouse_schemas
 from spotify_assets_tests.helpers import (
     lake_digest,
     make_s3_settings,
@@ -115,21 +116,27 @@ def test_rematerializing_a_day_changes_nothing(tmp_path, clean_warehouse):
     )
 
 
+@pytest.fixture(scope="module")
+def three_days_one_by_one(
+    tmp_path_factory, postgres_resource
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The warehouse tables and the lake after DAY and the two days after it, each day its own run (a day is
+    one batch whatever the batch size: both range runs below compare with these)."""
+    drop_warehouse_schemas(postgres_resource)
+    settings = make_settings(tmp_path_factory.mktemp("by_day"), postgres_resource)
+    for offset in range(3):
+        materialize(settings, DAY + timedelta(days=offset))
+    return warehouse_tables(postgres_resource), lake_digest(Path(settings.lake_dir))
+
+
 @pytest.mark.parametrize("batch_days", [BATCH_DAYS, 2], ids=["one_batch", "batches_of_2_days"])
 def test_a_range_in_one_run_equals_the_days_one_by_one(
-    tmp_path, clean_warehouse, postgres_resource, monkeypatch, batch_days
+    tmp_path, three_days_one_by_one, clean_warehouse, monkeypatch, batch_days
 ):
     monkeypatch.setattr(day_batches, "BATCH_DAYS", batch_days)
     first, last = DAY, DAY + timedelta(days=2)
-    by_day_settings = make_settings(tmp_path / "by_day", clean_warehouse)
-    for offset in range(3):
-        materialize(by_day_settings, first + timedelta(days=offset))
-    by_day = warehouse_tables(clean_warehouse)
-    by_day_lake = lake_digest(Path(by_day_settings.lake_dir))
+    by_day, by_day_lake = three_days_one_by_one
 
-    with clean_warehouse.connect() as conn:
-        conn.execute("DROP SCHEMA IF EXISTS silver CASCADE; DROP SCHEMA IF EXISTS gold CASCADE")
-        conn.commit()
     range_settings = make_settings(tmp_path / "range", clean_warehouse)
     result = materialize(range_settings, first, last)
     assert len(result.get_asset_materialization_events()) >= len(ASSET_KEYS)

@@ -56,7 +56,8 @@ class Home:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Iterator[Home]:
-    """PostgreSQL on TCP and the settings `serve` and the topology run with (short monitoring intervals)."""
+    """PostgreSQL on TCP and the settings `serve` and the topology run with (short monitoring and queue
+    intervals)."""
     root = tmp_path_factory.mktemp("restart")
     postgres = TcpPostgres(root / "postgres", free_port())
     env = deployment_env(
@@ -66,6 +67,7 @@ def home(tmp_path_factory) -> Iterator[Home]:
         MAX_CONCURRENT_RUNS="2",
         RUN_START_TIMEOUT_SECONDS="40",
         RUN_MONITORING_INTERVAL_SECONDS="5",
+        RUN_QUEUE_INTERVAL_SECONDS="1",
     )
     try:
         yield Home(root, env, Settings.from_mapping(env))

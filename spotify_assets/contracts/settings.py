@@ -139,6 +139,7 @@ class Settings(BaseSettings):
     run_start_timeout_seconds: Count = 180
     run_max_runtime_seconds: Count = 21600
     run_monitoring_interval_seconds: Count = 30
+    run_queue_interval_seconds: Count = 5
     run_workers_on_this_host: Flag = True
     alert_smtp_host: str | None = None
     alert_smtp_port: Port = 587

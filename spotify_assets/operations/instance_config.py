@@ -81,12 +81,14 @@ def instance_config(settings: Settings) -> dict[str, Any]:
 
 
 def run_coordinator(settings: Settings) -> dict[str, Any]:
-    """Dagster's run queue, re-queueing a run whose launch found the code server unreachable."""
+    """Dagster's run queue (looked at every RUN_QUEUE_INTERVAL_SECONDS), re-queueing a run whose launch found
+    the code server unreachable."""
     delay = settings.run_monitoring_interval_seconds
     return {
         "module": "dagster._core.run_coordinator",
         "class": "QueuedRunCoordinator",
         "config": {
+            "dequeue_interval_seconds": settings.run_queue_interval_seconds,
             "max_user_code_failure_retries": -(-CODE_SERVER_OUTAGE_SECONDS // delay),
             "user_code_failure_retry_delay": delay,
         },
