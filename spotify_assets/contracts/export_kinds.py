@@ -36,6 +36,17 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     PODCAST: ("endTime", "msPlayed"),
     AUDIOBOOK: ("endTime", "msPlayed"),
 }
+# The play attributes only the data exports carry, as silver names them; null for recently-played rows.
+EXPORT_COLUMNS = (
+    "ms_played",
+    "is_stream",
+    "reason_start",
+    "reason_end",
+    "shuffle",
+    "skipped",
+    "platform",
+    "conn_country",
+)
 STOP_TIME_FIELD = {kind: REQUIRED[kind][0] for kind in REQUIRED}
 # One encoder for every row: `json.dumps` with these options builds a new encoder per call, a third of the
 # cost of encoding an export row (the text is the same).

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from spotify_assets.contracts.export_kinds import EXPORT_COLUMNS
 from spotify_assets.contracts.table_frames import DayFrames, conform, empty_frame
 from spotify_assets.contracts.tables import (
     BRIDGE_TRACK_ARTIST,
@@ -36,7 +37,6 @@ from spotify_assets.contracts.tables import (
     TableSpec,
 )
 from spotify_assets.transforms.gold_inputs import ALBUM_ATTRIBUTES, TRACK_ATTRIBUTES
-from spotify_assets.transforms.history_plays import EXPORT_COLUMNS
 from spotify_assets.transforms.keys import DERIVED_PREFIX, epoch_millis_array, play_ids
 from spotify_assets.transforms.plays import DAY, build_key_map
 

@@ -4,6 +4,7 @@ definitions load, without the builders (pandas), which a step imports."""
 
 from typing import Literal
 
+from spotify_assets.contracts.export_kinds import EXPORT_COLUMNS
 from spotify_assets.contracts.tables import (
     BRIDGE_TRACK_ARTIST,
     DIM_ALBUM,
@@ -82,14 +83,7 @@ SILVER_COLUMNS: dict[str, tuple[str, ...]] = {
         "context_type",
         "context_uri",
         "duration_ms",
-        "ms_played",
-        "is_stream",
-        "reason_start",
-        "reason_end",
-        "shuffle",
-        "skipped",
-        "platform",
-        "conn_country",
+        *EXPORT_COLUMNS,
         "source",
     ),
     KEY_MAP.qualified_name: ID_PAIR_INPUTS,

@@ -36,18 +36,6 @@ from spotify_assets.contracts.tables import PLAYS
 from spotify_assets.transforms.keys import derived_key, epoch_millis_array
 from spotify_assets.transforms.silver import LOCAL_URI_PREFIX
 
-# Play attributes only the data exports carry; null for recently-played rows.
-EXPORT_COLUMNS = (
-    "ms_played",
-    "is_stream",
-    "reason_start",
-    "reason_end",
-    "shuffle",
-    "skipped",
-    "platform",
-    "conn_country",
-)
-
 SOURCE_EXTENDED_HISTORY = "extended_history"
 SOURCE_ACCOUNT_DATA = "account_data"
 STREAM_THRESHOLD_MS = 30_000  # Spotify counts a play of 30 s or more as a stream

@@ -26,13 +26,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from spotify_assets.contracts.export_kinds import EXPORT_COLUMNS
 from spotify_assets.contracts.table_frames import conform, empty_frame
 from spotify_assets.contracts.tables import KEY_MAP, PLAYS
-from spotify_assets.transforms.history_plays import (
-    EXPORT_COLUMNS,
-    SOURCE_ACCOUNT_DATA,
-    SOURCE_EXTENDED_HISTORY,
-)
+from spotify_assets.transforms.history_plays import SOURCE_ACCOUNT_DATA, SOURCE_EXTENDED_HISTORY
 from spotify_assets.transforms.key_convergence import converge_keys, id_pairs, source_ranks
 from spotify_assets.transforms.keys import epoch_millis_array
 from spotify_assets.transforms.silver import SOURCE_RECENTLY_PLAYED
