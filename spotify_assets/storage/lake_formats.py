@@ -219,20 +219,20 @@ ENCODING_THREADS = 2
 def encode_days(days: DayFrames, spec: TableSpec, file_format: str) -> dict[str, bytes]:
     """Each day's object of a batch, encoded from its slice of the batch's Arrow table; this process keeps
     the slices of Parquet objects (`ENCODED`) for its own reads of them."""
-    whole = days.arrow(spec)
-    slices = dict(days.arrow_days(spec))
-    if file_format != "parquet" or len(slices) < 2 * ENCODING_THREADS:  # a day or two: not worth threads
-        encoded = {key: encode_table(table, spec, file_format) for key, table in slices.items()}
+    # Without pandas' metadata, as the objects hold them and decode.
+    slices = {key: table.replace_schema_metadata(None) for key, table in days.arrow_days(spec)}
+    if file_format != "parquet":
+        return {key: encode_table(table, spec, file_format) for key, table in slices.items()}
+    if len(slices) < 2 * ENCODING_THREADS:  # a day or two: not worth starting threads for
+        encoded = {key: _encode_parquet(table, spec) for key, table in slices.items()}
     else:
         with ThreadPoolExecutor(max_workers=ENCODING_THREADS) as pool:
             objects = pool.map(lambda table: _encode_parquet(table, spec), slices.values())
             encoded = dict(zip(slices, objects, strict=True))
-    if file_format != "parquet":
-        return encoded
+    whole = days.arrow(spec)
     row_bytes = whole.nbytes / max(whole.num_rows, 1)  # a slice's own size costs a walk of its buffers
     for key, table in slices.items():
-        kept = table.replace_schema_metadata(None)  # as its object decodes: without pandas' metadata
-        ENCODED.remember(encoded[key], kept, len(encoded[key]) + int(row_bytes * len(table)))
+        ENCODED.remember(encoded[key], table, len(encoded[key]) + int(row_bytes * len(table)))
     return encoded
 
 
