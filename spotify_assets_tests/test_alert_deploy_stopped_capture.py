@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 import pytest
 
 from spotify_assets.contracts.listener_scope import LISTENER_TAG
-from spotify_assets_tests.alert_deployment import CAPTURE_SCHEDULE, LISTENER, STALE_SECONDS, Alerting
+from spotify_assets_tests.alert_deployment import CAPTURE_SCHEDULE, LISTENER, STALE_SECONDS
 from spotify_assets_tests.fake_spotify import RECENTLY_PLAYED, hang
-from spotify_assets_tests.topology_processes import wait_for
+from spotify_assets_tests.topology_processes import run_worker_pid, wait_for
 
 pytestmark = pytest.mark.slow  # starts the deployment's processes
 
@@ -48,16 +48,6 @@ def test_healthy_captures_send_one_heartbeat_each_no_alert_and_status_exits_0(al
     assert [row["listener"] for row in report["listeners"]] == [LISTENER]
 
 
-def _worker_pid(alerting: Alerting, run_id: str) -> int | None:
-    rows = alerting.sql(
-        "SELECT event FROM dagster.event_logs WHERE run_id = %s AND event LIKE %s", (run_id, "%pid%")
-    )
-    for (event,) in rows:
-        if found := re.search(r"Started process for run \(pid: (\d+)\)", event):
-            return int(found.group(1))
-    return None
-
-
 @pytest.fixture(scope="module")
 def newest_capture(alerting, capturing) -> float:
     """The capture schedule stopped (its runs finished); when the newest capture stored plays (Unix time)."""
@@ -74,7 +64,7 @@ def test_a_killed_run_sends_one_alert(alerting, newest_capture):
     wait_for(
         lambda: len(alerting.fake.requests_to(RECENTLY_PLAYED)) > asked, 300, interval=1, what="a request"
     )
-    pid = _worker_pid(alerting, doomed)
+    pid = run_worker_pid(alerting.sql, doomed)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: alerting.deployment.run(doomed)["status"] == "FAILURE", 180, interval=2, what="failed")

@@ -5,7 +5,6 @@ image's entrypoint does)."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from collections.abc import Iterator
@@ -23,7 +22,13 @@ from spotify_assets.operations.topology import LOCATION_NAME, Topology
 from spotify_assets_tests.dagster_ui import REPOSITORIES, DagsterDev, free_port
 from spotify_assets_tests.helpers import warehouse_tables
 from spotify_assets_tests.tcp_postgres import TcpPostgres
-from spotify_assets_tests.topology_processes import Deployment, Serve, deployment_env, wait_for
+from spotify_assets_tests.topology_processes import (
+    Deployment,
+    Serve,
+    deployment_env,
+    run_worker_pid,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow  # starts processes or runs the whole graph
 
@@ -180,16 +185,6 @@ def test_runs_of_one_day_and_a_range_over_it_never_overlap(stack, single_day_run
     _assert_one_after_another(stack.wait_for_runs(range_and_day))
 
 
-def _run_worker_pid(stack: Stack, run_id: str) -> int | None:
-    rows = stack.sql(
-        "SELECT event FROM dagster.event_logs WHERE run_id = %s AND event LIKE %s", (run_id, "%pid%")
-    )
-    for (event,) in rows:
-        if found := re.search(r"Started process for run \(pid: (\d+)\)", event):
-            return int(found.group(1))
-    return None
-
-
 def _step_started(stack: Stack, run_id: str, step_key: str) -> bool:
     query = "SELECT 1 FROM dagster.event_logs WHERE run_id = %s AND step_key = %s AND dagster_event_type = %s"
     return bool(stack.sql(query, (run_id, step_key, dg.DagsterEventType.STEP_START.value)))
@@ -209,7 +204,7 @@ def test_a_killed_run_is_marked_failed_and_a_rerun_repairs(stack, clean_range_ta
 
     doomed = stack.deployment.launch(ALL_ASSETS, {**tags, NO_AUTOMATIC_RETRY: "0"})
     wait_for(lambda: _step_started(stack, doomed, "gold__dim_artist"), 240, interval=0.2, what="gold started")
-    pid = _run_worker_pid(stack, doomed)
+    pid = run_worker_pid(stack.sql, doomed)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -228,7 +223,7 @@ def test_a_run_whose_code_server_died_too_is_failed_by_run_monitoring(stack, cle
     clean_tables = clean_range_tables
     doomed = stack.deployment.launch(ALL_ASSETS, {**tags, NO_AUTOMATIC_RETRY: "0"})
     wait_for(lambda: _step_started(stack, doomed, "gold__dim_artist"), 240, interval=0.2, what="gold started")
-    assert _run_worker_pid(stack, doomed) is not None
+    assert run_worker_pid(stack.sql, doomed) is not None
     # The code server and every process it started (the run worker among them): nothing is left to notice.
     stack.deployment.processes["code-server"].kill()
     killed_at = time.monotonic()

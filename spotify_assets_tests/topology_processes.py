@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,13 @@ def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "cond
             return time.monotonic() - start
         time.sleep(interval)
     raise TimeoutError(f"{what} not reached within {timeout} s")
+
+
+def run_worker_pid(sql: Callable[[str, tuple], list[tuple]], run_id: str) -> int | None:
+    """The pid of a run's worker process, from the launcher's event in the instance ("Started process for run
+    (pid: N)"), or None while there is none; `sql` queries the instance's database."""
+    rows = sql("SELECT event FROM dagster.event_logs WHERE run_id = %s AND event LIKE %s", (run_id, "%pid%"))
+    for (event,) in rows:
+        if found := re.search(r"Started process for run \(pid: (\d+)\)", event):
+            return int(found.group(1))
+    return None
