@@ -27,8 +27,8 @@ from spotify_assets.quality.checks import (
     UNIQUE_KEY,
     VALID_VALUES,
     build_checks,
-    build_table_checks,
     references_of,
+    table_check_specs,
 )
 from spotify_assets.quality.raw_checks import SPOTIFY_AUTHORIZATION_FRESH, recorded_gap_days
 from spotify_assets.quality.table_evaluation import evaluate
@@ -219,6 +219,17 @@ def test_a_check_run_on_its_own_checks_the_latest_partition(defs):
     assert not materialized(result)
 
 
+def test_one_gold_check_runs_alone_though_the_gold_checks_share_a_step(defs):
+    instance = dg.DagsterInstance.ephemeral()
+    assert run(defs, instance=instance).success
+    alone = dg.AssetCheckKey(DIM_ARTIST.asset_key, UNIQUE_KEY)
+    result = run(defs, selection=dg.AssetSelection.checks(alone), partition=None, instance=instance)
+    assert result.success
+    assert list(evaluations(result)) == [("gold/dim_artist", UNIQUE_KEY)]
+    assert evaluations(result)[("gold/dim_artist", UNIQUE_KEY)].metadata["rows_checked"].value > 0
+    assert not materialized(result)
+
+
 @pytest.mark.parametrize(
     ("authorized_days_ago", "passed", "text"),
     [(30, True, "valid until"), (170, False, "expires on"), (None, False, "unknown")],
@@ -316,8 +327,7 @@ def test_a_range_check_reads_each_object_once_and_judges_as_each_rule_alone(tmp_
     days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
     for spec in (PLAYS, FACT_RECENTLY_PLAYED, DIM_ARTIST):
         lake = CountingLake(local_dir=settings.lake_dir)
-        table = build_table_checks(spec, "UTC")
-        names = [check.name for check in table.check_specs]
+        names = [check.name for check in table_check_specs(spec)]
         references = references_of(spec)
         results = list(evaluate(spec, names, references, "UTC", days, lake, clean_warehouse))
         assert [r.check_name for r in results] == names and all(r.passed for r in results)
