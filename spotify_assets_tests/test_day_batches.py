@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from spotify_assets.contracts.day_batches import DayBatches, chunks
@@ -76,3 +77,24 @@ def test_payloads_in_memory_are_one_batch():
     assert list(payloads.batches()) == [{"2026-01-01": 1, "2026-01-02": 2}]
     assert payloads["2026-01-02"] == 2
     assert list(DayBatches.of({}).batches()) == []
+
+
+def test_select_reads_through_the_given_function_else_takes_the_columns_of_each_frame():
+    frames = {key: pd.DataFrame({"a": [key], "b": [1], "c": [True]}) for key in DAYS}
+    plain = DayBatches(DAYS, lambda keys: {key: frames[key] for key in keys}, batch_days=4)
+    picked = plain.select(["c", "a"])
+    assert list(picked) == DAYS
+    for key in DAYS:
+        pd.testing.assert_frame_equal(picked[key], frames[key][["c", "a"]])
+
+    load = CountingLoad()
+    asked: list[list[str]] = []
+
+    def select(columns: list[str]) -> DayBatches:
+        asked.append(list(columns))
+        return DayBatches(DAYS, lambda keys: {key: f"{columns} of {key}" for key in keys})
+
+    reader = DayBatches(DAYS, load, batch_days=4, select=select)
+    assert reader.select(["b", "a"])[DAYS[0]] == f"{['b', 'a']} of {DAYS[0]}"
+    assert asked == [["b", "a"]]
+    assert load.calls == []  # the selection read nothing through the input's own load

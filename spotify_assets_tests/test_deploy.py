@@ -16,6 +16,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from spotify_assets.assets.gold import GOLD_STEP
 from spotify_assets.assets.resources import build_postgres
 from spotify_assets.contracts.settings import Settings
 from spotify_assets.operations.topology import LOCATION_NAME, Topology
@@ -203,7 +204,7 @@ def test_a_killed_run_is_marked_failed_and_a_rerun_repairs(stack, clean_range_ta
     clean_tables = clean_range_tables
 
     doomed = stack.deployment.launch(ALL_ASSETS, {**tags, NO_AUTOMATIC_RETRY: "0"})
-    wait_for(lambda: _step_started(stack, doomed, "gold__dim_artist"), 240, interval=0.2, what="gold started")
+    wait_for(lambda: _step_started(stack, doomed, GOLD_STEP), 240, interval=0.2, what="gold started")
     pid = run_worker_pid(stack.sql, doomed)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
@@ -222,7 +223,7 @@ def test_a_run_whose_code_server_died_too_is_failed_by_run_monitoring(stack, cle
     tags = _range_tags(*KILL_RANGE)
     clean_tables = clean_range_tables
     doomed = stack.deployment.launch(ALL_ASSETS, {**tags, NO_AUTOMATIC_RETRY: "0"})
-    wait_for(lambda: _step_started(stack, doomed, "gold__dim_artist"), 240, interval=0.2, what="gold started")
+    wait_for(lambda: _step_started(stack, doomed, GOLD_STEP), 240, interval=0.2, what="gold started")
     assert run_worker_pid(stack.sql, doomed) is not None
     # The code server and every process it started (the run worker among them): nothing is left to notice.
     stack.deployment.processes["code-server"].kill()

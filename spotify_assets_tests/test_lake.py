@@ -540,6 +540,31 @@ def test_an_input_naming_columns_reads_only_those(new_lake: LakeFactory) -> None
     pd.testing.assert_frame_equal(frame, expected)
 
 
+def test_a_table_input_selects_columns_read_as_such_from_the_objects(
+    new_lake: LakeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = new_lake()
+    days = ["2026-11-26", "2026-11-27"]
+    frames = {day: conform(plays_frame(day, 3), PLAYS) for day in days}
+    write_asset_output(lake, dg.AssetKey(["silver", "plays"]), DayBatches.of(frames))
+    read_columns: list[list[str]] = []
+    read = LakeResource.read_table_partitions
+
+    def recording(self, path, keys, spec):  # type: ignore[no-untyped-def]
+        read_columns.append(list(spec.column_names))
+        return read(self, path, keys, spec)
+
+    monkeypatch.setattr(LakeResource, "read_table_partitions", recording)
+    plays = read_asset_input(lake, dg.AssetKey(["silver", "plays"]), days)
+    selected = plays.select(["track_key", "played_at"])
+    assert list(selected) == days
+    for day in days:
+        pd.testing.assert_frame_equal(selected[day], frames[day][["played_at", "track_key"]])
+    assert read_columns == [["played_at", "track_key"]]  # one read of the batch, of those columns only
+    pd.testing.assert_frame_equal(plays[days[0]], frames[days[0]])  # the input itself: every column
+    assert read_columns[1] == list(PLAYS.column_names)
+
+
 def test_missing_raw_partition_says_what_to_materialize(new_lake: LakeFactory) -> None:
     lake = new_lake()
     write_asset_output(lake, dg.AssetKey(["raw", "x"]), DayBatches.of({"2026-11-26": {"items": []}}))

@@ -227,7 +227,7 @@ def test_a_run_never_rereads_the_environment(tmp_path, clean_warehouse, monkeypa
     get_settings.cache_clear()
 
     day = date(2025, 3, 14)
-    raw = [a for a in defs.assets if a.key == dg.AssetKey(["raw", "recently_played"])]
+    raw = [a for a in defs.assets if a.keys == {dg.AssetKey(["raw", "recently_played"])}]
     try:
         result = dg.materialize(raw, resources=defs.resources, partition_key=day.isoformat())
     finally:

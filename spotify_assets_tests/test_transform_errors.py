@@ -12,7 +12,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from spotify_assets.contracts.tables import FACT_RECENTLY_PLAYED, PLAYS, TableSpec
+from spotify_assets.assets.gold import GOLD_STEP
+from spotify_assets.contracts.tables import DIM_ARTIST, FACT_RECENTLY_PLAYED, KEY_MAP, PLAYS, TableSpec
 from spotify_assets.storage.warehouse import read_table
 from spotify_assets.transforms import gold
 from spotify_assets_tests.helpers import lake_digest, make_settings, materialize, user_shell_env
@@ -71,7 +72,7 @@ def test_a_silver_transform_that_raises_fails_the_step_naming_it(tmp_path, clean
     pd.testing.assert_frame_equal(rows_of(clean_warehouse, PLAYS), silver_before)
 
 
-def test_a_gold_builder_that_raises_fails_its_step_and_only_its_table_keeps_the_old_rows(
+def test_a_gold_builder_that_raises_fails_the_gold_step_naming_its_table_which_keeps_the_old_rows(
     tmp_path, clean_warehouse, monkeypatch
 ):
     settings = make_settings(tmp_path, clean_warehouse)
@@ -90,7 +91,7 @@ def test_a_gold_builder_that_raises_fails_its_step_and_only_its_table_keeps_the_
 
     assert not result.success
     (failure,) = result.get_step_failure_events()
-    assert failure.step_key == "gold__fact_recently_played"
+    assert failure.step_key == GOLD_STEP
     error = failure.step_failure_data.error
     assert error is not None and HANDLING_OUTPUT not in error.message
     assert error.message.endswith(
@@ -110,4 +111,6 @@ def test_a_gold_builder_that_raises_fails_its_step_and_only_its_table_keeps_the_
     assert {key: after[key] for key in fact_objects} == {key: before[key] for key in fact_objects}
     materialized = {event.asset_key for event in result.get_asset_materialization_events()}
     assert PLAYS.asset_key in materialized
+    assert DIM_ARTIST.asset_key in materialized  # written before the fact, in the same step
+    assert KEY_MAP.asset_key not in materialized  # after it in the step: not written
     assert dg.AssetKey(["report", "listening"]) not in materialized  # downstream of the fact: not run

@@ -1,12 +1,19 @@
-"""Gold layer: the star schema, one asset per gold table of the registry (`tables.TABLES`).
+"""Gold layer: the star schema, one asset per gold table of the registry (`tables.TABLES`), built in one step.
 
 Nothing here names a table: each spec says its asset key and description, `transforms.gold.GOLD_BUILDERS`
 gives its builder (the pure transform that turns a day's silver plays, or the day, into its rows), and
-`build_gold_asset` makes the thin asset that builds each day of the run, a batch of days in one call
-(`gold_batches.build_days`), from only the silver columns its builder reads (`gold_inputs.SILVER_COLUMNS`).
+`gold_output` makes each table's output: its builder applied to each day of the run, a batch of days in one
+call (`gold_batches.build_days`), from only the silver columns it reads (`gold_inputs.SILVER_COLUMNS`).
+
+The tables are the outputs of one multi-asset, each still its own asset (its key, description, partitions,
+checks) and materializable alone (the asset can be subset): a step per table would cost a run Dagster's start
+and end of six steps more, and the tables are written one after another all the same (one warehouse pool).
+They are written in registry order, each dimension before the bridge and the fact that reference it; a table
+whose build fails fails the step, so it and the tables after it keep their previous rows until a re-run.
 """
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -14,13 +21,14 @@ from spotify_assets.assets.batches import built_in_batches
 from spotify_assets.assets.pools import WAREHOUSE_POOL
 from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.tables import PLAYS, TableSpec, gold_tables
-from spotify_assets.storage.lake_io import COLUMNS
 from spotify_assets.transforms.gold_inputs import build_from, silver_columns
 
 if TYPE_CHECKING:
     from spotify_assets.transforms.gold import GoldBuilder
 
 SILVER_PLAYS = PLAYS.asset_key
+GOLD_STEP = "gold"
+"""The name of the one step (op) that builds the gold tables."""
 
 
 def builder_of(spec: TableSpec) -> "GoldBuilder":
@@ -32,49 +40,57 @@ def builder_of(spec: TableSpec) -> "GoldBuilder":
     return GOLD_BUILDERS[spec.qualified_name]
 
 
-def build_gold_asset(spec: TableSpec, partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
-    """The asset of one gold table on `partitions`: its builder applied to each day, a batch of days in one
-    call (a builder that takes the time zone gets the partitions' one)."""
+def output_name(spec: TableSpec) -> str:
+    """The gold table's output name in the gold step."""
+    return spec.name
+
+
+def gold_output(spec: TableSpec, plays: DayBatches, days: Sequence[str], timezone: str) -> DayBatches:
+    """One gold table's rows for `days`: its builder applied to each day, a batch of days in one call, from
+    only the silver columns it reads (a builder that takes the time zone gets `timezone`)."""
+    from spotify_assets.assets.gold_batches import build_batch, build_days  # pandas: see LAZY_IMPORTS
+
     takes = build_from(spec)
-    timezone = partitions.timezone
-    common: dict[str, Any] = {
-        "key": spec.asset_key,
-        "description": spec.description,
-        "group_name": "gold",
-        "partitions_def": partitions,
-        "backfill_policy": dg.BackfillPolicy.single_run(),
-        "io_manager_key": "lakehouse_io_manager",
-        "pool": WAREHOUSE_POOL,
-        "kinds": {"pandas", "parquet", "postgres"},
-    }
+    builder = builder_of(spec)
     if takes == "days":
-
-        @dg.asset(deps=[SILVER_PLAYS], **common)
-        def from_days(context: dg.AssetExecutionContext) -> DayBatches:
-            from spotify_assets.assets.gold_batches import build_days  # pandas: see LAZY_IMPORTS
-
-            builder = builder_of(spec)
-            return built_in_batches(
-                spec.asset_key, context.partition_keys, lambda days: build_days(builder, takes, None, days)
-            )
-
-        return from_days
-
+        return built_in_batches(spec.asset_key, days, lambda batch: build_days(builder, takes, None, batch))
     columns = silver_columns(spec)
-    metadata = {} if columns is None else {COLUMNS: list(columns)}  # only what the builder reads
-
-    @dg.asset(ins={"plays": dg.AssetIn(key=SILVER_PLAYS, metadata=metadata)}, **common)
-    def from_plays(plays: DayBatches) -> DayBatches:
-        from spotify_assets.assets.gold_batches import build_batch  # pandas: see LAZY_IMPORTS
-
-        builder = builder_of(spec)
-        return built_in_batches(
-            spec.asset_key, list(plays), lambda days: build_batch(builder, takes, plays, days, timezone)
-        )
-
-    return from_plays
+    read = plays if columns is None else plays.select(columns)
+    return built_in_batches(
+        spec.asset_key, days, lambda batch: build_batch(builder, takes, read, batch, timezone)
+    )
 
 
 def build_gold_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """Every gold table's asset, in registry order."""
-    return [build_gold_asset(spec, partitions) for spec in gold_tables()]
+    """Every gold table's asset on `partitions`, in registry order, as the outputs of one step."""
+    tables = gold_tables()
+    timezone = partitions.timezone
+    outs = {
+        output_name(spec): dg.AssetOut(
+            key=spec.asset_key,
+            description=spec.description,
+            io_manager_key="lakehouse_io_manager",
+            is_required=False,  # a run of some of the tables yields only theirs
+            kinds={"pandas", "parquet", "postgres"},
+        )
+        for spec in tables
+    }
+
+    @dg.multi_asset(
+        name=GOLD_STEP,
+        outs=outs,
+        ins={"plays": dg.AssetIn(key=SILVER_PLAYS)},
+        group_name="gold",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        can_subset=True,
+    )
+    def gold(context: dg.AssetExecutionContext, plays: DayBatches) -> Iterator[dg.Output[DayBatches]]:
+        """The star schema's tables selected for the run, each day's rows from that day's silver plays."""
+        days = context.partition_keys
+        for spec in tables:
+            if spec.asset_key in context.selected_asset_keys:
+                yield dg.Output(gold_output(spec, plays, days, timezone), output_name=output_name(spec))
+
+    return [gold]

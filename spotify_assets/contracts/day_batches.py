@@ -10,7 +10,7 @@ write an output batch by batch (`batches()`), so an asset's code stays a per-day
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 BATCH_DAYS = 31
@@ -31,7 +31,8 @@ class DayBatches(Mapping[str, Any]):
     is the one held (so reading the keys in order loads each batch once), and `batches()` hands every batch
     out once, in order, holding nothing after it. `metadata()` is what the loads reported, read after every
     batch was loaded (for example counts that `load` adds up as it goes); it is empty unless a `metadata`
-    function was given.
+    function was given. `select(columns)` is the same days with only some columns of their frames: read as
+    such when a `select` function was given (a lake table input reads only those columns of its objects).
 
     Example:
         ```python
@@ -48,8 +49,10 @@ class DayBatches(Mapping[str, Any]):
         *,
         batch_days: int | None = None,
         metadata: Callable[[], dict[str, Any]] | None = None,
+        select: Callable[[Collection[str]], DayBatches] | None = None,
     ) -> None:
         self._keys = sorted(keys)
+        self._select = select
         self._load = load
         self._batch_days = batch_days or BATCH_DAYS  # read at call time, so a test can make batches small
         self._groups = chunks(self._keys, self._batch_days)
@@ -100,6 +103,18 @@ class DayBatches(Mapping[str, Any]):
             self._held = None
             self._held = (index, self._load_group(index))
         return self._held[1]
+
+    def select(self, columns: Collection[str]) -> DayBatches:
+        """The same days, each payload (a frame) with only `columns`: read as such by the `select` function
+        given, else taken from each payload as it is looked up."""
+        if self._select is not None:
+            return self._select(columns)
+        names = list(columns)
+        return DayBatches(
+            self._keys,
+            lambda keys: {key: self[key][names] for key in keys},
+            batch_days=self._batch_days,
+        )
 
     def metadata(self) -> dict[str, Any]:
         """What the loads reported; call it after every batch was loaded."""

@@ -9,7 +9,7 @@ import dagster as dg
 from spotify_assets.contracts.day_batches import DayBatches
 from spotify_assets.contracts.listener_scope import ListenerPayloads
 from spotify_assets.contracts.raw_merge import RAW_MERGES
-from spotify_assets.contracts.tables import table_of_asset
+from spotify_assets.contracts.tables import TableSpec, table_of_asset
 from spotify_assets.storage.asset_metadata import (
     column_schema,
     previewed_partitions,
@@ -218,10 +218,24 @@ def read_asset_input(
     check_partitions_exist(lake, path, partition_keys, filename)
     if filename is not None:
         return json_partitions(lake, path, partition_keys)
-    spec = table_of_asset(path)
-    if columns is not None:
-        spec = spec.projected(columns)
-    return DayBatches(partition_keys, lambda keys: lake.read_table_partitions(path, keys, spec))
+    return _table_input(lake, path, partition_keys, table_of_asset(path), columns)
+
+
+def _table_input(
+    lake: LakeResource,
+    path: list[str],
+    partition_keys: Sequence[str],
+    table: TableSpec,
+    columns: Collection[str] | None,
+) -> DayBatches:
+    """A table's partitions, read a batch of days at a time (only `columns`, when given); its `select`
+    reads only the columns it names."""
+    spec = table if columns is None else table.projected(columns)
+    return DayBatches(
+        partition_keys,
+        lambda keys: lake.read_table_partitions(path, keys, spec),
+        select=lambda names: _table_input(lake, path, partition_keys, table, names),
+    )
 
 
 EXISTS_ONE_BY_ONE = 8
