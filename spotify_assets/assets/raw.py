@@ -19,6 +19,7 @@ from spotify_assets.sources.base import RecentlyPlayedSource
 from spotify_assets.sources.errors import SpotifyAuthError, SpotifyError
 from spotify_assets.sources.resource import SpotifyResource
 from spotify_assets.storage.lake import LakeResource
+from spotify_assets.storage.step_metadata import add_partition_metadata
 from spotify_assets.transforms.raw import (
     gap_days,
     gap_reference,
@@ -184,15 +185,14 @@ def build_raw_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
             raise first
 
         lost_days = sorted({day for capture in captures.values() for day in capture.lost_days})
+        per_day = {}
         for day in days:
             excluded = sum((capture.excluded[day] for capture in captures.values()), Counter[str]())
-            context.add_asset_metadata(
-                {
-                    "possible_gap": day in lost_days,
-                    "items_excluded": dg.MetadataValue.json(dict(sorted(excluded.items()))),
-                },
-                partition_key=day,
-            )
+            per_day[day] = {
+                "possible_gap": day in lost_days,
+                "items_excluded": dg.MetadataValue.json(dict(sorted(excluded.items()))),
+            }
+        add_partition_metadata(context, context.asset_key, per_day, days)
         metadata: dict[str, Any] = {
             "fetched_items": sum(capture.fetched for capture in captures.values()),
             "new_items": sum(capture.new_items for capture in captures.values()),

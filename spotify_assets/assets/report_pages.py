@@ -4,6 +4,7 @@ Imported by the asset when its step runs: pandas and Pillow stay out of the Dags
 """
 
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -14,6 +15,7 @@ from spotify_assets.report.household_page import household_markdown, listener_ma
 from spotify_assets.storage.bi import ensure_views, read_listening
 from spotify_assets.storage.lake import LakeResource
 from spotify_assets.storage.postgres import PostgresResource
+from spotify_assets.storage.step_metadata import add_partition_metadata
 from spotify_assets.transforms.household import HouseholdReport, household_reports, household_totals
 from spotify_assets.transforms.report import WINDOW_DAYS, DayTotals, ListeningReport
 
@@ -31,13 +33,12 @@ def add_report_metadata(
     # Days without charts need only their totals, counted for all of them at once.
     totals = iter(household_totals(plays, [day for day in days if day not in charted]))
     reports = iter(household_reports(plays, [day for day in days if day in charted]))
+    per_day: dict[str, dict[str, Any]] = {}
     for day in days:
         if day not in charted:
             counted = next(totals)
             several = {"listeners": dg.MetadataValue.json(counted.totals())} if counted.several else {}
-            context.add_asset_metadata(
-                {**report_scalars(counted.household), **several}, partition_key=day.isoformat()
-            )
+            per_day[day.isoformat()] = {**report_scalars(counted.household), **several}
             continue
         household = next(reports)
         report = household.household
@@ -55,7 +56,8 @@ def add_report_metadata(
         }
         if household.several:
             metadata.update(household_metadata(lake, household))
-        context.add_asset_metadata(metadata, partition_key=day.isoformat())
+        per_day[day.isoformat()] = metadata
+    add_partition_metadata(context, context.asset_key, per_day, context.partition_keys)
 
 
 def ranking_table(frame: pd.DataFrame, columns: tuple[str, ...]) -> dg.TableMetadataValue:

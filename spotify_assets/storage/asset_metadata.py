@@ -14,6 +14,7 @@ import dagster as dg
 
 from spotify_assets.contracts.markdown import markdown_table
 from spotify_assets.contracts.tables import TableSpec
+from spotify_assets.storage.step_metadata import add_partition_metadata
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -165,7 +166,7 @@ def record_output_metadata(
         elif key not in EVERY_PARTITION:
             last_only[f"{RANGE_PREFIX}{key}"] = value
     last_only[f"{RANGE_PREFIX}partitions"] = f"{first} .. {last} ({len(per_partition)} partitions)"
-    step = context.step_context
-    for partition_key, values in per_partition.items():
-        extra = last_only if partition_key == last else {}
-        step.add_asset_metadata({**values, **extra}, asset_key=context.asset_key, partition_key=partition_key)
+    entries = {
+        key: {**values, **last_only} if key == last else values for key, values in per_partition.items()
+    }
+    add_partition_metadata(context, context.asset_key, entries, context.asset_partition_keys)
