@@ -8,7 +8,7 @@ import dagster as dg
 import psycopg
 import pytest
 import sqlalchemy as db
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from psycopg import sql
 from sqlalchemy import event
@@ -167,6 +167,35 @@ def test_a_range_runs_planned_check_rows_are_dagsters_with_the_event_serialized_
         storage, planned.event_log_entry, planned.storage_id
     )
     assert _planned_check_rows(storage, result.run_id) == ours
+
+
+def test_a_batch_of_events_is_inserted_as_dagsters_own_statement_would_from_one_statement_form(instance):
+    result = dg.materialize([first, second], instance=instance, tags=RANGE_TAGS)
+    assert result.success
+    storage = instance.event_log_storage
+    records = instance.get_records_for_run(
+        result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    entries = [record.event_log_entry for record in records]
+    assert len(entries) == 40 and [r.storage_id for r in records] == sorted(r.storage_id for r in records)
+
+    def inserted(statement) -> list[tuple]:
+        table = SqlEventLogStorageTable
+        with storage.index_connection() as conn:
+            ids = [row[0] for row in conn.execute(statement.returning(table.c.id))]
+            assert ids == sorted(ids)  # in the batch's order
+            rows = conn.execute(db.select(table).where(table.c.id.in_(ids)).order_by(table.c.id)).fetchall()
+            conn.execute(table.delete().where(table.c.id.in_(ids)))
+        return [tuple(row)[1:] for row in rows]
+
+    ours = inserted(storage.prepare_insert_event_batch(entries))
+    assert ours == inserted(SqlEventLogStorage.prepare_insert_event_batch(storage, entries))
+    assert [row[6] for row in ours] == [entry.dagster_event.partition for entry in entries]
+
+    def sql_of(batch) -> str:
+        return str(storage.prepare_insert_event_batch(batch).compile(storage._engine))
+
+    assert sql_of(entries[:3]) == sql_of(entries)  # one statement form whatever the batch's size
 
 
 def _planned_check_rows(storage: WarehouseEventLogStorage, run_id: str) -> list[tuple]:
