@@ -43,7 +43,7 @@ def one_by_one(context: dg.AssetExecutionContext) -> None:
 
 
 def at_once(context: dg.AssetExecutionContext) -> None:
-    add_partition_metadata(context, context.asset_key, per_day(), context.partition_keys)
+    add_partition_metadata(context, per_day())
 
 
 def test_metadata_added_at_once_is_what_dagster_records_one_partition_at_a_time():
@@ -60,9 +60,7 @@ def test_without_the_accumulator_it_adds_one_partition_at_a_time(monkeypatch: py
 
 def test_metadata_for_a_partition_the_run_does_not_target_is_refused():
     def outside(context: dg.AssetExecutionContext) -> None:
-        add_partition_metadata(
-            context, context.asset_key, {"2026-01-20": {"rows": 1}}, context.partition_keys
-        )
+        add_partition_metadata(context, {"2026-01-20": {"rows": 1}})
 
     result = dg.materialize(
         [ranged(outside)], tags=RANGE_TAGS, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False

@@ -192,7 +192,7 @@ def build_raw_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
                 "possible_gap": day in lost_days,
                 "items_excluded": dg.MetadataValue.json(dict(sorted(excluded.items()))),
             }
-        add_partition_metadata(context, context.asset_key, per_day, days)
+        add_partition_metadata(context, per_day)
         metadata: dict[str, Any] = {
             "fetched_items": sum(capture.fetched for capture in captures.values()),
             "new_items": sum(capture.new_items for capture in captures.values()),

@@ -57,7 +57,7 @@ def add_report_metadata(
         if household.several:
             metadata.update(household_metadata(lake, household))
         per_day[day.isoformat()] = metadata
-    add_partition_metadata(context, context.asset_key, per_day, context.partition_keys)
+    add_partition_metadata(context, per_day)
 
 
 def ranking_table(frame: pd.DataFrame, columns: tuple[str, ...]) -> dg.TableMetadataValue:

@@ -57,6 +57,8 @@ def evaluate(
     The partitions' objects are read once, a batch of days at a time, each batch handed to every rule as it
     is read (a decade's checks would otherwise read each of its 3,653 objects once per rule)."""
     key = spec.asset_key
+    if KEYS_IN_DIMENSIONS not in names:
+        references = {}
     columns = rules.columns_checked(spec) | set(references)
     if MATCHES_RAW in names:
         columns |= set(SILVER_RAW_COLUMNS)
@@ -70,8 +72,10 @@ def evaluate(
         rows = _lake_rows(lake, spec, partitions, columns, passes)
         matched = silver_matches_raw(_raw_items(lake, partitions), rows) if MATCHES_RAW in names else None
         rows.read_all()  # the batches no lookup asked for
-    yield to_result(key, UNIQUE_KEY, unique.outcome(), partitions)
-    yield to_result(key, VALID_VALUES, valid.outcome(), partitions)
+    if UNIQUE_KEY in names:
+        yield to_result(key, UNIQUE_KEY, unique.outcome(), partitions)
+    if VALID_VALUES in names:
+        yield to_result(key, VALID_VALUES, valid.outcome(), partitions)
     if matched is not None:
         yield to_result(key, MATCHES_RAW, matched, partitions)
     if referenced is not None:

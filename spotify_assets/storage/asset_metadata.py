@@ -169,4 +169,4 @@ def record_output_metadata(
     entries = {
         key: {**values, **last_only} if key == last else values for key, values in per_partition.items()
     }
-    add_partition_metadata(context, context.asset_key, entries, context.asset_partition_keys)
+    add_partition_metadata(context, entries)

@@ -26,18 +26,17 @@ ACCUMULATOR = "_metadata_accumulator"
 
 
 def add_partition_metadata(
-    context: dg.OutputContext | dg.AssetExecutionContext,
-    asset_key: dg.AssetKey,
-    per_partition: Mapping[str, Mapping[str, Any]],
-    targeted: Collection[str],
+    context: dg.OutputContext | dg.AssetExecutionContext, per_partition: Mapping[str, Mapping[str, Any]]
 ) -> None:
-    """Add each partition's metadata to `asset_key`'s materialization of that partition in this step, whose
-    run targets the partitions `targeted`: as `add_asset_metadata(values, asset_key=asset_key,
-    partition_key=key)` for each, in one update."""
+    """Add each partition's metadata to the context's asset's materialization of that partition in this step:
+    as `add_asset_metadata(values, asset_key=..., partition_key=key)` for each, in one update."""
+    asset_key = context.asset_key
     if isinstance(context, dg.OutputContext):
         step: Any = context.step_context
+        targeted: Collection[str] = context.asset_partition_keys
     else:
         step = context.op_execution_context._step_execution_context  # noqa: SLF001 (see above)
+        targeted = context.partition_keys
     accumulator = getattr(step, ACCUMULATOR, None)
     if not isinstance(accumulator, OutputMetadataAccumulator):
         for partition_key, values in per_partition.items():
