@@ -23,6 +23,8 @@ setup(
         "boto3==1.44.8",
         "pillow==13.0.0",
         "pgpq==0.12.0",  # Arrow -> PostgreSQL binary COPY encoder (storage/warehouse_write.py; benchmark 1)
+        "xxhash==4.1.0",  # the digest that tells an export's rows apart (contracts/export_formats.py)
+        "orjson==3.13.0",  # JSON parsed and written where it matches `json` exactly (contracts/json_codec.py)
         "pydantic-settings==2.16.3",  # the settings model (contracts/settings.py); also a Dagster dependency
         "python-dotenv==1.2.4",  # reads the project's .env (contracts/settings.py); also a Dagster dependency
         "tabulate==0.10.0",  # Markdown tables (contracts/markdown.py); also a Dagster dependency

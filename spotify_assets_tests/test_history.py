@@ -182,7 +182,7 @@ ODD_ROW = {
 
 @pytest.mark.parametrize("row", [ODD_ROW, {}, [], "text", 7], ids=["odd", "empty", "list", "str", "int"])
 def test_a_row_is_stored_as_compact_json_in_its_own_key_order(row):
-    assert row_json(row) == json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    assert row_json(row) == json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     assert json.loads(row_json(row)) == row
 
 
@@ -191,7 +191,7 @@ def test_a_row_json_does_not_allow_is_refused_and_the_next_is_stored():
         row_json({"ms_played": float("nan")})
     with pytest.raises(TypeError, match="not JSON serializable"):
         row_json({"ms_played": object()})
-    assert row_json({"ms_played": 1}) == '{"ms_played":1}'
+    assert row_json({"ms_played": 1}) == b'{"ms_played":1}'
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from spotify_assets.contracts import json_codec
 from spotify_assets.contracts.export_kinds import STOP_TIME_FIELD, STORED_KINDS, row_json
 
 
@@ -78,7 +79,7 @@ def merge_streaming_history(stored: Any, written: Any) -> Any:
         return written
     from spotify_assets.contracts.export_formats import stop_millis  # pandas: see test_layers.LAZY_IMPORTS
 
-    payload = json.loads(written.to_json_bytes()) if hasattr(written, "to_json_bytes") else written
+    payload = json_codec.loads(written.to_json_bytes()) if hasattr(written, "to_json_bytes") else written
     merged: dict[str, list[Any]] = {}
     changed = False
     for kind in STORED_KINDS:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spotify_assets.contracts import json_codec
 from spotify_assets.contracts.export_formats import (
     REQUIRED,
     STOP_TIME_FIELD,
@@ -38,6 +39,8 @@ from spotify_assets.contracts.export_formats import (
 )
 from spotify_assets.contracts.listener_scope import LISTENER_FOLDER
 from spotify_assets.contracts.text import without_lone_surrogates
+
+UTF8_BOM = b"\xef\xbb\xbf"  # Windows tools write one; "utf-8-sig" reads past it
 
 
 class HistoryFileError(ValueError):
@@ -58,9 +61,9 @@ def read_export_file(path: Path, kind: str | None = None) -> ExportFile:
 
 
 def _read(path: Path, kind: str) -> ExportFile:
+    data = path.read_bytes()
     try:
-        with path.open(encoding="utf-8-sig") as file:
-            rows = json.load(file)
+        rows, plain = json_codec.parse(data.removeprefix(UTF8_BOM))
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error}); the file may be truncated") from None
     except UnicodeDecodeError as error:
@@ -88,7 +91,7 @@ def _read(path: Path, kind: str) -> ExportFile:
     if kind == VIDEO:  # counted, never stored
         return ExportFile(path, kind, RowTexts([]), stop_ms)
     try:
-        texts = RowTexts([row_json(row) for row in rows])
+        texts = RowTexts(json_codec.dumps_plain(rows) if plain else [row_json(row) for row in rows])
     except ValueError as error:  # NaN or Infinity, which JSON does not allow
         raise ValueError(f"a row holds a value JSON does not allow ({error})") from None
     return ExportFile(path, kind, texts, stop_ms)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import re
 import sys
@@ -22,6 +21,7 @@ from urllib.parse import quote
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from spotify_assets.contracts import json_codec
 from spotify_assets.contracts.tables import BATCH_ROWS, TableSpec
 from spotify_assets.storage.object_formats import (
     FILE_FORMATS,
@@ -292,7 +292,7 @@ class LakeResource(dg.ConfigurableResource):
     def decode_json(self, data: bytes, key: str, partition_key: str) -> Any:
         """A raw partition object's bytes (stored at `key`) as JSON; a wrong one raises naming it."""
         try:
-            payload = json.loads(data.decode("utf-8"))
+            payload = json_codec.loads(data)
         except ValueError as error:
             raise LakeObjectError(
                 f"{self.uri(key)} is not valid UTF-8 JSON (partition {partition_key}): {error}"

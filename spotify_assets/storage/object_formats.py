@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from spotify_assets.contracts import json_codec
 from spotify_assets.contracts.export_kinds import STORED_KINDS
 from spotify_assets.contracts.text import utf8
 
@@ -50,6 +51,9 @@ def _excerpt(value: Any, limit: int = 60) -> str:
 
 def encode_json(payload: Any) -> bytes:
     """A raw payload as stored: compact UTF-8 JSON, keys in their order (raises for NaN and the like)."""
+    fast = json_codec.dumps_exact(payload)
+    if fast is not None:
+        return fast
     text = json.dumps(
         payload, ensure_ascii=False, indent=None, separators=(",", ":"), sort_keys=False, allow_nan=False
     )

@@ -43,8 +43,8 @@ class TextStore:
         self._cache: dict[int, bytes] = {}
         self._cache_size = cache_size
 
-    def take(self, positions: np.ndarray) -> list[str]:
-        """Texts at global `positions`, in that order."""
+    def take(self, positions: np.ndarray) -> list[bytes]:
+        """UTF-8 texts at global `positions`, in that order."""
         if not len(positions):
             return []
         file_of = np.searchsorted(self._starts, positions, side="right") - 1
@@ -67,14 +67,14 @@ class TextStore:
 class HistoryPartition:
     """One day's export rows as raw stores them (a `JsonDocument` for the lake), encoded only when written.
 
-    Each kind's rows are either texts (`texts[kind]`, a list of str) or positions into a `TextStore` with
-    their stop times (`positions[kind]`, `stop_ms[kind]`): days of one import share its compressed texts.
+    Each kind's rows are either texts (`texts[kind]`, a list of UTF-8 bytes) or positions into a `TextStore`
+    with their stop times (`positions[kind]`, `stop_ms[kind]`): days of one import share its compressed texts.
     Rows are ordered by stop time, then by text.
     """
 
     def __init__(
         self,
-        texts: Mapping[str, list[str]] | None = None,
+        texts: Mapping[str, list[bytes]] | None = None,
         store: TextStore | None = None,
         positions: Mapping[str, np.ndarray] | None = None,
         stop_ms: Mapping[str, np.ndarray] | None = None,
@@ -84,8 +84,8 @@ class HistoryPartition:
         self._positions = dict(positions or {})
         self._stop_ms = dict(stop_ms or {})
 
-    def rows(self, kind: str) -> list[str]:
-        """The kind's rows as JSON texts, in stored order."""
+    def rows(self, kind: str) -> list[bytes]:
+        """The kind's rows as UTF-8 JSON texts, in stored order."""
         if kind in self._texts:
             return list(self._texts[kind])
         positions = self._positions.get(kind)
@@ -108,8 +108,8 @@ class HistoryPartition:
 
     def to_json_bytes(self) -> bytes:
         """`{"extended_history":[...],...}`: what `json.dumps(payload, separators=(",", ":"))` would give."""
-        body = ",".join(f'"{kind}":[{",".join(self.rows(kind))}]' for kind in STORED_KINDS)
-        return ("{" + body + "}").encode("utf-8")
+        body = b",".join(b'"%s":[%s]' % (kind.encode(), b",".join(self.rows(kind))) for kind in STORED_KINDS)
+        return b"{" + body + b"}"
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def _merge(
     stored_count = sum(len(rows) for rows in stored.values())
     if not stored_count:
         return fresh, len(fresh)
-    merged: dict[str, list[str]] = {}
+    merged: dict[str, list[bytes]] = {}
     changed = False
     for kind in STORED_KINDS:
         new_texts = fresh.rows(kind)
