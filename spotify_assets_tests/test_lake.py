@@ -201,6 +201,24 @@ def test_write_three_partitions_read_two(new_lake: LakeFactory, file_format: str
 
 
 @pytest.mark.parametrize("file_format", FORMATS)
+def test_a_range_read_in_several_conversions_gives_each_day_its_rows_and_types(
+    new_lake: LakeFactory, file_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = new_lake(file_format=file_format)
+    days = ["2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"]
+    frames = {day: plays_frame(day, rows) for day, rows in zip(days, (3, 0, 2, 4), strict=True)}
+    frames["2026-11-26"] = sample_frame(PLAYS).assign(extraction_date=date(2026, 11, 26))  # odd values
+    lake.write_table_partitions(["silver", "plays"], frames, PLAYS)
+    lake_formats.ENCODED.clear()  # decoded, as another process reads them
+    monkeypatch.setattr(lake_module, "BATCH_ROWS", 2)  # a conversion every day or two
+    read = lake.read_table_partitions(["silver", "plays"], days, PLAYS)
+    assert list(read) == days
+    assert list(read.whole.dtypes) == list(conform(frames[days[0]], PLAYS).dtypes)
+    for day in days:
+        pd.testing.assert_frame_equal(read[day], frames[day])
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
 def test_rewrite_gives_identical_bytes(new_lake: LakeFactory, file_format: str) -> None:
     key = new_lake(file_format=file_format).table_path(["silver", "plays"], DAY)
     frame = sample_frame(PLAYS)

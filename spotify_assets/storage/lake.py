@@ -234,7 +234,9 @@ class LakeResource(dg.ConfigurableResource):
         Objects are decoded one by one and turned into one frame per `BATCH_ROWS` rows (one conversion for
         many small daily partitions), held as a `DayFrames` that slices a day's frame when it is looked up.
         """
-        from spotify_assets.contracts.table_frames import DayFrames  # tables: see LAZY_IMPORTS
+        import pandas as pd  # tables: see LAZY_IMPORTS
+
+        from spotify_assets.contracts.table_frames import DayFrames
         from spotify_assets.storage.lake_formats import decode_table
 
         file_format = self._format()
@@ -264,6 +266,9 @@ class LakeResource(dg.ConfigurableResource):
             chunks.append(_to_named_frames(pending, spec, uri))
         if len(chunks) == 1:
             return chunks[0]
+        if list(partition_keys) == sorted(partition_keys):  # the chunks' frames, conformed, one after another
+            whole = pd.concat([chunk.whole for chunk in chunks], ignore_index=True)
+            return DayFrames(whole, {key: n for chunk in chunks for key, n in chunk.counts.items()})
         return DayFrames.of({key: chunk[key] for chunk in chunks for key in chunk}, spec)
 
     def write_json_partitions(
