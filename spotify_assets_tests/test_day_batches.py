@@ -98,3 +98,37 @@ def test_select_reads_through_the_given_function_else_takes_the_columns_of_each_
     assert reader.select(["b", "a"])[DAYS[0]] == f"{['b', 'a']} of {DAYS[0]}"
     assert asked == [["b", "a"]]
     assert load.calls == []  # the selection read nothing through the input's own load
+
+
+def test_kept_batches_serve_later_passes_from_memory_up_to_the_budget():
+    load = CountingLoad()
+    source = DayBatches(DAYS, load, batch_days=4)
+    kept = source.kept(budget_bytes=5, size_of=len)  # a batch's size: its days (4, 4, then 2)
+    for _ in range(3):  # three passes, as three gold tables read silver
+        assert {key: kept[key] for key in kept} == {key: f"payload {key}" for key in DAYS}
+    # The first batch is kept (4 <= 5), then neither the second (4) nor the third (2) fits in what is left:
+    # later passes read only those two again.
+    first, second, third = DAYS[0:4], DAYS[4:8], DAYS[8:10]
+    assert load.calls == [first, second, third, second, third, second, third]
+
+
+def test_a_selection_of_kept_frames_takes_its_columns_from_them_in_the_frame_s_order():
+    from spotify_assets.contracts.table_frames import DayFrames
+
+    frames = {key: pd.DataFrame({"a": [key, key], "b": [1, 2], "c": [True, False]}) for key in DAYS}
+    load = CountingLoad()
+
+    def read(keys: list[str]) -> DayFrames:
+        load(keys)
+        return DayFrames.of({key: frames[key] for key in keys})
+
+    kept = DayBatches(DAYS, read, batch_days=4).kept(budget_bytes=2**20, size_of=lambda b: b.memory_bytes())
+    for columns in (["c", "a"], ["b"]):
+        picked = kept.select(columns)
+        for key in DAYS:
+            expected = frames[key][[name for name in ["a", "b", "c"] if name in columns]]
+            pd.testing.assert_frame_equal(picked[key], expected)
+        assert isinstance(picked.batch(DAYS[0:4]), DayFrames)  # a batch's frame is taken whole
+    assert load.calls == [DAYS[0:4], DAYS[4:8], DAYS[8:10]]  # each batch read once for both selections
+    with pytest.raises(KeyError, match=r"no columns \['d'\]"):
+        kept.select(["d"])[DAYS[0]]

@@ -12,8 +12,8 @@ They are written in registry order, each dimension before the bridge and the fac
 whose build fails fails the step, so it and the tables after it keep their previous rows until a re-run.
 """
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -61,6 +61,30 @@ def gold_output(spec: TableSpec, plays: DayBatches, days: Sequence[str], timezon
     )
 
 
+SHARED_SILVER_BYTES = 256 * 2**20
+"""Silver's batches kept for the gold tables after the first that reads them, up to this much (about what
+their frames take: a month of a heavy listener's 2,700 plays a day is about 31 MB, so 8 of a year's 12)."""
+
+
+def shared_silver(plays: DayBatches, specs: Sequence[TableSpec]) -> DayBatches:
+    """Silver's days as the gold tables `specs` read them one after another: the columns any of them reads,
+    each batch kept for the next table while the batches kept fit in `SHARED_SILVER_BYTES` (each table then
+    takes its own columns from them). One table alone reads its own columns, as it is."""
+    readers = [spec for spec in specs if build_from(spec) != "days"]
+    if len(readers) < 2:
+        return plays
+    wanted = [silver_columns(spec) for spec in readers]
+    union = None if None in wanted else sorted({name for names in wanted if names for name in names})
+    source = plays if union is None else plays.select(union)
+    return source.kept(SHARED_SILVER_BYTES, _batch_bytes)
+
+
+def _batch_bytes(batch: Mapping[str, Any]) -> int:
+    """A `DayFrames` batch's `memory_bytes`; any other batch is never kept (more than the budget)."""
+    memory_bytes = getattr(batch, "memory_bytes", None)
+    return memory_bytes() if memory_bytes is not None else SHARED_SILVER_BYTES + 1
+
+
 def build_gold_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
     """Every gold table's asset on `partitions`, in registry order, as the outputs of one step."""
     tables = gold_tables()
@@ -89,8 +113,9 @@ def build_gold_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asset
     def gold(context: dg.AssetExecutionContext, plays: DayBatches) -> Iterator[dg.Output[DayBatches]]:
         """The star schema's tables selected for the run, each day's rows from that day's silver plays."""
         days = context.partition_keys
-        for spec in tables:
-            if spec.asset_key in context.selected_asset_keys:
-                yield dg.Output(gold_output(spec, plays, days, timezone), output_name=output_name(spec))
+        selected = [spec for spec in tables if spec.asset_key in context.selected_asset_keys]
+        shared = shared_silver(plays, selected)
+        for spec in selected:
+            yield dg.Output(gold_output(spec, shared, days, timezone), output_name=output_name(spec))
 
     return [gold]

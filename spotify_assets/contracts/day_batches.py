@@ -116,6 +116,33 @@ class DayBatches(Mapping[str, Any]):
             batch_days=self._batch_days,
         )
 
+    def kept(self, budget_bytes: int, size_of: Callable[[Mapping[str, Any]], int]) -> DayBatches:
+        """The same days for several passes over them: each batch is kept after its first load while the
+        batches kept add up to at most `budget_bytes` (`size_of` a batch), and later passes get it from
+        memory. The first batches that fit are kept, not the latest: passes go in day order, and a pass
+        would find the latest ones gone by the time it reaches them. Its `select` takes columns from the
+        batches kept."""
+        kept: dict[int, Mapping[str, Any]] = {}
+        room = [budget_bytes]
+
+        def load(keys: list[str]) -> Mapping[str, Any]:
+            index = self._group_of[keys[0]]
+            batch = kept.get(index)
+            if batch is None:
+                batch = self.batch(keys)
+                size = size_of(batch)
+                if size <= room[0]:
+                    kept[index], room[0] = batch, room[0] - size
+            return batch
+
+        def select(columns: Collection[str]) -> DayBatches:
+            names = list(columns)
+            return DayBatches(
+                self._keys, lambda keys: _columns_of(load(keys), names), batch_days=self._batch_days
+            )
+
+        return DayBatches(self._keys, load, batch_days=self._batch_days, select=select)
+
     def metadata(self) -> dict[str, Any]:
         """What the loads reported; call it after every batch was loaded."""
         return self._metadata() if self._metadata else {}
@@ -126,3 +153,12 @@ class DayBatches(Mapping[str, Any]):
         if set(loaded) != set(group):
             raise ValueError(f"a batch load returned partitions {sorted(loaded)} for {group}")
         return loaded
+
+
+def _columns_of(batch: Mapping[str, Any], names: list[str]) -> Mapping[str, Any]:
+    """A batch's frames with only `names`: the batch's own `select_columns` when it has one (a `DayFrames`
+    selects from its one frame), else each frame's."""
+    select_columns = getattr(batch, "select_columns", None)
+    if select_columns is not None:
+        return select_columns(names)
+    return {key: frame[names] for key, frame in batch.items()}

@@ -174,6 +174,19 @@ class DayFrames(Mapping[str, pd.DataFrame]):
             raise ValueError(f"{outside} rows belong to none of the days {days[0]}..{days[-1]}")
         return cls(rows, dict(zip(days, (ends - starts).tolist(), strict=True)))
 
+    def select_columns(self, names: Sequence[str]) -> DayFrames:
+        """The same days with only the columns `names`, in the frame's order (taken from the one frame)."""
+        wanted = set(names)
+        missing = wanted - set(self.whole.columns)
+        if missing:
+            raise KeyError(f"no columns {sorted(missing)} among {list(self.whole.columns)}")
+        ordered = [name for name in self.whole.columns if name in wanted]
+        return DayFrames(self.whole.loc[:, ordered], self.counts)
+
+    def memory_bytes(self) -> int:
+        """About what the frame's columns take (an object column counted by its references, not objects)."""
+        return int(self.whole.memory_usage(index=False, deep=False).sum())
+
     def __getitem__(self, day: str) -> pd.DataFrame:
         start, end = self._bounds[day]
         return self.whole.iloc[start:end].reset_index(drop=True)
