@@ -139,3 +139,34 @@ def test_bi_port_serves_the_embedded_warehouse_over_tcp(tmp_path, pipeline_env, 
         bridge.stderr.close()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(**tcp)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a background job
+
+
+@pytest.mark.parametrize(
+    ("signum", "started"),
+    [(signal.SIGINT, _ignore_sigint), (signal.SIGTERM, None)],
+    ids=["ctrl-c-in-a-background-job", "sigterm"],
+)
+def test_bi_port_closes_its_port_on_ctrl_c_and_on_a_service_manager_s_stop(
+    tmp_path, pipeline_env, clean_warehouse, signum, started
+):
+    port = _free_port()
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "spotify_assets.operations.cli", "bi-port", "--port", str(port)],
+        cwd=tmp_path, env=pipeline_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=started,
+    )  # fmt: skip
+    try:
+        assert f"port {port}" in bridge.stdout.readline(), bridge.stderr.read()
+        bridge.send_signal(signum)
+        assert bridge.wait(timeout=60) == 0
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+        bridge.stdout.close()
+        bridge.stderr.close()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host="127.0.0.1", port=port, dbname="postgres", user="postgres", connect_timeout=10)

@@ -14,7 +14,7 @@ from spotify_assets.operations.quiet_run import hide_quiet_warnings
 from spotify_assets.operations.serve import serve as serve_topology
 from spotify_assets.operations.topology import WORKSPACE, Topology
 from spotify_assets.storage.bi_port import LOOPBACK, socket_file
-from spotify_assets.storage.bi_port import serve as serve_bi_port
+from spotify_assets.storage.bi_port import serve_until_signalled as serve_bi_port
 from spotify_assets.storage.postgres import EMBEDDED_USER, embedded_server, stop_embedded_server
 
 DEFAULT_BI_PORT = 5433

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -62,3 +63,16 @@ async def serve(
         if ready is not None:
             ready(bound)
         await (stop.wait() if stop is not None else asyncio.Event().wait())
+
+
+async def serve_until_signalled(
+    socket_path: Path, port: int, ready: Callable[[int], None] | None = None
+) -> None:
+    """`serve` until SIGINT or SIGTERM (Ctrl-C, a service manager's stop), then close the port: also when the
+    process was started with SIGINT ignored, as a shell starts a background job."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows' event loops take no signal handlers
+            loop.add_signal_handler(signum, stop.set)
+    await serve(socket_path, port, ready, stop)
