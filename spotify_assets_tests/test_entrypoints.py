@@ -132,9 +132,12 @@ def test_bi_port_serves_the_embedded_warehouse_over_tcp(tmp_path, pipeline_env, 
             assert second.execute("SELECT count(*) FROM gold.probe").fetchone() == (3,)
             with pytest.raises(psycopg.errors.UndefinedTable):
                 first.execute("SELECT * FROM gold.missing")
-    finally:
         bridge.send_signal(signal.SIGINT)
         assert bridge.wait(timeout=20) == 0
+    finally:
+        if bridge.poll() is None:  # a failure above: no bridge left running after the test
+            bridge.kill()
+            bridge.wait()
         bridge.stdout.close()
         bridge.stderr.close()
     with pytest.raises(psycopg.OperationalError):
@@ -166,6 +169,7 @@ def test_bi_port_closes_its_port_on_ctrl_c_and_on_a_service_manager_s_stop(
     finally:
         if bridge.poll() is None:
             bridge.kill()
+            bridge.wait()
         bridge.stdout.close()
         bridge.stderr.close()
     with pytest.raises(psycopg.OperationalError):
